@@ -1,0 +1,48 @@
+"""The daemon's live state: plain counters that the processing loop updates and that the
+Prometheus collectors, the WebSocket ``hello`` and ``callwatch check`` read.
+
+Only the processing loop writes here (the audio callback keeps its own counters in the ring
+buffers, which the loop copies in), so there are no locks: a reader may see a value one block
+old, never a torn one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from dsp.events import Stream
+
+
+@dataclass
+class StreamHealth:
+    """Capture health of one stream (agent mic or far-end source)."""
+
+    device_name: str = ""
+    device_up: bool = False
+    restarts: int = 0
+    """Times the stream was reopened after a fault."""
+    overflows: int = 0
+    """PortAudio input-overflow flags seen in the callback."""
+    dropped_blocks: int = 0
+    """Blocks the ring buffer had no room for (the processing loop fell behind)."""
+    callbacks: int = 0
+
+
+@dataclass
+class DaemonState:
+    """Everything the metrics and the status views report, in one place."""
+
+    agent_id: str
+    version: str = ""
+    streams: dict[Stream, StreamHealth] = field(
+        default_factory=lambda: {s: StreamHealth() for s in Stream}
+    )
+    alerts_fired: Counter[str] = field(default_factory=Counter)
+    """Alerts that reached ``firing``, by kind (a counter)."""
+    alerts_active: Counter[str] = field(default_factory=Counter)
+    """Alerts currently firing, by kind (a gauge)."""
+    calls_total: int = 0
+    call_active: bool = False
+    ws_clients: int = 0
+    ws_dropped_messages: int = 0
