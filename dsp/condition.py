@@ -1,0 +1,60 @@
+"""A debounced condition (noise, dead air, clipping, ...): the one state machine that turns
+per-frame "bad"/"good" verdicts into BEGIN and END, so every detector shares the same
+minimum-duration and resolve semantics.
+
+A frame can be neither bad nor good (for example, noise cannot be judged while the agent is
+speaking): such a frame holds the state and does not count toward either duration.
+"""
+
+from __future__ import annotations
+
+NOTHING, BEGIN, END = 0, 1, 2
+
+
+class Condition:
+    """Counts bad frames to confirm, good frames to resolve."""
+
+    __slots__ = ("active", "bad_run", "end", "good_run", "off_frames", "on_frames", "start")
+
+    def __init__(self, on_frames: int, off_frames: int) -> None:
+        self.on_frames = max(1, on_frames)
+        self.off_frames = max(1, off_frames)
+        self.active = False
+        self.bad_run = 0
+        self.good_run = 0
+        self.start = 0
+        """Frame index where the bad run (and so the condition) began."""
+        self.end = 0
+        """Frame index where the condition ended (first good frame of the resolving run)."""
+
+    def update(self, i: int, bad: bool, good: bool) -> int:
+        """Advance to frame ``i``; returns NOTHING, BEGIN or END."""
+        if bad:
+            self.good_run = 0
+            if self.bad_run == 0:
+                self.start = i
+            self.bad_run += 1
+            if not self.active and self.bad_run >= self.on_frames:
+                self.active = True
+                return BEGIN
+        elif good:
+            self.bad_run = 0
+            if self.active:
+                if self.good_run == 0:
+                    self.end = i
+                self.good_run += 1
+                if self.good_run >= self.off_frames:
+                    self.active = False
+                    self.good_run = 0
+                    return END
+        return NOTHING
+
+    def close(self, i: int) -> bool:
+        """End an active condition at frame ``i`` (end of input). True if it was active."""
+        if not self.active:
+            return False
+        if self.good_run == 0:
+            self.end = i
+        self.active = False
+        self.bad_run = self.good_run = 0
+        return True

@@ -1,0 +1,202 @@
+"""The pipeline on real speech: detections, their timing, and chunking invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp import ANALYSIS_RATE
+from dsp.events import Kind, Phase, Stream
+from dsp.pipeline import Pipeline
+from dsp.resample import Resampler
+from tests.speech import place, two_party_call, voice
+
+RATE = ANALYSIS_RATE
+
+
+def run(agent: np.ndarray, customer: np.ndarray, block: int | None = None, rate: int = RATE,
+        pipeline: Pipeline | None = None):
+    p = pipeline or Pipeline(agent_rate=rate, customer_rate=rate)
+    events = []
+    if block is None:
+        events += p.push(agent, customer)
+    else:
+        for i in range(0, len(agent), block):
+            events += p.push(agent[i : i + block], customer[i : i + block])
+    events += p.finish()
+    return p, events
+
+
+def ends(events, kind: Kind):
+    return [e for e in events if e.kind is kind and e.phase is Phase.END]
+
+
+@pytest.fixture(scope="module")
+def interrupted_call():
+    """The customer talks from 1 s; the agent cuts in at 4 s; later the customer cuts in."""
+    return two_party_call(
+        [("customer", "hts2", 1.0), ("agent", "kristoff", 4.0),
+         ("agent", "hts1", 12.0), ("customer", "cq_ref", 15.0)],
+        seconds=26.0,
+    )
+
+
+def test_talk_over_found_with_initiator_and_timing(interrupted_call):
+    agent, customer = interrupted_call
+    p, events = run(agent, customer)
+    talk = ends(events, Kind.TALK_OVER)
+    assert [e.data["initiator"] for e in talk] == ["agent", "customer"], events
+    assert talk[0].start_s == pytest.approx(4.0, abs=0.3)
+    assert talk[1].start_s == pytest.approx(15.0, abs=0.3)
+    begins = [e for e in events if e.kind is Kind.TALK_OVER and e.phase is Phase.BEGIN]
+    # The live BEGIN comes once the overlap has lasted min_overlap_s, not before.
+    assert all(b.end_s - b.start_s >= p.settings.min_overlap_s - 0.05 for b in begins)
+    stats = p.stats
+    assert stats.talk_over.count == 2
+    assert (stats.talk_over.by_agent, stats.talk_over.by_customer) == (1, 1)
+
+
+def test_same_events_however_the_audio_is_chunked(interrupted_call):
+    agent, customer = interrupted_call
+    _, whole = run(agent, customer)
+    _, tens = run(agent, customer, block=160)
+    rng = np.random.default_rng(7)
+    p = Pipeline()
+    rand = []
+    i = 0
+    while i < len(agent):
+        n = int(rng.integers(0, 5000))
+        m = int(rng.integers(0, 5000))
+        # The two streams arrive in different block sizes, as two devices deliver them.
+        rand += p.push(agent[i : i + n], customer[i : i + m])
+        rand += p.push(agent[i + n : i + max(n, m)], customer[i + m : i + max(n, m)])
+        i += max(n, m)
+    rand += p.finish()
+    assert whole == tens == rand
+    assert len(whole) >= 4
+
+
+@pytest.mark.parametrize("rate", [8000, 44100, 48000])
+def test_other_rates_give_the_same_talk_overs(interrupted_call, rate):
+    agent, customer = interrupted_call
+    up = []
+    for x in (agent, customer):
+        r = Resampler(RATE, rate)
+        up.append(np.concatenate([r.process(x), r.flush()]))
+    _, events = run(up[0], up[1], rate=rate)
+    _, chunked = run(up[0], up[1], rate=rate, block=rate // 50 + 3)
+    assert events == chunked
+    talk = ends(events, Kind.TALK_OVER)
+    assert [e.data["initiator"] for e in talk] == ["agent", "customer"]
+
+
+def test_turn_taking_and_backchannel_are_not_talk_over():
+    agent, customer = two_party_call(
+        [("customer", "hts2", 0.5), ("agent", "kristoff", 7.0), ("customer", "cq_ref", 12.5)],
+        seconds=22.0,
+    )
+    # A short backchannel from the agent while the customer talks.
+    place(agent, voice("hts1")[int(0.4 * RATE) : int(0.9 * RATE)], 14.0)
+    _, events = run(agent, customer)
+    assert ends(events, Kind.TALK_OVER) == []
+
+
+def test_speaker_leak_is_echo_not_talk_over():
+    agent, customer = two_party_call(
+        [("customer", "hts2", 0.5), ("agent", "kristoff", 7.0), ("customer", "cq_ref", 13.0),
+         ("customer", "vk5qi", 22.0)],
+        seconds=36.0,
+    )
+    delay = int(0.06 * RATE)
+    leak = np.zeros_like(customer)
+    leak[delay:] = customer[:-delay] * np.float32(10 ** (-20 / 20))
+    _, events = run(agent + leak, customer)
+    assert ends(events, Kind.TALK_OVER) == []
+    echo = ends(events, Kind.ECHO)
+    assert echo, events
+    assert echo[0].data["coupling_db"] == pytest.approx(-20, abs=4)
+    assert echo[0].data["delay_ms"] == pytest.approx(60, abs=25)
+
+
+def test_dead_air_is_reported():
+    agent, customer = two_party_call(
+        [("customer", "hts2", 0.5), ("agent", "kristoff", 14.0)], seconds=20.0
+    )
+    _, events = run(agent, customer)
+    silence = ends(events, Kind.SILENCE)
+    assert len(silence) == 1
+    assert silence[0].start_s == pytest.approx(6.5, abs=0.5)
+    assert silence[0].end_s == pytest.approx(14.0, abs=0.4)
+
+
+def test_dead_mic_while_the_customer_talks():
+    _, customer = two_party_call(
+        [("customer", "hts2", 0.5), ("customer", "cq_ref", 7.0), ("customer", "vk5qi", 15.5)],
+        seconds=30.0,
+    )
+    agent = np.zeros_like(customer)
+    _, events = run(agent, customer)
+    dead = ends(events, Kind.MIC_DEAD)
+    assert len(dead) == 1 and dead[0].stream is Stream.AGENT
+    assert not ends(events, Kind.TALK_OVER)
+
+
+def test_noisy_room_raises_noise_and_a_quiet_room_does_not():
+    turns = [("agent", "kristoff", 0.5), ("customer", "hts2", 6.0), ("agent", "hts1", 13.0),
+             ("customer", "cq_ref", 20.0)]
+    quiet_a, quiet_c = two_party_call(turns, seconds=30.0, noise_dbfs=-65.0)
+    _, quiet = run(quiet_a, quiet_c)
+    assert ends(quiet, Kind.NOISE) == []
+    noisy_a, noisy_c = two_party_call(turns, seconds=30.0, noise_dbfs=-65.0)
+    rng = np.random.default_rng(3)
+    noisy_a = noisy_a + (rng.standard_normal(len(noisy_a)) * 10 ** (-36 / 20)).astype(np.float32)
+    _, noisy = run(noisy_a, noisy_c)
+    noise = [e for e in ends(noisy, Kind.NOISE) if e.stream is Stream.AGENT]
+    assert noise, noisy
+    assert noise[0].data["noise_floor_dbfs"] == pytest.approx(-36, abs=3)
+    assert ends(noisy, Kind.TALK_OVER) == []
+
+
+def test_quiet_agent_is_too_quiet():
+    agent, customer = two_party_call(
+        [("agent", "hts1", 0.5), ("agent", "kristoff", 7.0), ("customer", "hts2", 13.0)],
+        seconds=20.0,
+    )
+    _, events = run(agent * np.float32(10 ** (-20 / 20)), customer)
+    quiet = ends(events, Kind.TOO_QUIET)
+    assert len(quiet) == 1 and quiet[0].stream is Stream.AGENT
+    assert quiet[0].data["level_dbfs"] < -38
+    _, normal = run(agent, customer)
+    assert ends(normal, Kind.TOO_QUIET) == []
+
+
+def test_clipping_is_reported_with_its_ratio():
+    agent, customer = two_party_call([("agent", "kristoff", 0.5)], seconds=8.0)
+    loud = np.clip(agent * 30, -1.0, 1.0).astype(np.float32)
+    p, events = run(loud, customer)
+    clip = [e for e in events if e.kind is Kind.CLIPPING and e.phase is Phase.BEGIN]
+    assert clip and clip[0].stream is Stream.AGENT
+    assert p.stats.agent.clipped_samples == int(np.sum(np.abs(loud) >= 0.99))
+
+
+def test_stats_and_call_reset(interrupted_call):
+    agent, customer = interrupted_call
+    p = Pipeline()
+    p.push(agent, customer)
+    first = p.stats
+    assert first.duration_s == pytest.approx(len(agent) / RATE, abs=0.03)
+    assert 3.0 < first.agent.speech_s < 12.0
+    assert first.agent.active_level_dbfs == pytest.approx(-26, abs=3)
+    p.start_call()
+    assert p.stats.talk_over.count == 0 and p.stats.agent.audio_s == 0
+    assert p.totals.talk_over.count == first.talk_over.count
+
+
+def test_digital_silence_and_extreme_values_do_not_break_anything():
+    n = RATE * 3
+    weird = [np.zeros(n, np.float32), np.full(n, 1.0, np.float32),
+             np.full(n, np.nan, np.float32), np.full(n, np.inf, np.float32)]
+    for x in weird:
+        _, events = run(x, np.zeros(n, np.float32))
+        for e in events:
+            assert np.isfinite(e.start) and np.isfinite(e.end)
