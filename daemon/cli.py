@@ -12,6 +12,8 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("daemon.analyze", "analyse recorded calls (WAV/FLAC) and report per call"),
+    "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
+    "devices": ("daemon.devices", "list audio input devices (and monitor sources) to configure"),
 }
 """Subcommand name -> (module, one-line help)."""
 

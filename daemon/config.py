@@ -1,0 +1,319 @@
+"""The config file: TOML -> frozen dataclasses, validated against the dataclasses themselves.
+
+Every table maps to one settings dataclass owned by the package that uses it
+(``[detectors]`` -> :class:`dsp.settings.DetectorSettings`, ``[capture]`` ->
+:class:`CaptureSettings`, ...). Each field declares its type and, in its metadata, its range
+(``dsp.settings.setting``) or its allowed values (``choices``), so a key is declared once, next
+to the code that reads it, and this loader needs no per-key code: a new threshold is
+configurable and validated the moment it is added.
+
+Errors name the file, the table, the key, the value and what is allowed, in one line, for
+example ``config.toml: [detectors] min_overlap_s = -1: must be between 0.1 and 5.0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import importlib
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dsp.settings import DetectorSettings, setting
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names file, table, key and fix."""
+
+
+def choice(default: str, choices: tuple[str, ...], doc: str = "") -> Any:
+    """A string field restricted to ``choices`` (kept in the metadata for the loader)."""
+    return field(default=default, metadata={"choices": choices, "help": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSettings:
+    """The ``[capture]`` table: which devices to open and how the live path behaves."""
+
+    mic_device: str | int = setting(
+        "default", doc="agent microphone: \"default\", a device index, or part of its name"
+    )
+    far_end_device: str | int = setting(
+        "", doc="far-end (customer) audio: \"\" = monitor of the default sink, \"default\", an "
+        "index, or part of a name (e.g. a speaker monitor source)"
+    )
+    samplerate_hz: int = setting(
+        48000, 0, 192000, "capture rate of both streams; 0 = each device's default rate"
+    )
+    block_s: float = setting(0.02, 0.005, 0.2, "audio callback block length")
+    ring_s: float = setting(2.0, 0.5, 60.0, "ring buffer per stream (audio the loop may lag)")
+    process_interval_s: float = setting(
+        0.05, 0.02, 0.1, "the processing loop drains the rings this often"
+    )
+    stall_timeout_s: float = setting(
+        1.0, 0.2, 30.0, "no audio callback for this long = stream stalled, reopen it"
+    )
+    device_check_s: float = setting(
+        2.0, 0.0, 60.0, "verify the stream is still on the chosen source this often; 0 = never"
+    )
+    retry_min_s: float = setting(0.5, 0.05, 60.0, "first retry delay after a device fault")
+    retry_max_s: float = setting(10.0, 0.1, 600.0, "longest retry delay (backoff doubles)")
+    skew_window_s: float = setting(
+        60.0, 5.0, 3600.0, "window over which the clock-rate ratio of the two devices is measured"
+    )
+    auto_calls: bool = setting(True, doc="start and end calls from far-end activity")
+    call_start_speech_s: float = setting(
+        1.0, 0.1, 60.0, "far-end speech within a quiet stretch that starts a call"
+    )
+    call_end_silence_s: float = setting(
+        30.0, 2.0, 3600.0, "far-end silence that ends an automatically started call"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """The ``[agent]`` table: who this workstation belongs to (for metrics and alerts)."""
+
+    id: str = setting("", doc="agent identity; \"\" = user@host")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSettings:
+    """The ``[control]`` table: the local call-control socket (``callwatch call ...``)."""
+
+    socket_path: str = setting(
+        "", doc="Unix socket for call start/end; \"\" = $XDG_RUNTIME_DIR/callwatch/control.sock"
+    )
+
+
+TABLES: dict[str, tuple[str, str]] = {
+    "detectors": ("dsp.settings", "DetectorSettings"),
+    "capture": ("daemon.config", "CaptureSettings"),
+    "agent": ("daemon.config", "AgentSettings"),
+    "control": ("daemon.config", "ControlSettings"),
+    "alerts": ("alerts.policy", "AlertSettings"),
+    "server": ("alerts.server", "ServerSettings"),
+    "metrics": ("daemon.metrics", "MetricsSettings"),
+}
+"""Config table -> (module, settings dataclass). A table whose module is not installed is
+left out (``None`` in :class:`Config`) and rejected if the file uses it."""
+
+
+def settings_classes() -> dict[str, type]:
+    """The settings dataclass of every table whose module imports."""
+    out: dict[str, type] = {}
+    for table, (module, name) in TABLES.items():
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        out[table] = cls
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; a table whose module is missing is ``None``."""
+
+    path: str | None = None
+    detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    control: ControlSettings = field(default_factory=ControlSettings)
+    alerts: Any = None
+    server: Any = None
+    metrics: Any = None
+
+    @property
+    def agent_id(self) -> str:
+        return self.agent.id or default_agent_id()
+
+
+def default_agent_id() -> str:
+    """``user@host``: unique per workstation seat without any configuration."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def default_path() -> Path:
+    """``$XDG_CONFIG_HOME/callwatch/config.toml`` (``~/.config`` when unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "callwatch" / "config.toml"
+
+
+def resolve_path(explicit: str | None) -> str | None:
+    """The config file to read: ``--config``, else the default path if it exists, else none."""
+    if explicit:
+        return explicit
+    p = default_path()
+    return str(p) if p.is_file() else None
+
+
+# -- type checking --------------------------------------------------------------------------
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
+    if origin in (list, tuple):
+        return f"a list of {_describe(typing.get_args(tp)[0]).removeprefix('a ')}s"
+    return _TYPE_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(tp: Any, value: Any) -> tuple[bool, Any]:
+    """(ok, value converted to the field's type). TOML ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            ok, v = _coerce(arg, value)
+            if ok:
+                return True, v
+        return False, None
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            return False, None
+        (item,) = typing.get_args(tp)[:1]
+        out = []
+        for v in value:
+            ok, c = _coerce(item, v)
+            if not ok:
+                return False, None
+            out.append(c)
+        return True, tuple(out) if origin is tuple else out
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False, None
+        return True, float(value)
+    if tp is str:
+        return isinstance(value, str), value
+    return False, None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "{...}"
+    return repr(value)
+
+
+def _fmt_num(x: float) -> str:
+    return repr(x) if isinstance(x, float) else str(x)
+
+
+def build_settings(cls: type, values: dict[str, Any], where: str) -> Any:
+    """An instance of the settings dataclass ``cls`` from one TOML table.
+
+    ``where`` prefixes every error (``config.toml: [detectors]``). Unknown keys, wrong types
+    and values outside the field's ``min``/``max``/``choices`` raise :class:`ConfigError`.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        f = fields.get(key)
+        if f is None:
+            known = ", ".join(fields) or "none"
+            raise ConfigError(f"{where} {key} = {_show(value)}: unknown key; known keys: {known}")
+        tp = hints[f.name]
+        ok, v = _coerce(tp, value)
+        if not ok:
+            raise ConfigError(f"{where} {key} = {_show(value)}: must be {_describe(tp)}")
+        meta = f.metadata
+        lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+        numeric = isinstance(v, int | float) and not isinstance(v, bool)
+        if numeric and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+            if lo is not None and hi is not None:
+                rng = f"between {_fmt_num(lo)} and {_fmt_num(hi)}"
+            elif lo is not None:
+                rng = f"at least {_fmt_num(lo)}"
+            else:
+                rng = f"at most {_fmt_num(hi)}"
+            raise ConfigError(f"{where} {key} = {_show(value)}: must be {rng}")
+        if choices is not None and v not in choices:
+            allowed = ", ".join(_show(c) for c in choices)
+            raise ConfigError(f"{where} {key} = {_show(value)}: must be one of {allowed}")
+        kwargs[key] = v
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a class's own cross-field check (__post_init__)
+        raise ConfigError(f"{where}: {exc}") from None
+    return obj
+
+
+def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    msg = str(exc)
+    m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+    if m:
+        detail = msg[: m.start()].strip()
+        line, col = m.group(1), m.group(2)
+        return ConfigError(f"{path}: line {line}, column {col}: invalid TOML: {detail}")
+    return ConfigError(f"{path}: invalid TOML: {msg}")
+
+
+def parse(data: dict[str, Any], path: str) -> Config:
+    """Validate an already-decoded TOML document."""
+    classes = settings_classes()
+    kwargs: dict[str, Any] = {"path": path}
+    for table, cls in classes.items():
+        kwargs[table] = cls()
+    for table, values in data.items():
+        cls = classes.get(table)
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{path}: {table} = {_show(values)}: keys outside a table are not allowed; "
+                f"put settings in a table such as [capture]"
+            )
+        if cls is None:
+            known = ", ".join(f"[{t}]" for t in classes)
+            raise ConfigError(f"{path}: [{table}]: unknown table; known tables: {known}")
+        kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")
+    cap: CaptureSettings = kwargs["capture"]
+    if cap.retry_max_s < cap.retry_min_s:
+        raise ConfigError(
+            f"{path}: [capture] retry_max_s = {cap.retry_max_s}: must be at least retry_min_s "
+            f"({cap.retry_min_s})"
+        )
+    return Config(**kwargs)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; ``None`` gives the defaults."""
+    if path is None:
+        return parse({}, "(defaults)")
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; check --config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(path, exc) from None
+    return parse(data, path)
