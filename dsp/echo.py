@@ -30,25 +30,33 @@ MIN_CORRELATION = 0.5
 
 
 class EchoEstimator:
-    """Running estimate of the far-end coupling (dB) and delay (frames) into the mic."""
+    """Running estimate of the far-end coupling (dB) and delay (frames) into the mic.
+
+    Only frames in which the far end speaks are kept (the last ``window_frames`` of them, with
+    the far-end levels at every candidate delay), so the estimate survives long agent turns and
+    is ready as soon as the customer talks again.
+    """
 
     def __init__(
         self,
         max_lag_frames: int,
         window_frames: int = 400,
         update_frames: int = 25,
-        min_far_frames: int = 100,
+        min_far_frames: int = 50,
     ) -> None:
         self.max_lag = max_lag_frames
         self.window = window_frames
         self.update_frames = update_frames
         self.min_far_frames = min_far_frames
-        size = window_frames + max_lag_frames
-        self._size = size
-        self._mic_db = np.zeros(size)
-        self._far_db = np.zeros(size)
-        self._far_speech = np.zeros(size, dtype=bool)
+        lags = max_lag_frames + 1
+        self._far_hist = np.zeros(lags)
+        """The far end's last ``lags`` frame levels, newest at index ``_n % lags``."""
+        self._mic = np.zeros(window_frames)
+        self._far = np.zeros((window_frames, lags))
+        """Row k: the far-end level at delays 0..max_lag for the k-th kept frame."""
         self._n = 0
+        self._kept = 0
+        self._since_update = 0
         self.present = False
         """True while the mic carries the far end (correlation above MIN_CORRELATION)."""
         self.coupling_db = -math.inf
@@ -58,13 +66,22 @@ class EchoEstimator:
 
     def step(self, mic_db: float, far_db: float, far_speech: bool) -> bool:
         """Record one frame; returns True when the estimate was refreshed on this frame."""
-        k = self._n % self._size
-        self._mic_db[k] = mic_db
-        self._far_db[k] = far_db
-        self._far_speech[k] = far_speech
+        lags = self._far_hist.size
+        self._far_hist[self._n % lags] = far_db
         self._n += 1
-        if self._n % self.update_frames or self._n < self._size:
+        if not far_speech or self._n < lags:
             return False
+        row = self._kept % self.window
+        # Delay d's level sits at index (n - 1 - d) % lags.
+        self._far[row] = self._far_hist[(self._n - 1 - np.arange(lags)) % lags]
+        self._mic[row] = mic_db
+        self._kept += 1
+        self._since_update += 1
+        # Refresh often while the estimate is young, then every `update_frames` far frames.
+        every = self.update_frames if self._kept >= self.window else 10
+        if self._kept < self.min_far_frames or self._since_update < every:
+            return False
+        self._since_update = 0
         self._update()
         return True
 
@@ -79,28 +96,16 @@ class EchoEstimator:
         return self.delay_frames * FRAME_S * 1000.0
 
     def _update(self) -> None:
-        # Unroll the ring into time order: oldest first.
-        start = self._n % self._size
-        order = np.r_[start : self._size, 0:start]
-        mic = self._mic_db[order]
-        far = self._far_db[order]
-        speech = self._far_speech[order]
-        idx = np.flatnonzero(speech[self.max_lag :]) + self.max_lag
-        if idx.size < self.min_far_frames:
-            self.present = False
-            return
-        m = mic[idx]
-        m = m - m.mean()
-        m_norm = math.sqrt(float(m @ m))
-        best_corr, best_lag = -1.0, 0
-        for lag in range(self.max_lag + 1):
-            f = far[idx - lag]
-            f = f - f.mean()
-            denom = m_norm * math.sqrt(float(f @ f))
-            corr = float(m @ f) / denom if denom > 0 else 0.0
-            if corr > best_corr:
-                best_corr, best_lag = corr, lag
-        self.correlation = best_corr
-        self.delay_frames = best_lag
-        self.coupling_db = float(np.median(mic[idx] - far[idx - best_lag]))
-        self.present = best_corr >= MIN_CORRELATION
+        n = min(self._kept, self.window)
+        mic = self._mic[:n]
+        far = self._far[:n]
+        m = mic - mic.mean()
+        f = far - far.mean(axis=0)
+        denom = np.sqrt(float(m @ m) * np.einsum("ij,ij->j", f, f))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.where(denom > 0, (m @ f) / denom, 0.0)
+        lag = int(np.argmax(corr))
+        self.correlation = float(corr[lag])
+        self.delay_frames = lag
+        self.coupling_db = float(np.median(mic - far[:, lag]))
+        self.present = self.correlation >= MIN_CORRELATION

@@ -240,7 +240,8 @@ class Pipeline:
                 (party.clip_cond, Kind.CLIPPING),
             ):
                 if cond.close(i):
-                    out.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end))
+                    out.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end,
+                                           **self._condition_data(party, kind)))
         if self._silence.close(i):
             out.append(self._event(Kind.SILENCE, Phase.END, None, self._silence_start, i,
                                    duration_s=(i - self._silence_start) * FRAME_S))
@@ -447,7 +448,31 @@ class Pipeline:
                                       threshold_ratio=s.clipping_min_ratio))
         elif r == END:
             events.append(self._event(Kind.CLIPPING, Phase.END, stream, party.clip_cond.start,
-                                      party.clip_cond.end, threshold_ratio=s.clipping_min_ratio))
+                                      party.clip_cond.end,
+                                      **self._condition_data(party, Kind.CLIPPING)))
+
+    def _condition_data(self, party: _Party, kind: Kind) -> dict[str, str | int | float]:
+        """Measurements and thresholds of a party's condition, for its events."""
+        s = self._s
+        if kind is Kind.NOISE:
+            data: dict[str, str | int | float] = {
+                "noise_floor_dbfs": party.noise_worst,
+                "threshold_dbfs": s.noise_floor_dbfs,
+                "min_snr_db": s.min_snr_db,
+            }
+            level, noise = party.level_dbfs(), party.noise.live_dbfs
+            if level is not None and noise is not None:
+                data["snr_db"] = level - noise
+            return data
+        if kind is Kind.CLIPPING:
+            return {"clipped_ratio": party.clip_sum / (CLIP_WINDOW_FRAMES * FRAME_LEN),
+                    "threshold_ratio": s.clipping_min_ratio}
+        threshold = s.too_quiet_dbfs if kind is Kind.TOO_QUIET else s.too_loud_dbfs
+        level = party.level_dbfs()
+        data = {"threshold_dbfs": threshold}
+        if level is not None:
+            data["level_dbfs"] = level
+        return data
 
     def _step_levels(self, party: _Party, i: int, events: list[Event]) -> None:
         s = self._s
@@ -468,7 +493,7 @@ class Pipeline:
                                           level_dbfs=level, threshold_dbfs=threshold))
             elif r == END:
                 events.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end,
-                                          level_dbfs=level, threshold_dbfs=threshold))
+                                          **self._condition_data(party, kind)))
 
     def _step_noise(self, party: _Party, i: int, events: list[Event]) -> None:
         s = self._s
@@ -487,13 +512,7 @@ class Pipeline:
         r = cond.update(i, bad, good)
         if r == NOTHING:
             return
-        data: dict[str, str | int | float] = {
-            "noise_floor_dbfs": party.noise_worst,
-            "threshold_dbfs": s.noise_floor_dbfs,
-            "min_snr_db": s.min_snr_db,
-        }
-        if snr is not None:
-            data["snr_db"] = snr
+        data = self._condition_data(party, Kind.NOISE)
         if r == BEGIN:
             events.append(self._event(Kind.NOISE, Phase.BEGIN, party.stream, cond.start, i + 1,
                                       **data))

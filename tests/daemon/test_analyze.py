@@ -27,8 +27,8 @@ def callwatch(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def call_wav(tmp_path_factory) -> Path:
     agent, customer = two_party_call(
-        [("customer", "hts2", 1.0), ("agent", "kristoff", 4.0), ("agent", "hts1", 12.0),
-         ("customer", "cq_ref", 15.0)], seconds=24.0)
+        [("customer", "cq_ref", 1.0), ("agent", "mmt1", 4.0), ("agent", "cq_ref", 12.0),
+         ("customer", "mmt1", 14.5)], seconds=24.0)
     path = tmp_path_factory.mktemp("calls") / "call.wav"
     sf.write(path, np.column_stack([agent, customer]), 16000, subtype="PCM_16")
     return path
