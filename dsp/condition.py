@@ -49,6 +49,34 @@ class Condition:
                     return END
         return NOTHING
 
+    def update_many(self, i: int, n: int, bad: bool, good: bool) -> int:
+        """Advance by ``n`` frames that share one verdict, the first of them being ``i``.
+
+        Used by detectors judged once per segment (noise, levels): same semantics as ``n``
+        calls of :meth:`update`, with BEGIN's start and END's end at the first such frame.
+        """
+        if n <= 0:
+            return NOTHING
+        if bad:
+            self.good_run = 0
+            if self.bad_run == 0:
+                self.start = i
+            self.bad_run += n
+            if not self.active and self.bad_run >= self.on_frames:
+                self.active = True
+                return BEGIN
+        elif good:
+            self.bad_run = 0
+            if self.active:
+                if self.good_run == 0:
+                    self.end = i
+                self.good_run += n
+                if self.good_run >= self.off_frames:
+                    self.active = False
+                    self.good_run = 0
+                    return END
+        return NOTHING
+
     def close(self, i: int) -> bool:
         """End an active condition at frame ``i`` (end of input). True if it was active."""
         if not self.active:

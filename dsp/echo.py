@@ -13,7 +13,7 @@ acoustic path where waveform correlation is not:
 * the pipeline then discounts mic energy that the coupling explains before it calls anything
   agent speech, and reports ``echo`` when the coupling exceeds the threshold (ERL too low).
 
-Updates happen every ``update_frames`` frames by frame index, never by block, so results do
+The estimate is refreshed at segment boundaries (by frame index, never by block), so results do
 not depend on chunking.
 """
 
@@ -41,7 +41,7 @@ class EchoEstimator:
         self,
         max_lag_frames: int,
         window_frames: int = 400,
-        update_frames: int = 25,
+        update_frames: int = 10,
         min_far_frames: int = 50,
     ) -> None:
         self.max_lag = max_lag_frames
@@ -49,12 +49,9 @@ class EchoEstimator:
         self.update_frames = update_frames
         self.min_far_frames = min_far_frames
         lags = max_lag_frames + 1
-        self._far_hist = np.zeros(lags)
-        """The far end's last ``lags`` frame levels, newest at index ``_n % lags``."""
         self._mic = np.zeros(window_frames)
         self._far = np.zeros((window_frames, lags))
         """Row k: the far-end level at delays 0..max_lag for the k-th kept frame."""
-        self._n = 0
         self._kept = 0
         self._since_update = 0
         self.present = False
@@ -64,22 +61,20 @@ class EchoEstimator:
         self.delay_frames = 0
         self.correlation = 0.0
 
-    def step(self, mic_db: float, far_db: float, far_speech: bool) -> bool:
-        """Record one frame; returns True when the estimate was refreshed on this frame."""
-        lags = self._far_hist.size
-        self._far_hist[self._n % lags] = far_db
-        self._n += 1
-        if not far_speech or self._n < lags:
-            return False
-        row = self._kept % self.window
-        # Delay d's level sits at index (n - 1 - d) % lags.
-        self._far[row] = self._far_hist[(self._n - 1 - np.arange(lags)) % lags]
-        self._mic[row] = mic_db
-        self._kept += 1
-        self._since_update += 1
-        # Refresh often while the estimate is young, then every `update_frames` far frames.
-        every = self.update_frames if self._kept >= self.window else 10
-        if self._kept < self.min_far_frames or self._since_update < every:
+    def add(self, mic_db: np.ndarray, far_lagged_db: np.ndarray) -> None:
+        """Keep far-end speech frames: the mic level and the far-end level at each delay
+        (``far_lagged_db`` has shape ``(n, max_lag + 1)``)."""
+        for k in range(len(mic_db)):
+            row = self._kept % self.window
+            self._far[row] = far_lagged_db[k]
+            self._mic[row] = mic_db[k]
+            self._kept += 1
+        self._since_update += len(mic_db)
+
+    def refresh(self) -> bool:
+        """Re-estimate if enough new far-end speech arrived; True when it did. Called once per
+        segment by frame index, so the estimate never depends on chunking."""
+        if self._kept < self.min_far_frames or self._since_update < self.update_frames:
             return False
         self._since_update = 0
         self._update()

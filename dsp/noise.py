@@ -3,7 +3,7 @@
 Two views of the noise, for two jobs:
 
 * :class:`MinimumFloor` follows the *quietest* frames (minimum statistics over a sliding
-  window of about two seconds). Speech must stand out of it to count as speech, which keeps
+  window of two to three seconds). Speech must stand out of it to count as speech, which keeps
   steady noise (hum, fans, rain) from being taken for a voice.
 * :class:`NoiseLevel` is the *power mean* of the frames in which the party is silent, the way
   headset vendors measure room noise ("noise while the agent is not talking"). It is what the
@@ -15,38 +15,35 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from dsp.levels import DBFS_FLOOR
 
 
 class MinimumFloor:
-    """Sliding-window minimum of frame levels (dBFS), in sub-windows so each step is O(1)."""
+    """Sliding-window minimum of frame levels (dBFS) over the current and the last
+    ``history`` segments, computed for a run of frames at once."""
 
-    __slots__ = ("_count", "_cur", "_history", "_sub_frames", "_subs", "floor_dbfs")
-
-    def __init__(self, sub_frames: int = 25, subs: int = 4) -> None:
-        self._sub_frames = sub_frames
-        self._subs = subs
+    def __init__(self, history: int = 2) -> None:
         self._history: list[float] = []
+        self._keep = history
         self._cur = math.inf
-        self._count = 0
-        self.floor_dbfs = DBFS_FLOOR
-        """Current floor estimate; starts at the digital-silence floor until data arrives."""
 
-    def step(self, level_dbfs: float) -> float:
-        if level_dbfs < self._cur:
-            self._cur = level_dbfs
-        self._count += 1
-        if self._count >= self._sub_frames:
-            self._history.append(self._cur)
-            if len(self._history) > self._subs:
-                del self._history[0]
-            self._cur = math.inf
-            self._count = 0
-        floor = min(self._history) if self._history else self._cur
-        if self._cur < floor:
-            floor = self._cur
-        self.floor_dbfs = floor
-        return floor
+    def floors(self, levels_dbfs: np.ndarray) -> np.ndarray:
+        """The floor at each of these frames (all inside the current segment)."""
+        run = np.minimum.accumulate(levels_dbfs)
+        np.minimum(run, self._cur, out=run)
+        self._cur = float(run[-1])
+        past = min(self._history, default=math.inf)
+        if past < math.inf:
+            np.minimum(run, past, out=run)
+        return run
+
+    def end_segment(self) -> None:
+        self._history.append(self._cur)
+        if len(self._history) > self._keep:
+            del self._history[0]
+        self._cur = math.inf
 
 
 class NoiseLevel:
@@ -61,15 +58,23 @@ class NoiseLevel:
         self._call_energy = 0.0
         self._call_frames = 0
 
-    def step(self, energy: float) -> None:
-        """Add one non-speech frame's mean-square energy."""
+    def add(self, energies: np.ndarray) -> None:
+        """Add non-speech frames' mean-square energies, oldest first (an exponential average,
+        evaluated in closed form for the whole run)."""
+        n = energies.size
+        if n == 0:
+            return
+        x = energies.astype(np.float64)
         if self.frames_seen == 0:
-            self._smoothed = energy
-        else:
-            self._smoothed += self._alpha * (energy - self._smoothed)
-        self.frames_seen += 1
-        self._call_energy += energy
-        self._call_frames += 1
+            self._smoothed = float(x[0])
+            x = x[1:]
+        if x.size:
+            keep = 1.0 - self._alpha
+            weights = self._alpha * keep ** np.arange(x.size - 1, -1, -1)
+            self._smoothed = keep**x.size * self._smoothed + float(weights @ x)
+        self.frames_seen += n
+        self._call_energy += float(energies.sum())
+        self._call_frames += n
 
     @property
     def live_dbfs(self) -> float | None:

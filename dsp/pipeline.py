@@ -2,25 +2,32 @@
 
 One pipeline serves live capture, live replay and file analysis. Each stream is converted to
 float, resampled to :data:`dsp.ANALYSIS_RATE` and cut into fixed 20 ms frames; frames are only
-processed when both streams have them, and every periodic update is keyed to the frame index,
-so the events are the same however the audio was chunked.
+processed when both streams have them.
 
-Per frame, for each party:
+A frame is *speech* only if webrtcvad says so **and** it stands out of that party's noise (its
+minimum floor by ``speech_margin_db`` and its mean noise level by
+:data:`NOISE_LEVEL_MARGIN_DB`) **and**, for the agent, out of the far-end leak that the echo
+estimator predicts. WebRTC's VAD alone marks most babble, traffic and speaker leak as speech;
+these gates are what keep a noisy room or laptop speakers from producing false talk-overs.
+The VAD is not even asked about frames that fail the energy gates, which also makes the
+pipeline fast.
 
-1. features (level, peak, clipped samples) are computed for a whole block at once with numpy;
-2. a frame is *speech* only if webrtcvad says so **and** it stands out of that party's noise
-   (its minimum floor and its noise level, by ``speech_margin_db``) **and**, for the agent,
-   out of the far-end leak the echo estimator predicts. WebRTC's VAD alone marks most babble,
-   traffic and speaker leak as speech; these gates are what keep a noisy room or laptop
-   speakers from producing false talk-overs. The VAD is not even asked about frames that
-   fail the energy gates, which also makes the pipeline fast;
-3. talk spurts (onset and hangover), noise, levels, clipping, dead air, dead mic and echo are
-   tracked by small state machines that emit BEGIN/END events.
+Work is split by what needs frame resolution:
+
+* per frame (in a tight loop): talk spurts, talk-over and dead air, so a talk-over is
+  reported as soon as it has lasted ``min_overlap_s``;
+* per 1-second *segment* (boundaries at fixed frame indices): noise level, speech level,
+  clipping, dead mic and the echo estimate. Their windows are seconds long anyway, and the
+  gates of a segment use the state as it was at the segment's start.
+
+Because segment boundaries are fixed by frame index, not by how the input was chunked, the
+events are the same whatever the block sizes.
 """
 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
@@ -37,11 +44,14 @@ from dsp.stats import CallStats, StreamStats, TalkOverStats
 from dsp.talkover import OverlapChange, TalkOverDetector
 from dsp.vad import WebRtcVad, to_pcm16
 
+SEGMENT_FRAMES = 50
+"""One second: the resolution of the noise, level, clipping, dead-mic and echo detectors."""
+
 BLOCK_FRAMES = 250
-"""Frames processed per inner block (5 s): bounds memory and the time between GIL releases."""
+"""At most this many frames are processed per inner step (bounds memory and GIL holds)."""
 
 NOISE_LEVEL_MARGIN_DB = 6.0
-"""Speech must also stand this far above the party's (mean) noise level, not only its minimum."""
+"""Speech must also stand this far above the party's mean noise level, not only its minimum."""
 
 ECHO_MARGIN_DB = 9.0
 """Agent speech must stand this far above the far-end leak the echo estimator predicts."""
@@ -49,11 +59,16 @@ ECHO_MARGIN_DB = 9.0
 LEVEL_HYSTERESIS_DB = 2.0
 """A level or noise condition resolves only this far back inside its threshold."""
 
-CLIP_WINDOW_FRAMES = 50
-"""Clipping is judged over the last second."""
-
 MIC_DEAD_FAR_SPEECH_S = 3.0
 """A dead mic is reported only once the far end has talked this long during it."""
+
+
+def _frames(seconds: float) -> int:
+    return max(1, round(seconds / FRAME_S))
+
+
+def _segments(seconds: float) -> int:
+    return max(1, round(seconds / (SEGMENT_FRAMES * FRAME_S)))
 
 
 def _sanitize(x: np.ndarray) -> np.ndarray:
@@ -65,12 +80,18 @@ def _sanitize(x: np.ndarray) -> np.ndarray:
     return np.clip(y, -1.0, 1.0, dtype=np.float32)
 
 
-def _frames(seconds: float) -> int:
-    return max(1, round(seconds / FRAME_S))
+def _carry(old: Condition | None, on: int, off: int) -> Condition:
+    """A condition with new durations that keeps the state of the one it replaces."""
+    new = Condition(on, off)
+    if old is not None:
+        for name in ("active", "bad_run", "good_run", "start", "end"):
+            setattr(new, name, getattr(old, name))
+    return new
 
 
 class _Party:
-    """Per-stream state: VAD, spurts, noise, level window, clipping and the counters."""
+    """Per-stream state: resampler, framer, VAD, spurts, noise, level window, conditions,
+    counters, and what the current segment has gathered so far."""
 
     def __init__(self, stream: Stream, rate: int, settings: DetectorSettings) -> None:
         self.stream = stream
@@ -80,23 +101,30 @@ class _Party:
         self.floor = MinimumFloor()
         self.noise = NoiseLevel()
         self.meter = ActiveLevelMeter(ANALYSIS_RATE)
-        self.level_energy = np.zeros(1)
+        self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
-        self.level_sum = 0.0
-        self.clip_hist = np.zeros(CLIP_WINDOW_FRAMES, dtype=np.int64)
-        self.clip_sum = 0
+        self.spurts: TalkSpurts | None = None
+        self.noise_cond: Condition | None = None
+        self.quiet_cond: Condition | None = None
+        self.loud_cond: Condition | None = None
+        self.clip_cond: Condition | None = None
         self.configure(settings)
-        # Counters: [call, lifetime]
+        # Counters, [this call, lifetime].
         self.audio_frames = [0, 0]
         self.speech_frames = [0, 0]
         self.clipped = [0, 0]
         self.last_rms = DBFS_FLOOR
         self.last_peak = DBFS_FLOOR
         self.noise_worst = DBFS_FLOOR
+        # The current segment's gatherings.
+        self.seg_noise: list[np.ndarray] = []
+        self.seg_noise_first = -1
+        self.seg_speech: list[np.ndarray] = []
+        self.seg_clipped = 0
 
     def configure(self, s: DetectorSettings) -> None:
-        old = getattr(self, "spurts", None)
+        old = self.spurts
         self.spurts = TalkSpurts(_frames(s.vad_start_s), _frames(s.vad_hangover_s))
         if old is not None:
             for name in ("active", "run", "spurt_start", "last_speech"):
@@ -106,25 +134,24 @@ class _Party:
         if window != self.level_energy.size:
             self.level_energy = np.zeros(window)
             self.level_pos = self.level_count = 0
-            self.level_sum = 0.0
-        self.noise_cond = _carry(getattr(self, "noise_cond", None), _frames(s.noise_min_s),
-                                 _frames(s.resolve_s))
-        self.quiet_cond = _carry(getattr(self, "quiet_cond", None), 1, _frames(s.resolve_s))
-        self.loud_cond = _carry(getattr(self, "loud_cond", None), 1, _frames(s.resolve_s))
-        self.clip_cond = _carry(getattr(self, "clip_cond", None), 1, _frames(s.resolve_s))
+        resolve = _frames(s.resolve_s)
+        self.noise_cond = _carry(self.noise_cond, _frames(s.noise_min_s), resolve)
+        self.quiet_cond = _carry(self.quiet_cond, 1, resolve)
+        self.loud_cond = _carry(self.loud_cond, 1, resolve)
+        self.clip_cond = _carry(self.clip_cond, 1, _segments(s.resolve_s))
+
+    def add_speech_energy(self, energies: np.ndarray) -> None:
+        size = self.level_energy.size
+        for e in energies[-size:]:
+            self.level_energy[self.level_pos] = e
+            self.level_pos = (self.level_pos + 1) % size
+        self.level_count += energies.size
 
     def level_dbfs(self) -> float | None:
         """Power mean of the last ``level_window_s`` of speech frames, once the window is full."""
         if self.level_count < self.level_energy.size:
             return None
-        return power_dbfs(self.level_sum / self.level_energy.size)
-
-    def add_speech_energy(self, energy: float) -> None:
-        k = self.level_pos
-        self.level_sum += energy - self.level_energy[k]
-        self.level_energy[k] = energy
-        self.level_pos = (k + 1) % self.level_energy.size
-        self.level_count += 1
+        return power_dbfs(float(self.level_energy.mean()))
 
     def snapshot(self, span: int) -> StreamStats:
         audio = self.audio_frames[span]
@@ -132,6 +159,7 @@ class _Party:
         noise = self.noise.call_dbfs
         snr = level - noise if level is not None and noise is not None else None
         samples = audio * FRAME_LEN
+        assert self.spurts is not None
         return StreamStats(
             audio_s=audio * FRAME_S,
             speech_s=self.speech_frames[span] * FRAME_S,
@@ -144,15 +172,6 @@ class _Party:
             peak_dbfs=self.last_peak,
             speaking=self.spurts.active,
         )
-
-
-def _carry(old: Condition | None, on: int, off: int) -> Condition:
-    """A condition with new durations that keeps the state of the one it replaces."""
-    new = Condition(on, off)
-    if old is not None:
-        for name in ("active", "bad_run", "good_run", "start", "end"):
-            setattr(new, name, getattr(old, name))
-    return new
 
 
 class Pipeline:
@@ -170,16 +189,21 @@ class Pipeline:
         self._frame = 0
         self._call_start_frame = 0
         self._any_speech = False
-        max_lag = _frames(self._s.echo_max_delay_ms / 1000.0)
-        self._echo = EchoEstimator(max_lag)
-        self._far_db = np.full(max_lag + 2, DBFS_FLOOR)
+        self._max_lag = _frames(self._s.echo_max_delay_ms / 1000.0)
+        self._echo = EchoEstimator(self._max_lag)
+        self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
+        """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOverDetector(_frames(self._s.min_overlap_s))
-        self._talkover_counts = [[0, 0, 0, 0], [0, 0, 0, 0]]  # [count, frames, agent, customer]
-        self._configure()
-        self._mic_dead_run = 0
+        self._talkover_counts = [[0, 0, 0, 0], [0, 0, 0, 0]]  # count, frames, agent, customer
+        self._silence: Condition | None = None
+        self._silence_start = 0
+        self._echo_cond: Condition | None = None
+        self._mic_dead_cond: Condition | None = None
         self._mic_dead_far = 0
-        self._mic_dead_start = 0
-        self._mic_dead_active = False
+        self._seg_dead_frames = 0
+        self._seg_alive = False
+        self._seg_far_speech = 0
+        self._configure()
         self._finished = False
 
     # -- public API -------------------------------------------------------------------------
@@ -244,14 +268,14 @@ class Pipeline:
                                            **self._condition_data(party, kind)))
         if self._silence.close(i):
             out.append(self._event(Kind.SILENCE, Phase.END, None, self._silence_start, i,
-                                   duration_s=(i - self._silence_start) * FRAME_S))
+                                   duration_s=(i - self._silence_start) * FRAME_S,
+                                   threshold_s=self._s.silence_min_s))
         if self._echo_cond.close(i):
             out.append(self._echo_event(Phase.END, self._echo_cond.start, self._echo_cond.end))
-        if self._mic_dead_active:
-            self._mic_dead_active = False
+        if self._mic_dead_cond.close(i):
             out.append(self._event(Kind.MIC_DEAD, Phase.END, Stream.AGENT,
-                                   self._mic_dead_start, i))
-        self._mic_dead_run = 0
+                                   self._mic_dead_cond.start, self._mic_dead_cond.end,
+                                   threshold_dbfs=self._s.mic_dead_dbfs))
         return out
 
     def update_settings(self, settings: DetectorSettings) -> None:
@@ -276,18 +300,11 @@ class Pipeline:
 
     def _configure(self) -> None:
         s = self._s
-        old_sil = getattr(self, "_silence", None)
         hang = _frames(s.vad_hangover_s)
-        self._silence = _carry(old_sil, max(1, _frames(s.silence_min_s) - hang), 1)
-        if old_sil is None:
-            self._silence_start = 0
-        # The echo estimate refreshes every `update_frames`: its condition counts refreshes.
-        per = self._echo.update_frames * FRAME_S
-        self._echo_cond = _carry(getattr(self, "_echo_cond", None),
-                                 max(1, round(s.echo_min_s / per)),
-                                 max(1, round(s.resolve_s / per)))
-        self._min_speech_dbfs = s.min_speech_dbfs
-        self._margin_db = s.speech_margin_db
+        self._silence = _carry(self._silence, max(1, _frames(s.silence_min_s) - hang), 1)
+        self._echo_cond = _carry(self._echo_cond, _segments(s.echo_min_s),
+                                 _segments(s.resolve_s))
+        self._mic_dead_cond = _carry(self._mic_dead_cond, _segments(s.mic_dead_min_s), 1)
 
     def _snapshot(self, span: int) -> CallStats:
         count, frames, by_agent, by_customer = self._talkover_counts[span]
@@ -299,8 +316,8 @@ class Pipeline:
             duration_s=duration,
         )
 
+    @staticmethod
     def _event(
-        self,
         kind: Kind,
         phase: Phase,
         stream: Stream | None,
@@ -316,140 +333,250 @@ class Pipeline:
             n = min(self._agent.framer.frames_available, self._customer.framer.frames_available)
             if n == 0:
                 return events
-            n = min(n, BLOCK_FRAMES)
-            self._process_block(
-                self._agent.framer.pop(n), self._customer.framer.pop(n), events
-            )
+            # Never cross a segment boundary inside one step.
+            n = min(n, BLOCK_FRAMES, SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
+            self._process(self._agent.framer.pop(n), self._customer.framer.pop(n), events)
 
-    def _process_block(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
+    def _gate(
+        self, party: _Party, db: np.ndarray, pcm: np.ndarray, floor_extra: np.ndarray | None
+    ) -> np.ndarray:
+        """Speech decision per frame: stands out of the noise (and leak), then webrtcvad."""
         s = self._s
-        clip = s.clip_level
-        fa = frame_features(a, clip)
-        fc = frame_features(c, clip)
-        pa, pc = to_pcm16(a), to_pcm16(c)
-        agent, cust = self._agent, self._customer
-        a_spurts, c_spurts = agent.spurts, cust.spurts
-        echo = self._echo
-        far_db_hist = self._far_db
-        hist_len = far_db_hist.size
-        min_speech = self._min_speech_dbfs
-        margin = self._margin_db
-        a_speech_mask = np.zeros(len(a), dtype=bool)
-        c_speech_mask = np.zeros(len(c), dtype=bool)
-        a_db_all, c_db_all = fa.rms_dbfs.tolist(), fc.rms_dbfs.tolist()
-        a_en_all, c_en_all = fa.energy.tolist(), fc.energy.tolist()
-        a_clip_all, c_clip_all = fa.clipped.tolist(), fc.clipped.tolist()
-        base = self._frame
-        for k in range(len(a)):
-            i = base + k
-            # Customer first: the agent's echo gate needs this frame's far-end level.
-            c_db = c_db_all[k]
-            c_speech = self._is_speech(cust, c_db, pc[k], min_speech, margin, -math.inf)
-            c_change = c_spurts.step(i, c_speech)
-            far_db_hist[i % hist_len] = c_db
+        threshold = party.floor.floors(db) + s.speech_margin_db
+        np.maximum(threshold, s.min_speech_dbfs, out=threshold)
+        noise = party.noise.live_dbfs
+        if noise is not None:
+            np.maximum(threshold, noise + NOISE_LEVEL_MARGIN_DB, out=threshold)
+        if floor_extra is not None:
+            np.maximum(threshold, floor_extra, out=threshold)
+        speech = db >= threshold
+        is_speech = party.vad.is_speech
+        for k in np.flatnonzero(speech).tolist():
+            if not is_speech(pcm[k].tobytes()):
+                speech[k] = False
+        return speech
 
-            a_db = a_db_all[k]
-            echo_db = -math.inf
-            if echo.present:
-                d = echo.delay_frames
-                echo_db = max(
-                    far_db_hist[(i - d) % hist_len],
-                    far_db_hist[(i - d - 1) % hist_len],
-                    far_db_hist[(i - d + 1) % hist_len] if d > 0 else -math.inf,
-                ) + echo.coupling_db + ECHO_MARGIN_DB
-            a_speech = self._is_speech(agent, a_db, pa[k], min_speech, margin, echo_db)
-            a_change = a_spurts.step(i, a_speech)
-            a_speech_mask[k] = a_spurts.active
-            c_speech_mask[k] = c_spurts.active
-
-            if echo.step(a_db, c_db, c_speech):
-                self._update_echo_condition(i, events)
-
-            change = self._talkover.step(i, a_spurts, c_spurts, a_speech, c_speech)
-            if change is not None:
-                events.append(self._talkover_event(change))
-
-            self._step_party(agent, i, a_db, a_en_all[k], a_clip_all[k], a_speech,
-                             echo_db > a_db - ECHO_MARGIN_DB and c_spurts.active, events)
-            self._step_party(cust, i, c_db, c_en_all[k], c_clip_all[k], c_speech, False, events)
-            self._step_silence(i, a_spurts, c_spurts, a_change, c_change, events)
-            self._step_mic_dead(i, a_db, c_spurts.active, events)
-
+    def _process(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
+        """Frames that all lie inside one segment."""
+        s = self._s
         n = len(a)
-        for party, frames, mask, feats in (
-            (agent, a, a_speech_mask, fa),
-            (cust, c, c_speech_mask, fc),
+        i0 = self._frame
+        agent, cust = self._agent, self._customer
+        fa = frame_features(a, s.clip_level)
+        fc = frame_features(c, s.clip_level)
+
+        # The far end's levels at every delay 0..max_lag, for each frame of this step.
+        lags = self._max_lag + 1
+        far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
+        idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
+        far_lagged = far_hist[idx]  # (n, lags)
+        self._far_tail = far_hist[-lags:]
+
+        c_speech = self._gate(cust, fc.rms_dbfs, to_pcm16(c), None)
+        echo_floor = None
+        echo = self._echo
+        if echo.present:
+            d = echo.delay_frames
+            near = far_lagged[:, max(0, d - 1) : min(lags, d + 2)].max(axis=1)
+            echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
+        a_speech = self._gate(agent, fa.rms_dbfs, to_pcm16(a), echo_floor)
+
+        # Per frame: spurts, talk-over, dead air.
+        a_sp, c_sp = agent.spurts, cust.spurts
+        a_act = np.zeros(n, dtype=bool)
+        c_act = np.zeros(n, dtype=bool)
+        talkover = self._talkover
+        silence = self._silence
+        a_list, c_list = a_speech.tolist(), c_speech.tolist()
+        for k in range(n):
+            i = i0 + k
+            ac = a_sp.step(i, a_list[k])
+            cc = c_sp.step(i, c_list[k])
+            a_on, c_on = a_sp.active, c_sp.active
+            a_act[k] = a_on
+            c_act[k] = c_on
+            if (a_on and c_on) or talkover.in_overlap:
+                change = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
+                if change is not None:
+                    events.append(self._talkover_event(change))
+            if a_on or c_on:
+                self._any_speech = True
+                if not (silence.active or silence.bad_run):
+                    continue  # someone talks and no dead air is pending: nothing to update
+            if self._any_speech:
+                self._step_silence(i, ac, cc, events)
+
+        # Counters and what the segment gathers.
+        echo_explained = c_act & (echo_floor is not None)
+        for party, frames, speech, act, feats, explained in (
+            (agent, a, a_speech, a_act, fa, echo_explained),
+            (cust, c, c_speech, c_act, fc, None),
         ):
             party.audio_frames[0] += n
             party.audio_frames[1] += n
+            nspeech = int(speech.sum())
+            party.speech_frames[0] += nspeech
+            party.speech_frames[1] += nspeech
             clipped = int(feats.clipped.sum())
             party.clipped[0] += clipped
             party.clipped[1] += clipped
-            if mask.any():
-                party.meter.process(frames[mask].ravel())
+            party.seg_clipped += clipped
+            if act.any():
+                party.meter.process(frames[act].ravel())
+            if nspeech:
+                party.seg_speech.append(feats.energy[speech])
+            quiet = ~(speech | act)
+            if explained is not None:
+                quiet &= ~explained
+            if quiet.any():
+                if not party.seg_noise:
+                    party.seg_noise_first = i0 + int(np.argmax(quiet))
+                party.seg_noise.append(feats.energy[quiet])
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
+
+        dead = fa.rms_dbfs < s.mic_dead_dbfs
+        self._seg_dead_frames += int(dead.sum())
+        self._seg_alive |= bool((fa.rms_dbfs >= s.mic_dead_dbfs + LEVEL_HYSTERESIS_DB).any())
+        self._seg_far_speech += int(c_act.sum())
+        if c_speech.any():
+            echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
+
         self._frame += n
+        if self._frame % SEGMENT_FRAMES == 0:
+            self._end_segment(events)
 
-    def _is_speech(
-        self,
-        party: _Party,
-        db: float,
-        pcm: np.ndarray,
-        min_speech: float,
-        margin: float,
-        echo_db: float,
-    ) -> bool:
-        floor = party.floor.step(db)
-        threshold = floor + margin
-        if threshold < min_speech:
-            threshold = min_speech
-        noise = party.noise.live_dbfs
-        if noise is not None and noise + NOISE_LEVEL_MARGIN_DB > threshold:
-            threshold = noise + NOISE_LEVEL_MARGIN_DB
-        if echo_db > threshold:
-            threshold = echo_db
-        if db < threshold:
-            return False
-        return party.vad.is_speech(pcm.tobytes())
-
-    def _step_party(
-        self,
-        party: _Party,
-        i: int,
-        db: float,
-        energy: float,
-        clipped: int,
-        speech: bool,
-        echo_explained: bool,
-        events: list[Event],
-    ) -> None:
-        s = self._s
-        stream = party.stream
-        if speech:
-            party.speech_frames[0] += 1
-            party.speech_frames[1] += 1
-            party.add_speech_energy(energy)
-            if stream is Stream.AGENT:
-                self._step_levels(party, i, events)
-        elif not party.spurts.active and not echo_explained:
-            party.noise.step(energy)
-            self._step_noise(party, i, events)
-
-        # Clipping over the last second.
-        k = i % CLIP_WINDOW_FRAMES
-        party.clip_sum += clipped - int(party.clip_hist[k])
-        party.clip_hist[k] = clipped
-        ratio = party.clip_sum / (CLIP_WINDOW_FRAMES * FRAME_LEN)
-        r = party.clip_cond.update(i, ratio > s.clipping_min_ratio, party.clip_sum == 0)
+    def _step_silence(self, i: int, a_change: int, c_change: int, events: list[Event]) -> None:
+        a, c = self._agent.spurts, self._customer.spurts
+        quiet = not a.active and not c.active
+        r = self._silence.update(i, quiet, not quiet)
         if r == BEGIN:
-            events.append(self._event(Kind.CLIPPING, Phase.BEGIN, stream, party.clip_cond.start,
-                                      i + 1, clipped_ratio=ratio,
-                                      threshold_ratio=s.clipping_min_ratio))
+            self._silence_start = max(a.last_speech, c.last_speech) + 1
+            events.append(self._event(Kind.SILENCE, Phase.BEGIN, None, self._silence_start, i + 1,
+                                      threshold_s=self._s.silence_min_s))
         elif r == END:
-            events.append(self._event(Kind.CLIPPING, Phase.END, stream, party.clip_cond.start,
-                                      party.clip_cond.end,
-                                      **self._condition_data(party, Kind.CLIPPING)))
+            started = [p.spurt_start for p, ch in ((a, a_change), (c, c_change)) if ch == 1]
+            end = min(started) if started else i
+            events.append(self._event(Kind.SILENCE, Phase.END, None, self._silence_start, end,
+                                      duration_s=(end - self._silence_start) * FRAME_S,
+                                      threshold_s=self._s.silence_min_s))
+
+    # -- once per segment -------------------------------------------------------------------
+
+    def _end_segment(self, events: list[Event]) -> None:
+        end = self._frame
+        seg_start = end - SEGMENT_FRAMES
+        for party in (self._agent, self._customer):
+            party.floor.end_segment()
+            if party.seg_speech:
+                party.add_speech_energy(np.concatenate(party.seg_speech))
+                if party.stream is Stream.AGENT:
+                    self._judge_levels(party, end, events)
+            if party.seg_noise:
+                noise = np.concatenate(party.seg_noise)
+                party.noise.add(noise)
+                self._judge_noise(party, party.seg_noise_first, noise.size, events)
+            self._judge_clipping(party, seg_start, end, events)
+            party.seg_speech.clear()
+            party.seg_noise.clear()
+            party.seg_clipped = 0
+        self._judge_mic_dead(seg_start, end, events)
+        if self._echo.refresh():
+            self._judge_echo(seg_start, end, events)
+
+    def _judge_levels(self, party: _Party, end: int, events: list[Event]) -> None:
+        s = self._s
+        level = party.level_dbfs()
+        if level is None:
+            return
+        for cond, kind, bad, good, threshold in (
+            (party.quiet_cond, Kind.TOO_QUIET, level < s.too_quiet_dbfs,
+             level >= s.too_quiet_dbfs + LEVEL_HYSTERESIS_DB, s.too_quiet_dbfs),
+            (party.loud_cond, Kind.TOO_LOUD, level > s.too_loud_dbfs,
+             level <= s.too_loud_dbfs - LEVEL_HYSTERESIS_DB, s.too_loud_dbfs),
+        ):
+            r = cond.update_many(end, SEGMENT_FRAMES, bad, good)
+            if r == BEGIN:
+                cond.start = max(end - round(s.level_window_s / FRAME_S), self._call_start_frame)
+                events.append(self._event(kind, Phase.BEGIN, party.stream, cond.start, end,
+                                          level_dbfs=level, threshold_dbfs=threshold))
+            elif r == END:
+                events.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end,
+                                          **self._condition_data(party, kind)))
+
+    def _judge_noise(self, party: _Party, first: int, n: int, events: list[Event]) -> None:
+        s = self._s
+        noise = party.noise.live_dbfs
+        if noise is None:
+            return
+        level = party.level_dbfs()
+        snr = level - noise if level is not None else None
+        bad = noise > s.noise_floor_dbfs or (snr is not None and snr < s.min_snr_db)
+        good = noise <= s.noise_floor_dbfs - LEVEL_HYSTERESIS_DB and (
+            snr is None or snr >= s.min_snr_db + LEVEL_HYSTERESIS_DB
+        )
+        cond = party.noise_cond
+        if bad:
+            party.noise_worst = max(party.noise_worst, noise) if cond.active else noise
+        r = cond.update_many(first, n, bad, good)
+        if r == NOTHING:
+            return
+        data = self._condition_data(party, Kind.NOISE)
+        if r == BEGIN:
+            events.append(self._event(Kind.NOISE, Phase.BEGIN, party.stream, cond.start,
+                                      self._frame, **data))
+        else:
+            events.append(self._event(Kind.NOISE, Phase.END, party.stream, cond.start, cond.end,
+                                      **data))
+
+    def _judge_clipping(self, party: _Party, seg_start: int, end: int,
+                        events: list[Event]) -> None:
+        s = self._s
+        ratio = party.seg_clipped / (SEGMENT_FRAMES * FRAME_LEN)
+        cond = party.clip_cond
+        r = cond.update(seg_start, ratio > s.clipping_min_ratio, party.seg_clipped == 0)
+        if r == BEGIN:
+            events.append(self._event(Kind.CLIPPING, Phase.BEGIN, party.stream, seg_start, end,
+                                      clipped_ratio=ratio, threshold_ratio=s.clipping_min_ratio))
+        elif r == END:
+            events.append(self._event(Kind.CLIPPING, Phase.END, party.stream, cond.start,
+                                      cond.end, **self._condition_data(party, Kind.CLIPPING)))
+
+    def _judge_mic_dead(self, seg_start: int, end: int, events: list[Event]) -> None:
+        s = self._s
+        cond = self._mic_dead_cond
+        dead = self._seg_dead_frames == SEGMENT_FRAMES
+        if dead:
+            if cond.bad_run == 0:
+                self._mic_dead_far = 0
+            self._mic_dead_far += self._seg_far_speech
+        was_active = cond.active
+        r = cond.update(seg_start, dead, self._seg_alive)
+        if r == BEGIN and self._mic_dead_far < _frames(MIC_DEAD_FAR_SPEECH_S):
+            cond.active = False  # dead, but the far end has not talked through it yet
+            r = NOTHING
+        if r == BEGIN:
+            events.append(self._event(Kind.MIC_DEAD, Phase.BEGIN, Stream.AGENT, cond.start, end,
+                                      threshold_dbfs=s.mic_dead_dbfs,
+                                      far_speech_s=self._mic_dead_far * FRAME_S))
+        elif r == END and was_active:
+            events.append(self._event(Kind.MIC_DEAD, Phase.END, Stream.AGENT, cond.start,
+                                      cond.end, threshold_dbfs=s.mic_dead_dbfs))
+        self._seg_dead_frames = 0
+        self._seg_alive = False
+        self._seg_far_speech = 0
+
+    def _judge_echo(self, seg_start: int, end: int, events: list[Event]) -> None:
+        echo = self._echo
+        bad = echo.present and echo.coupling_db > self._s.echo_max_coupling_db
+        cond = self._echo_cond
+        r = cond.update(seg_start, bad, not bad)
+        if r == BEGIN:
+            events.append(self._echo_event(Phase.BEGIN, cond.start, end))
+        elif r == END:
+            events.append(self._echo_event(Phase.END, cond.start, cond.end))
+
+    # -- event payloads ---------------------------------------------------------------------
 
     def _condition_data(self, party: _Party, kind: Kind) -> dict[str, str | int | float]:
         """Measurements and thresholds of a party's condition, for its events."""
@@ -465,8 +592,7 @@ class Pipeline:
                 data["snr_db"] = level - noise
             return data
         if kind is Kind.CLIPPING:
-            return {"clipped_ratio": party.clip_sum / (CLIP_WINDOW_FRAMES * FRAME_LEN),
-                    "threshold_ratio": s.clipping_min_ratio}
+            return {"threshold_ratio": s.clipping_min_ratio}
         threshold = s.too_quiet_dbfs if kind is Kind.TOO_QUIET else s.too_loud_dbfs
         level = party.level_dbfs()
         data = {"threshold_dbfs": threshold}
@@ -474,119 +600,12 @@ class Pipeline:
             data["level_dbfs"] = level
         return data
 
-    def _step_levels(self, party: _Party, i: int, events: list[Event]) -> None:
-        s = self._s
-        level = party.level_dbfs()
-        if level is None:
-            return
-        for cond, kind, bad, good, threshold in (
-            (party.quiet_cond, Kind.TOO_QUIET, level < s.too_quiet_dbfs,
-             level >= s.too_quiet_dbfs + LEVEL_HYSTERESIS_DB, s.too_quiet_dbfs),
-            (party.loud_cond, Kind.TOO_LOUD, level > s.too_loud_dbfs,
-             level <= s.too_loud_dbfs - LEVEL_HYSTERESIS_DB, s.too_loud_dbfs),
-        ):
-            r = cond.update(i, bad, good)
-            if r == BEGIN:
-                start = max(i + 1 - round(s.level_window_s / FRAME_S), self._call_start_frame)
-                cond.start = start
-                events.append(self._event(kind, Phase.BEGIN, party.stream, start, i + 1,
-                                          level_dbfs=level, threshold_dbfs=threshold))
-            elif r == END:
-                events.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end,
-                                          **self._condition_data(party, kind)))
-
-    def _step_noise(self, party: _Party, i: int, events: list[Event]) -> None:
-        s = self._s
-        noise = party.noise.live_dbfs
-        if noise is None:
-            return
-        level = party.level_dbfs()
-        snr = level - noise if level is not None else None
-        bad = noise > s.noise_floor_dbfs or (snr is not None and snr < s.min_snr_db)
-        good = noise <= s.noise_floor_dbfs - LEVEL_HYSTERESIS_DB and (
-            snr is None or snr >= s.min_snr_db + LEVEL_HYSTERESIS_DB
-        )
-        cond = party.noise_cond
-        if cond.active or bad:
-            party.noise_worst = max(party.noise_worst, noise) if cond.active else noise
-        r = cond.update(i, bad, good)
-        if r == NOTHING:
-            return
-        data = self._condition_data(party, Kind.NOISE)
-        if r == BEGIN:
-            events.append(self._event(Kind.NOISE, Phase.BEGIN, party.stream, cond.start, i + 1,
-                                      **data))
-        else:
-            events.append(self._event(Kind.NOISE, Phase.END, party.stream, cond.start, cond.end,
-                                      **data))
-
-    def _step_silence(
-        self,
-        i: int,
-        a: TalkSpurts,
-        c: TalkSpurts,
-        a_change: int,
-        c_change: int,
-        events: list[Event],
-    ) -> None:
-        if a.active or c.active:
-            self._any_speech = True
-        if not self._any_speech:
-            return
-        quiet = not a.active and not c.active
-        r = self._silence.update(i, quiet, not quiet)
-        if r == BEGIN:
-            self._silence_start = max(a.last_speech, c.last_speech) + 1
-            events.append(self._event(Kind.SILENCE, Phase.BEGIN, None, self._silence_start, i + 1,
-                                      threshold_s=self._s.silence_min_s))
-        elif r == END:
-            started = [p.spurt_start for p, ch in ((a, a_change), (c, c_change)) if ch == 1]
-            end = min(started) if started else i
-            events.append(self._event(Kind.SILENCE, Phase.END, None, self._silence_start, end,
-                                      duration_s=(end - self._silence_start) * FRAME_S,
-                                      threshold_s=self._s.silence_min_s))
-
-    def _step_mic_dead(self, i: int, a_db: float, far_active: bool, events: list[Event]) -> None:
-        s = self._s
-        if a_db < s.mic_dead_dbfs:
-            if self._mic_dead_run == 0:
-                self._mic_dead_start = i
-                self._mic_dead_far = 0
-            self._mic_dead_run += 1
-            self._mic_dead_far += far_active
-            if (
-                not self._mic_dead_active
-                and self._mic_dead_run >= _frames(s.mic_dead_min_s)
-                and self._mic_dead_far >= _frames(MIC_DEAD_FAR_SPEECH_S)
-            ):
-                self._mic_dead_active = True
-                events.append(self._event(Kind.MIC_DEAD, Phase.BEGIN, Stream.AGENT,
-                                          self._mic_dead_start, i + 1, level_dbfs=a_db,
-                                          threshold_dbfs=s.mic_dead_dbfs))
-        elif a_db >= s.mic_dead_dbfs + LEVEL_HYSTERESIS_DB:
-            self._mic_dead_run = 0
-            if self._mic_dead_active:
-                self._mic_dead_active = False
-                events.append(self._event(Kind.MIC_DEAD, Phase.END, Stream.AGENT,
-                                          self._mic_dead_start, i, level_dbfs=a_db,
-                                          threshold_dbfs=s.mic_dead_dbfs))
-
-    def _update_echo_condition(self, i: int, events: list[Event]) -> None:
-        s = self._s
-        echo = self._echo
-        bad = echo.present and echo.coupling_db > s.echo_max_coupling_db
-        cond = self._echo_cond
-        r = cond.update(i, bad, not bad)
-        if r == BEGIN:
-            events.append(self._echo_event(Phase.BEGIN, cond.start, i + 1))
-        elif r == END:
-            events.append(self._echo_event(Phase.END, cond.start, cond.end))
-
     def _echo_event(self, phase: Phase, start: int, end: int) -> Event:
         echo = self._echo
+        coupling = echo.coupling_db if math.isfinite(echo.coupling_db) else DBFS_FLOOR
         return self._event(Kind.ECHO, phase, Stream.AGENT, start, end,
-                           coupling_db=echo.coupling_db, erl_db=-echo.coupling_db,
-                           delay_ms=echo.delay_ms, threshold_db=self._s.echo_max_coupling_db)
+                           coupling_db=coupling, erl_db=-coupling, delay_ms=echo.delay_ms,
+                           threshold_db=self._s.echo_max_coupling_db)
 
     def _talkover_event(self, change: OverlapChange) -> Event:
         if change.begin:
