@@ -350,10 +350,7 @@ class Pipeline:
         if floor_extra is not None:
             np.maximum(threshold, floor_extra, out=threshold)
         speech = db >= threshold
-        is_speech = party.vad.is_speech
-        for k in np.flatnonzero(speech).tolist():
-            if not is_speech(pcm[k].tobytes()):
-                speech[k] = False
+        party.vad.classify(pcm, speech)
         return speech
 
     def _process(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
