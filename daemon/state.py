@@ -46,3 +46,7 @@ class DaemonState:
     call_active: bool = False
     ws_clients: int = 0
     ws_dropped_messages: int = 0
+    check_results: dict[str, int] = field(default_factory=dict)
+    """Last ``callwatch check`` verdict per item: 0 pass, 1 warn, 2 fail."""
+    check_timestamp: float | None = None
+    """Unix time of that check; ``None`` if it never ran."""
