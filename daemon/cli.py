@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("daemon.analyze", "analyse recorded calls (WAV/FLAC) and report per call"),
     "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
     "devices": ("daemon.devices", "list audio input devices (and monitor sources) to configure"),
+    "call": ("daemon.calls", "start or end a call in the running daemon, or show its status"),
 }
 """Subcommand name -> (module, one-line help)."""
 

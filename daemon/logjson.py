@@ -1,0 +1,95 @@
+"""The daemon's event log: one JSON object per line, and a readable line for people.
+
+Every record has ``ts`` (UTC, ISO 8601 with milliseconds) and ``event`` (``started``,
+``call_started``, ``talk_over``..., ``alert``, ``device_lost``, ``device_restored``,
+``config_reloaded``, ``call_ended``, ``stopped``...) plus that event's fields. JSON lines go
+to ``--log-json FILE`` and, when stdout is not a terminal (systemd's journal, a pipe), to
+stdout; a terminal gets the readable form. Writers may be several threads: one lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import IO, Any
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def human(record: dict[str, Any]) -> str:
+    """One readable line: time, event, then the fields that matter."""
+    ts = record.get("ts", "")[11:23]
+    event = record.get("event", "?")
+    rest = {k: v for k, v in record.items() if k not in ("ts", "event", "summary")}
+    if event in ("event",) and "kind" in rest:
+        event = rest.pop("kind")
+    parts = []
+    for k, v in rest.items():
+        if isinstance(v, float):
+            v = round(v, 2)
+        if isinstance(v, dict | list):
+            v = json.dumps(v, separators=(",", ":"))
+        parts.append(f"{k}={v}")
+    line = f"{ts} {event:<16} " + " ".join(parts)
+    summary = record.get("summary")
+    if isinstance(summary, dict):
+        t = summary.get("talk_over", {})
+        line += (f"\n{'':13}summary: {summary.get('duration_s', 0):.1f} s, talk-over "
+                 f"{t.get('count', 0)} (agent {t.get('by_agent', 0)}, customer "
+                 f"{t.get('by_customer', 0)}), {len(summary.get('events', []))} events")
+    return line
+
+
+class EventLog:
+    """Writes each record to every sink: JSON lines and/or readable text."""
+
+    def __init__(self, json_out: list[IO[str]] | None = None,
+                 text_out: list[IO[str]] | None = None) -> None:
+        self.json_out = json_out or []
+        self.text_out = text_out or []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_cli(cls, log_json: str | None, output: str = "auto") -> EventLog:
+        """stdout text on a terminal, JSON lines otherwise; plus ``log_json`` ('-' = stdout)."""
+        json_out: list[IO[str]] = []
+        text_out: list[IO[str]] = []
+        if output == "auto":
+            output = "text" if sys.stdout.isatty() else "json"
+        if log_json and log_json != "-":
+            json_out.append(open(log_json, "a", encoding="utf-8", buffering=1))  # noqa: SIM115
+        if output == "json" or log_json == "-":
+            json_out.append(sys.stdout)
+        elif output == "text":
+            text_out.append(sys.stdout)
+        return cls(json_out, text_out)
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {"ts": _now_iso(), "event": event, **fields}
+        line = json.dumps(record, separators=(",", ":"), default=str)
+        with self._lock:
+            for f in self.json_out:
+                try:
+                    f.write(line + "\n")
+                    f.flush()
+                except (OSError, ValueError):
+                    pass  # a full disk or closed pipe must not stop the monitor
+            if self.text_out:
+                text = human(record)
+                for f in self.text_out:
+                    try:
+                        f.write(text + "\n")
+                        f.flush()
+                    except (OSError, ValueError):
+                        pass
+        return record
+
+    def close(self) -> None:
+        with self._lock:
+            for f in self.json_out:
+                if f is not sys.stdout:
+                    f.close()
