@@ -1,0 +1,464 @@
+"""The Prometheus exposition: names, types and label sets (golden), counters that follow the
+pipeline, promtool's linter, and the real HTTP endpoint with TLS and basic auth."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon.config import ConfigError, parse
+from daemon.metrics import (
+    CALL_DURATION_BUCKETS_S,
+    CHECK_FAIL,
+    CHECK_PASS,
+    CHECK_WARN,
+    Metrics,
+    MetricsSettings,
+    default_registry,
+)
+from daemon.metrics_server import MetricsServerError, start_metrics_server
+from daemon.state import DaemonState
+from dsp.events import Kind, Stream
+from dsp.stats import CallStats, StreamStats, TalkOverStats
+
+BOUNDED_LABELS = {"stream", "kind", "initiator", "check", "le"}
+
+
+def stream_stats(level: float | None, noise: float | None, audio_s: float = 60.0) -> StreamStats:
+    snr = level - noise if level is not None and noise is not None else None
+    return StreamStats(
+        audio_s=audio_s, speech_s=audio_s / 3, active_level_dbfs=level, noise_floor_dbfs=noise,
+        snr_db=snr, clipped_samples=12, clipped_ratio=12 / (audio_s * 16000), rms_dbfs=-40.0,
+        peak_dbfs=-20.0, speaking=False,
+    )
+
+
+def call_stats(level: float | None = -27.5, noise: float | None = -62.0) -> CallStats:
+    return CallStats(
+        agent=stream_stats(level, noise), customer=stream_stats(None, -70.0),
+        talk_over=TalkOverStats(count=3, seconds=4.2, by_agent=2, by_customer=1), duration_s=60.0,
+    )
+
+
+def busy_state() -> DaemonState:
+    """A daemon that has been running a while: every field non-default."""
+    state = DaemonState(agent_id="ana@ws-17", version="0.1.0")
+    state.streams[Stream.AGENT].device_name = "Jabra Evolve2 40 Mono"
+    state.streams[Stream.CUSTOMER].device_name = "Jabra Evolve2 40 Mono monitor"
+    for h in state.streams.values():
+        h.device_up, h.restarts, h.overflows, h.dropped_blocks = True, 1, 2, 3
+    state.alerts_fired.update({Kind.NOISE.value: 4, Kind.TALK_OVER.value: 2})
+    state.alerts_active[Kind.NOISE.value] = 1
+    state.calls_total, state.call_active = 5, True
+    state.ws_clients, state.ws_dropped_messages = 2, 7
+    state.check_results = {"mic_device": CHECK_PASS, "noise": CHECK_WARN, "echo": CHECK_FAIL}
+    state.check_timestamp = 1_790_000_000.0
+    return state
+
+
+def scrape(registry: CollectorRegistry) -> dict[str, float]:
+    """``{'name{k="v",...}': value}`` from the text exposition."""
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(generate_latest(registry).decode()):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}"] = s.value
+    return out
+
+
+def shape(registry: CollectorRegistry) -> list[str]:
+    """Type, sample name and label set of every callwatch sample; free-text label values
+    (identity in *_info) become ``*``, and histogram buckets are folded into one line."""
+    lines: set[str] = set()
+    buckets: dict[str, list[str]] = {}
+    for fam in text_string_to_metric_families(generate_latest(registry).decode()):
+        if not fam.name.startswith("callwatch_"):
+            continue
+        for s in fam.samples:
+            if s.name.endswith("_bucket"):
+                buckets.setdefault(s.name, []).append(s.labels["le"])
+                continue
+            labels = ",".join(
+                f"{k}={v if k in BOUNDED_LABELS else '*'}" for k, v in sorted(s.labels.items())
+            )
+            lines.add(f"{fam.type} {s.name}{{{labels}}}")
+    for name, les in buckets.items():
+        lines.add(f"histogram {name}{{le={','.join(les)}}}")
+    return sorted(lines)
+
+
+GOLDEN = """\
+counter callwatch_alerts_fired_total{kind=clipping}
+counter callwatch_alerts_fired_total{kind=echo}
+counter callwatch_alerts_fired_total{kind=mic_dead}
+counter callwatch_alerts_fired_total{kind=noise}
+counter callwatch_alerts_fired_total{kind=silence}
+counter callwatch_alerts_fired_total{kind=talk_over}
+counter callwatch_alerts_fired_total{kind=too_loud}
+counter callwatch_alerts_fired_total{kind=too_quiet}
+counter callwatch_audio_seconds_total{stream=agent}
+counter callwatch_audio_seconds_total{stream=customer}
+counter callwatch_calls_total{}
+counter callwatch_clipped_samples_total{stream=agent}
+counter callwatch_clipped_samples_total{stream=customer}
+counter callwatch_device_restarts_total{stream=agent}
+counter callwatch_device_restarts_total{stream=customer}
+counter callwatch_dropped_blocks_total{stream=agent}
+counter callwatch_dropped_blocks_total{stream=customer}
+counter callwatch_input_overflows_total{stream=agent}
+counter callwatch_input_overflows_total{stream=customer}
+counter callwatch_speech_seconds_total{stream=agent}
+counter callwatch_speech_seconds_total{stream=customer}
+counter callwatch_talk_over_events_total{initiator=agent}
+counter callwatch_talk_over_events_total{initiator=customer}
+counter callwatch_talk_over_seconds_total{}
+counter callwatch_websocket_dropped_messages_total{}
+gauge callwatch_agent_info{agent=*,far_end_device=*,host=*,mic_device=*}
+gauge callwatch_alerts_active{kind=clipping}
+gauge callwatch_alerts_active{kind=echo}
+gauge callwatch_alerts_active{kind=mic_dead}
+gauge callwatch_alerts_active{kind=noise}
+gauge callwatch_alerts_active{kind=silence}
+gauge callwatch_alerts_active{kind=talk_over}
+gauge callwatch_alerts_active{kind=too_loud}
+gauge callwatch_alerts_active{kind=too_quiet}
+gauge callwatch_build_info{version=*}
+gauge callwatch_call_active{}
+gauge callwatch_check_result{check=echo}
+gauge callwatch_check_result{check=mic_device}
+gauge callwatch_check_result{check=noise}
+gauge callwatch_check_timestamp_seconds{}
+gauge callwatch_device_up{stream=agent}
+gauge callwatch_device_up{stream=customer}
+gauge callwatch_noise_floor_dbfs{stream=agent}
+gauge callwatch_noise_floor_dbfs{stream=customer}
+gauge callwatch_snr_db{stream=agent}
+gauge callwatch_speech_level_dbfs{stream=agent}
+gauge callwatch_websocket_clients{}
+histogram callwatch_call_duration_seconds_bucket{le=30.0,60.0,120.0,180.0,300.0,450.0,600.0,\
+900.0,1200.0,1800.0,2700.0,3600.0,5400.0,7200.0,+Inf}
+histogram callwatch_call_duration_seconds_count{}
+histogram callwatch_call_duration_seconds_sum{}
+histogram callwatch_processing_seconds_bucket{le=0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,\
+0.25,+Inf}
+histogram callwatch_processing_seconds_count{}
+histogram callwatch_processing_seconds_sum{}
+"""
+
+
+def busy_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    registry = registry if registry is not None else CollectorRegistry()
+    stats = call_stats()
+    m = Metrics(registry, busy_state(), pipeline_stats=lambda: (stats, stats), host="ws-17")
+    m.observe_call_end(312.0)
+    m.observe_processing(0.0031)
+    return m
+
+
+def test_golden_names_types_and_label_sets():
+    assert shape(busy_metrics().registry) == GOLDEN.splitlines()
+
+
+def test_only_bounded_labels_outside_info_metrics():
+    for fam in text_string_to_metric_families(generate_latest(busy_metrics().registry).decode()):
+        if fam.name.startswith("callwatch_") and not fam.name.endswith("_info"):
+            for s in fam.samples:
+                assert set(s.labels) <= BOUNDED_LABELS, (s.name, s.labels)
+
+
+def test_identity_and_values_read_at_scrape_time():
+    m = busy_metrics()
+    v = scrape(m.registry)
+    assert v['callwatch_agent_info{agent="ana@ws-17",far_end_device="Jabra Evolve2 40 Mono '
+             'monitor",host="ws-17",mic_device="Jabra Evolve2 40 Mono"}'] == 1
+    assert v['callwatch_build_info{version="0.1.0"}'] == 1
+    assert v['callwatch_speech_level_dbfs{stream="agent"}'] == -27.5
+    assert v['callwatch_snr_db{stream="agent"}'] == pytest.approx(34.5)
+    assert v['callwatch_talk_over_events_total{initiator="agent"}'] == 2
+    assert v['callwatch_talk_over_seconds_total{}'] == pytest.approx(4.2)
+    assert v['callwatch_check_result{check="echo"}'] == CHECK_FAIL
+    assert v['callwatch_call_duration_seconds_bucket{le="450.0"}'] == 1
+    assert v['callwatch_call_duration_seconds_bucket{le="300.0"}'] == 0
+    # Changed state shows at the next scrape, with no call into the metrics module.
+    m.state.streams[Stream.AGENT].device_up = False
+    m.state.alerts_fired[Kind.ECHO.value] += 1
+    m.state.streams[Stream.AGENT].device_name = "USB headset"
+    v = scrape(m.registry)
+    assert v['callwatch_device_up{stream="agent"}'] == 0
+    assert v['callwatch_alerts_fired_total{kind="echo"}'] == 1
+    infos = [k for k in v if k.startswith("callwatch_agent_info")]
+    assert len(infos) == 1 and 'mic_device="USB headset"' in infos[0]
+
+
+def test_every_label_set_exists_at_start_with_zeros():
+    """A fresh daemon with no pipeline yet: counters at 0 for every label value, so the first
+    event is a visible increase; unknown levels are absent rather than invented."""
+    registry = CollectorRegistry()
+    Metrics(registry, DaemonState(agent_id="bob@ws-2"), host="ws-2")
+    v = scrape(registry)
+    for kind in Kind:
+        assert v[f'callwatch_alerts_fired_total{{kind="{kind.value}"}}'] == 0
+        assert v[f'callwatch_alerts_active{{kind="{kind.value}"}}'] == 0
+    for stream in ("agent", "customer"):
+        for name in ("audio_seconds", "speech_seconds", "clipped_samples", "device_restarts",
+                     "input_overflows", "dropped_blocks"):
+            assert v[f'callwatch_{name}_total{{stream="{stream}"}}'] == 0
+        assert v[f'callwatch_device_up{{stream="{stream}"}}'] == 0
+        assert v[f'callwatch_talk_over_events_total{{initiator="{stream}"}}'] == 0
+    assert v["callwatch_calls_total{}"] == 0
+    assert v['callwatch_call_duration_seconds_bucket{le="+Inf"}'] == 0
+    assert not any(k.startswith(("callwatch_speech_level", "callwatch_snr", "callwatch_noise"))
+                   for k in v)
+    assert "callwatch_check_timestamp_seconds{}" not in v
+
+
+def test_unknown_or_nan_level_is_left_out():
+    registry = CollectorRegistry()
+    stats = call_stats(level=None, noise=float("nan"))
+    Metrics(registry, DaemonState(agent_id="x"), pipeline_stats=lambda: (stats, stats))
+    v = scrape(registry)
+    assert not any(k.startswith(("callwatch_speech_level_dbfs", "callwatch_snr_db")) for k in v)
+    assert 'callwatch_noise_floor_dbfs{stream="agent"}' not in v
+    assert v['callwatch_noise_floor_dbfs{stream="customer"}'] == -70.0
+
+
+COUNTERS_FROM_TOTALS = {
+    'callwatch_audio_seconds_total{stream="agent"}': lambda t: t.agent.audio_s,
+    'callwatch_audio_seconds_total{stream="customer"}': lambda t: t.customer.audio_s,
+    'callwatch_speech_seconds_total{stream="agent"}': lambda t: t.agent.speech_s,
+    'callwatch_speech_seconds_total{stream="customer"}': lambda t: t.customer.speech_s,
+    'callwatch_clipped_samples_total{stream="agent"}': lambda t: t.agent.clipped_samples,
+    'callwatch_clipped_samples_total{stream="customer"}': lambda t: t.customer.clipped_samples,
+    'callwatch_talk_over_events_total{initiator="agent"}': lambda t: t.talk_over.by_agent,
+    'callwatch_talk_over_events_total{initiator="customer"}': lambda t: t.talk_over.by_customer,
+    "callwatch_talk_over_seconds_total{}": lambda t: t.talk_over.seconds,
+}
+
+
+def test_counters_go_up_exactly_when_the_pipeline_totals_do():
+    """A real pipeline on real speech with two talk-overs, scraped after every block."""
+    from dsp.pipeline import Pipeline
+    from tests.speech import two_party_call
+
+    agent, customer = two_party_call(
+        [("customer", "cq_ref", 1.0), ("agent", "mmt1", 4.0),
+         ("agent", "cq_ref", 12.0), ("customer", "mmt1", 14.5)],
+        seconds=24.0,
+    )
+    # Loud bursts so that clipping is counted too.
+    agent[20 * 16000 : 20 * 16000 + 400] = 1.0
+    holder: dict[str, Pipeline] = {"p": Pipeline()}
+    registry = CollectorRegistry()
+    Metrics(registry, DaemonState(agent_id="x"),
+            pipeline_stats=lambda: (holder["p"].totals, holder["p"].stats))
+    before = scrape(registry)
+    block = 8000
+    grew = set()
+    for i in range(0, len(agent), block):
+        totals_before = holder["p"].totals
+        holder["p"].push(agent[i : i + block], customer[i : i + block])
+        if i == 10 * 16000:
+            holder["p"].start_call()  # per-call stats reset; the counters must not
+        totals = holder["p"].totals
+        now = scrape(registry)
+        for key, read in COUNTERS_FROM_TOTALS.items():
+            assert now[key] >= before[key], key
+            assert now[key] == pytest.approx(read(totals)), key
+            assert (now[key] > before[key]) == (read(totals) > read(totals_before)), key
+            if now[key] > before[key]:
+                grew.add(key)
+        before = now
+    holder["p"].finish()
+    assert holder["p"].totals.talk_over.count == 2
+    never = {'callwatch_clipped_samples_total{stream="customer"}'}  # no clipping there
+    assert grew == set(COUNTERS_FROM_TOTALS) - never
+    # Nothing new processed: nothing moves.
+    assert scrape(registry) == before
+    # The loop replaces its pipeline (e.g. after a device change): counters carry on.
+    last = holder["p"].totals
+    holder["p"] = Pipeline()
+    assert scrape(registry) == before
+    holder["p"].push(agent[: 2 * block], customer[: 2 * block])
+    after = scrape(registry)
+    for key, read in COUNTERS_FROM_TOTALS.items():
+        assert after[key] == pytest.approx(read(last) + read(holder["p"].totals)), key
+
+
+def test_a_failing_stats_source_keeps_the_last_counter_values():
+    registry = CollectorRegistry()
+    stats = call_stats()
+    source = {"ok": True}
+
+    def read() -> tuple[CallStats, CallStats]:
+        if not source["ok"]:
+            raise RuntimeError("pipeline being rebuilt")
+        return stats, stats
+
+    Metrics(registry, DaemonState(agent_id="x"), pipeline_stats=read)
+    first = scrape(registry)
+    source["ok"] = False
+    second = scrape(registry)
+    assert second['callwatch_talk_over_events_total{initiator="agent"}'] == 2
+    assert 'callwatch_speech_level_dbfs{stream="agent"}' not in second
+    assert {k: v for k, v in first.items() if "_total" in k} == {
+        k: v for k, v in second.items() if "_total" in k
+    }
+
+
+def promtool_check_metrics(text: bytes) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["promtool", "check", "metrics"], input=text.decode(),
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_promtool_accepts_the_full_exposition():
+    registry = default_registry()
+    busy_metrics(registry)
+    text = generate_latest(registry)
+    assert b"process_cpu_seconds_total" in text and b"python_gc_objects_collected_total" in text
+    r = promtool_check_metrics(text)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_promtool_check_is_able_to_fail():
+    r = promtool_check_metrics(b"# TYPE callwatch_things counter\ncallwatch_things 1\n")
+    assert r.returncode != 0 and "_total" in (r.stdout + r.stderr)
+
+
+def test_call_duration_buckets_cover_half_a_minute_to_two_hours():
+    assert CALL_DURATION_BUCKETS_S[0] == 30 and CALL_DURATION_BUCKETS_S[-1] == 7200
+
+
+# -- the HTTP endpoint ------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+        check=True, capture_output=True, timeout=30,
+    )
+    return d / "cert.pem", d / "key.pem"
+
+
+def get(url: str, cafile: Path | None = None, auth: tuple[str, str] | None = None):
+    req = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def busy_registry() -> CollectorRegistry:
+    registry = default_registry()
+    busy_metrics(registry)
+    return registry
+
+
+def test_plain_http_serves_what_promtool_accepts(busy_registry):
+    server = start_metrics_server(MetricsSettings(port=0), busy_registry)
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, body = get(server.url)
+        assert status == 200 and b'callwatch_calls_total 5.0' in body
+        r = promtool_check_metrics(body)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        server.stop()
+
+
+def test_tls_and_basic_auth(busy_registry, cert):
+    settings = MetricsSettings(
+        port=0, tls_cert_file=str(cert[0]), tls_key_file=str(cert[1]), basic_auth_user="prom",
+        basic_auth_password_sha256=hashlib.sha256(PASSWORD.encode()).hexdigest(),
+    )
+    server = start_metrics_server(settings, busy_registry)
+    try:
+        url = server.url
+        assert url.startswith("https://")
+        status, _ = get(url, cert[0])
+        assert status == 401
+        assert get(url, cert[0], ("prom", "wrong"))[0] == 401
+        assert get(url, cert[0], ("other", PASSWORD))[0] == 401
+        status, body = get(url, cert[0], ("prom", PASSWORD))
+        assert status == 200 and b"callwatch_agent_info" in body
+        # Plain HTTP to the TLS port gets nothing.
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            urllib.request.urlopen(url.replace("https://", "http://"), timeout=5).read()
+        # An untrusted certificate is refused by a verifying client.
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(url, timeout=5)
+    finally:
+        server.stop()
+
+
+def test_tls_without_auth_and_a_stalled_client_does_not_block_scrapes(busy_registry, cert):
+    settings = MetricsSettings(port=0, tls_cert_file=str(cert[0]), tls_key_file=str(cert[1]))
+    server = start_metrics_server(settings, busy_registry)
+    try:
+        silent = socket.create_connection(("127.0.0.1", server.port))  # never says hello
+        t0 = time.monotonic()
+        status, _ = get(server.url, cert[0])
+        assert status == 200 and time.monotonic() - t0 < 2.0
+        silent.close()
+    finally:
+        server.stop()
+
+
+def test_busy_port_and_bad_certificate_give_one_line_errors(busy_registry, tmp_path):
+    server = start_metrics_server(MetricsSettings(port=0), busy_registry)
+    try:
+        with pytest.raises(MetricsServerError, match=rf"\[metrics\] port = {server.port}: "):
+            start_metrics_server(MetricsSettings(port=server.port), busy_registry)
+    finally:
+        server.stop()
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(MetricsServerError, match=r"\[metrics\] tls_cert_file = .*nope\.pem"):
+        start_metrics_server(
+            MetricsSettings(port=0, tls_cert_file=str(missing), tls_key_file=str(missing)),
+            busy_registry,
+        )
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"tls_cert_file": "/etc/c.pem"}, "tls_cert_file and tls_key_file must be set together"),
+    ({"basic_auth_user": "prom"}, "must be set together"),
+    ({"basic_auth_user": "prom", "basic_auth_password_sha256": "secret"}, "64 hex digits"),
+    ({"port": 70000}, "port = 70000: must be between 0 and 65535"),
+])
+def test_config_rejects_bad_metrics_tables(table, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({"metrics": table}, "config.toml")
+
+
+def test_config_metrics_table_loads():
+    digest = hashlib.sha256(b"pw").hexdigest()
+    cfg = parse({"metrics": {"listen_address": "0.0.0.0", "port": 9100,
+                             "basic_auth_user": "prom", "basic_auth_password_sha256": digest}},
+                "config.toml")
+    assert cfg.metrics == MetricsSettings(listen_address="0.0.0.0", port=9100,
+                                          basic_auth_user="prom",
+                                          basic_auth_password_sha256=digest)
+
