@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
     "devices": ("daemon.devices", "list audio input devices (and monitor sources) to configure"),
     "call": ("daemon.calls", "start or end a call in the running daemon, or show its status"),
+    "install-service": ("daemon.install_service", "install the systemd user unit"),
+    "demo": ("daemon.demo", "the main job: monitor the headset, or replay the sample call"),
 }
 """Subcommand name -> (module, one-line help)."""
 

@@ -1,0 +1,127 @@
+"""``callwatch install-service``: the systemd user unit, with this installation's paths.
+
+The daemon runs as the agent's own user (a *user* unit), because that is where the audio is:
+PulseAudio/PipeWire serve the logged-in user through ``$XDG_RUNTIME_DIR``. ``Type=notify``
+with a watchdog that the processing loop pings only while it is processing audio (or
+recovering a device), so a wedged daemon is restarted. The hardening keeps what audio needs:
+the runtime dir (sound server socket) stays visible, AF_UNIX/AF_INET/AF_INET6/AF_NETLINK stay
+allowed, and ``MemoryDenyWriteExecute`` is left off because the PortAudio callback is a cffi
+(libffi) closure, which may need writable+executable memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+UNIT_TEMPLATE = """\
+# callwatch: live call-quality monitor for the agent's headset (systemd *user* unit).
+# Install with `callwatch install-service`; see docs/daemon.md.
+[Unit]
+Description=callwatch call-quality monitor (talk-over, levels, noise, echo, dead air)
+Documentation=https://github.com/callwatch/callwatch/blob/main/docs/daemon.md
+# The sound server of this user session (whichever is installed).
+After=pipewire-pulse.service pulseaudio.service
+StartLimitIntervalSec=300
+StartLimitBurst=10
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart={exec_start}
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=5
+WatchdogSec=30
+TimeoutStartSec=30
+TimeoutStopSec=5
+# JSON event lines on stdout go to the journal: journalctl --user -u callwatch -o cat
+StandardOutput=journal
+StandardError=journal
+Nice=-5
+
+# Hardening that keeps audio working: the sound server's socket is in $XDG_RUNTIME_DIR (%t),
+# which stays visible and writable (the control socket lives there too); the config dir is
+# writable for the generated WebSocket token.
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=read-only
+ReadWritePaths=-%h/.config/callwatch -%t
+PrivateTmp=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+LockPersonality=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+SystemCallArchitectures=native
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+UMask=0077
+# Not set, on purpose: MemoryDenyWriteExecute (the PortAudio callback is a libffi closure),
+# RestrictRealtime (PortAudio may raise its callback thread to real-time priority).
+
+[Install]
+WantedBy=default.target
+"""
+
+REPO_EXEC = "/opt/callwatch/.venv/bin/callwatch run"
+"""The ExecStart of the unit shipped in ``systemd/callwatch.service`` (an example path)."""
+
+
+def render(exec_start: str) -> str:
+    return UNIT_TEMPLATE.format(exec_start=exec_start)
+
+
+def default_exec(config: str | None) -> str:
+    """This installation's ``callwatch run`` (the venv's script, else ``python -m``)."""
+    script = Path(sys.executable).with_name("callwatch")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "daemon.cli"]
+    cmd.append("run")
+    if config:
+        cmd += ["--config", str(Path(config).resolve())]
+    return shlex.join(cmd)
+
+
+def unit_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "systemd" / "user"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="TOML", help="config file the service should use "
+                   "(default: $XDG_CONFIG_HOME/callwatch/config.toml if present)")
+    p.add_argument("--print", action="store_true", help="print the unit instead of writing it")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.config:
+        from daemon.config import ConfigError, load_config
+
+        try:
+            load_config(args.config)
+        except ConfigError as exc:
+            print(f"callwatch install-service: {exc}", file=sys.stderr)
+            return 2
+    text = render(default_exec(args.config))
+    if args.print:
+        sys.stdout.write(text)
+        return 0
+    target = unit_dir() / "callwatch.service"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cfg_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(
+            os.path.expanduser("~"), ".config")
+        Path(cfg_home, "callwatch").mkdir(parents=True, exist_ok=True, mode=0o700)
+        target.write_text(text)
+    except OSError as exc:
+        print(f"callwatch install-service: cannot write {target}: {exc.strerror}",
+              file=sys.stderr)
+        return 3
+    print(f"wrote {target}")
+    print("enable and start it with:")
+    print("  systemctl --user daemon-reload && systemctl --user enable --now callwatch")
+    print("follow its events with:  journalctl --user -u callwatch -f -o cat")
+    return 0
