@@ -31,7 +31,7 @@ class Condition:
         """Advance to frame ``i``; returns NOTHING, BEGIN or END."""
         if bad:
             self.good_run = 0
-            if self.bad_run == 0:
+            if self.bad_run == 0 and not self.active:
                 self.start = i
             self.bad_run += 1
             if not self.active and self.bad_run >= self.on_frames:
@@ -59,7 +59,7 @@ class Condition:
             return NOTHING
         if bad:
             self.good_run = 0
-            if self.bad_run == 0:
+            if self.bad_run == 0 and not self.active:
                 self.start = i
             self.bad_run += n
             if not self.active and self.bad_run >= self.on_frames:

@@ -1,0 +1,114 @@
+"""The small state machines behind every detector, on scripted frame sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp.activity import TalkSpurts
+from dsp.condition import BEGIN, END, NOTHING, Condition
+from dsp.echo import EchoEstimator
+from dsp.events import Stream
+from dsp.noise import MinimumFloor, NoiseLevel
+from dsp.talkover import TalkOverDetector
+
+
+def test_spurt_needs_onset_frames_and_ends_after_hangover():
+    sp = TalkSpurts(start_frames=3, hangover_frames=5)
+    seq = [1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    changes = [sp.step(i, bool(x)) for i, x in enumerate(seq)]
+    # Two frames then a gap: no spurt. Three in a row start one at frame 3.
+    assert changes.index(1) == 5 and sp.spurt_start == 3
+    # The gap of four frames at 7..10 is bridged; the spurt ends five frames after frame 11.
+    assert changes.index(-1) == 16
+    assert sp.last_speech == 11
+
+
+def test_condition_confirms_after_on_frames_and_resolves_after_off_frames():
+    c = Condition(on_frames=3, off_frames=2)
+    verdicts = [(1, 0), (0, 0), (1, 0), (1, 0), (0, 1), (1, 0), (0, 1), (0, 1)]
+    out = [c.update(i, bool(b), bool(g)) for i, (b, g) in enumerate(verdicts)]
+    # Frame 1 is neither bad nor good: it holds the run.
+    assert out == [NOTHING, NOTHING, NOTHING, BEGIN, NOTHING, NOTHING, NOTHING, END]
+    assert c.start == 0 and c.end == 6
+
+
+def test_condition_update_many_matches_single_steps():
+    a, b = Condition(7, 4), Condition(7, 4)
+    script = [(5, True, False), (3, True, False), (2, False, True), (6, False, True)]
+    i = 0
+    single, many = [], []
+    for n, bad, good in script:
+        single += [a.update(i + k, bad, good) for k in range(n)]
+        many.append(b.update_many(i, n, bad, good))
+        i += n
+    assert [x for x in single if x] == [x for x in many if x] == [BEGIN, END]
+    assert (a.start, a.end) == (b.start, b.end)
+
+
+def test_talk_over_initiator_is_the_later_starter_and_short_overlap_is_ignored():
+    agent, customer = TalkSpurts(1, 5), TalkSpurts(1, 5)
+    det = TalkOverDetector(min_frames=10)
+    changes = []
+    for i in range(60):
+        c_speech = i < 50
+        a_speech = 20 <= i < 26 or 30 <= i < 45  # a short burst, then a real interruption
+        agent.step(i, a_speech)
+        customer.step(i, c_speech)
+        ch = det.step(i, agent, customer, a_speech, c_speech)
+        if ch:
+            changes.append(ch)
+    # The burst at 20..25 and the speech from 30 form one spurt (gap < hangover) starting at 20.
+    assert [c.begin for c in changes] == [True, False]
+    assert changes[0].initiator is Stream.AGENT and changes[0].start == 20
+    assert changes[1].end == 45
+
+
+def test_overlap_of_speech_tails_is_not_talk_over():
+    agent, customer = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    det = TalkOverDetector(min_frames=10)
+    for i in range(80):
+        c_speech = i < 30
+        a_speech = i >= 32  # a quick turn change: only the hangovers overlap
+        agent.step(i, a_speech)
+        customer.step(i, c_speech)
+        assert det.step(i, agent, customer, a_speech, c_speech) is None
+
+
+def test_minimum_floor_follows_the_quietest_frames():
+    f = MinimumFloor(history=2)
+    floors = f.floors(np.array([-30.0, -50.0, -20.0]))
+    assert floors.tolist() == [-30.0, -50.0, -50.0]
+    f.end_segment()
+    assert f.floors(np.array([-40.0])).tolist() == [-50.0]
+    f.end_segment()
+    f.end_segment()
+    assert f.floors(np.array([-35.0])).tolist() == [-40.0]
+
+
+def test_noise_level_closed_form_matches_the_recursion():
+    x = np.random.default_rng(1).uniform(1e-6, 1e-3, 200)
+    n = NoiseLevel(time_constant_frames=50)
+    n.add(x[:7])
+    n.add(x[7:])
+    s = x[0]
+    for v in x[1:]:
+        s += (v - s) / 50
+    assert n.live_dbfs == pytest.approx(10 * np.log10(s), abs=1e-9)
+    assert n.call_dbfs == pytest.approx(10 * np.log10(x.mean()), abs=1e-9)
+
+
+def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
+    rng = np.random.default_rng(2)
+    n, lags = 600, 16
+    far = rng.uniform(-50, -20, n + lags)
+    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    leak = EchoEstimator(max_lag_frames=lags - 1)
+    leak.add(lagged[:, 4] - 18.0 + rng.normal(0, 0.5, n), lagged)
+    assert leak.refresh()
+    assert leak.present and leak.delay_frames == 4
+    assert leak.coupling_db == pytest.approx(-18.0, abs=0.5)
+    clean = EchoEstimator(max_lag_frames=lags - 1)
+    clean.add(rng.uniform(-70, -60, n), lagged)
+    assert clean.refresh()
+    assert not clean.present
