@@ -1,0 +1,101 @@
+"""Background conditions for the agent's microphone, all unit-RMS so the caller sets the level.
+
+Babble is real: several other voices from the speech library summed. Typing is synthesised
+keystrokes (a sharp filtered-noise click, a softer release click 60-120 ms later, typed in
+bursts at 4-9 keys/s). Rain/water is tilted broadband noise with slow swells and droplets.
+Mains hum is 50 or 60 Hz with decaying odd and even harmonics. The quiet room is faint
+pink-ish noise well under -60 dBFS. Speaker leak is the far end, delayed, band-limited to a
+laptop-speaker response and attenuated, arriving in the agent's microphone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.audio import band_gain, fft_filter, shaped_noise
+from bench.sources import Utterance
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    r = float(np.sqrt(np.mean(x * x)))
+    return x / r if r > 0 else x
+
+
+def room(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Quiet-room noise (HVAC-like, -3 dB/octave above 100 Hz)."""
+    return shaped_noise(rng, n, rate, band_gain(60.0, min(7000.0, rate * 0.45), -3.0))
+
+
+def babble(rng: np.random.Generator, pool: list[Utterance], n: int, rate: int,
+           voices: int = 6) -> np.ndarray:
+    """``voices`` talkers from ``pool`` speaking continuously, summed (an open-plan office)."""
+    from bench.audio import resample
+    from bench.sources import RATE
+
+    n16 = int(np.ceil(n * RATE / rate)) + 1
+    out = np.zeros(n16)
+    for _ in range(voices):
+        pos = int(rng.uniform(0, 2.0) * RATE)
+        gain = 10 ** (rng.uniform(-4, 4) / 20)
+        while pos < n16:
+            u = pool[int(rng.integers(len(pool)))]
+            k = min(len(u.audio), n16 - pos)
+            out[pos : pos + k] += u.audio[:k] * gain
+            pos += k + int(rng.uniform(0.1, 0.6) * RATE)
+    y = resample(out, RATE, rate)[:n]
+    # Distant talkers: the room takes the lows and highs off.
+    return _unit(fft_filter(y, rate, band_gain(200.0, 3500.0)))
+
+
+def typing(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Keyboard typing in bursts with pauses."""
+    out = np.zeros(n)
+    t = rng.uniform(0.0, 2.0)
+    click_len = int(0.04 * rate)
+    env_t = np.arange(click_len) / rate
+    while t * rate < n:
+        burst_end = t + rng.uniform(1.5, 7.0)
+        while t < burst_end and t * rate < n:
+            for amp, delay in ((1.0, 0.0), (rng.uniform(0.3, 0.6), rng.uniform(0.06, 0.12))):
+                i = int((t + delay) * rate)
+                if i + click_len >= n:
+                    continue
+                decay = rng.uniform(0.003, 0.012)
+                click = rng.standard_normal(click_len) * np.exp(-env_t / decay)
+                out[i : i + click_len] += amp * rng.uniform(0.5, 1.0) * click
+            t += rng.uniform(1 / 9, 1 / 4)
+        t = burst_end + rng.uniform(0.5, 5.0)
+    return _unit(fft_filter(out, rate, band_gain(800.0, min(6000.0, rate * 0.45))))
+
+
+def rain(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Steady rain or running water: tilted noise with slow swells and droplet ticks."""
+    base = shaped_noise(rng, n, rate, band_gain(150.0, min(7500.0, rate * 0.45), -1.5))
+    swell = np.interp(np.arange(n), np.linspace(0, n, max(2, n // rate // 2)),
+                      10 ** (rng.uniform(-1.5, 1.5, max(2, n // rate // 2)) / 20))
+    drops = np.zeros(n)
+    idx = rng.integers(0, n, size=max(1, int(n / rate * 40)))
+    drops[idx] = rng.uniform(-1, 1, size=len(idx))
+    drops = fft_filter(drops, rate, band_gain(2000.0, min(7000.0, rate * 0.45)))
+    return _unit(base * swell + 0.5 * _unit(drops))
+
+
+def hum(rng: np.random.Generator, n: int, rate: int, mains_hz: float) -> np.ndarray:
+    """Mains hum: fundamental plus harmonics up to 8x with a slight random spectrum."""
+    t = np.arange(n) / rate
+    y = np.zeros(n)
+    for k in range(1, 9):
+        f = mains_hz * k
+        if f >= rate / 2:
+            break
+        amp = 10 ** (-rng.uniform(3, 8) * (k - 1) / 20)
+        y += amp * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    return _unit(y)
+
+
+def leak(far_end: np.ndarray, rate: int, delay_ms: float, gain_db: float) -> np.ndarray:
+    """The far end as the agent's microphone hears it from laptop speakers."""
+    d = round(delay_ms / 1000 * rate)
+    y = np.concatenate([np.zeros(d), far_end[: len(far_end) - d]])
+    y = fft_filter(y, rate, band_gain(300.0, min(5000.0, rate * 0.45)))
+    return y * 10 ** (gain_db / 20)
