@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -62,6 +63,10 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+SEND_BUFFER_BYTES = 64 * 1024
+"""Kernel send buffer per connection. Linux would autotune it up to 4 MB for a client that
+stopped reading; a fixed size bounds what a stalled client costs and makes the queue (and its
+drop counter) take over quickly. At a few messages per second this is seconds of backlog."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +424,10 @@ class AlertServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         client = _Client(ws, self.settings.queue_max_messages)
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._clients.add(client)
         self._push(client, json.dumps(self._hello(), separators=(",", ":")))
         for text in list(self._active_alerts.values()):
