@@ -18,6 +18,8 @@ class TalkSpurts:
         "hangover_frames",
         "last_speech",
         "run",
+        "run_strong",
+        "spurt_end",
         "spurt_start",
         "start_frames",
     )
@@ -28,23 +30,36 @@ class TalkSpurts:
         self.active = False
         self.run = 0
         """Consecutive speech frames up to now."""
+        self.run_strong = False
+        """Whether the current run of speech frames has reached the strong level."""
         self.spurt_start = -1
         """Frame index of the current (or last) spurt's first speech frame."""
         self.last_speech = -(10**9)
         """Frame index of the most recent speech frame."""
+        self.spurt_end = -(10**9)
+        """Frame index just after the last speech frame of the last finished spurt."""
 
-    def step(self, i: int, speech: bool) -> int:
-        """Advance to frame ``i``. Returns +1 when a spurt starts, -1 when one ends, else 0."""
+    def step(self, i: int, speech: bool, strong: bool = True) -> int:
+        """Advance to frame ``i``. Returns +1 when a spurt starts, -1 when one ends, else 0.
+
+        ``strong`` marks a speech frame loud enough to *start* a spurt (well above the
+        background): a voice close to the mic always has such syllable peaks, while babble
+        and other background talk, whose frames the VAD also flags, rarely do.
+        """
         if speech:
             self.run += 1
             self.last_speech = i
-            if not self.active and self.run >= self.start_frames:
+            if strong:
+                self.run_strong = True
+            if not self.active and self.run >= self.start_frames and self.run_strong:
                 self.active = True
                 self.spurt_start = i - self.run + 1
                 return 1
             return 0
         self.run = 0
+        self.run_strong = False
         if self.active and i - self.last_speech >= self.hangover_frames:
             self.active = False
+            self.spurt_end = self.last_speech + 1
             return -1
         return 0

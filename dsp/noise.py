@@ -5,10 +5,10 @@ Two views of the noise, for two jobs:
 * :class:`MinimumFloor` follows the *quietest* frames (minimum statistics over a sliding
   window of two to three seconds). Speech must stand out of it to count as speech, which keeps
   steady noise (hum, fans, rain) from being taken for a voice.
-* :class:`NoiseLevel` is the *power mean* of the frames in which the party is silent, the way
-  headset vendors measure room noise ("noise while the agent is not talking"). It is what the
-  noise alert, the SNR and the report use; fluctuating noise such as babble or typing raises it
-  even though its minimum stays low.
+* :class:`BackgroundLevel` is the level the party's audio sits at when nobody in the room is
+  talking to the mic: a low percentile of recent frames. It is what the noise alert (judged
+  while the party is silent, as headset vendors measure room noise), the SNR and the report
+  use; fluctuating noise such as babble or typing raises it even though its minimum stays low.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from dsp.levels import DBFS_FLOOR
+from dsp.levels import power_dbfs
 
 
 class MinimumFloor:
@@ -46,57 +46,46 @@ class MinimumFloor:
         self._cur = math.inf
 
 
-class NoiseLevel:
-    """Power mean of a party's non-speech frames: a smoothed live value and a call total."""
+class BackgroundLevel:
+    """A party's background level: a low percentile of its recent frame levels, speech or not.
 
-    __slots__ = ("_alpha", "_call_energy", "_call_frames", "_smoothed", "frames_seen")
+    Judged by percentile rather than as a mean over "non-speech" frames because it must not
+    depend on the speech decision: webrtcvad flags babble as speech in nearly every frame, so a
+    mean over non-speech frames never sees babble, the gate never rises, and the babble is
+    taken for the agent's voice for as long as it lasts. A low percentile of all frames sits
+    in the pauses of speech (every talker pauses between words) and on the body of any noise.
+    """
 
-    def __init__(self, time_constant_frames: int = 50) -> None:
-        self._alpha = 1.0 / max(1, time_constant_frames)
-        self._smoothed = 0.0
-        self.frames_seen = 0
-        self._call_energy = 0.0
-        self._call_frames = 0
+    def __init__(self, window_frames: int = 200, percentile: float = 30.0) -> None:
+        self._hist = np.zeros(window_frames)
+        self._count = 0
+        self._percentile = percentile
+        self.live_dbfs: float | None = None
+        """The current estimate, refreshed once per segment; None before the first."""
+        self._call_power = 0.0
+        self._call_segments = 0
 
-    def add(self, energies: np.ndarray) -> None:
-        """Add non-speech frames' mean-square energies, oldest first (an exponential average,
-        evaluated in closed form for the whole run)."""
-        n = energies.size
-        if n == 0:
-            return
-        x = energies.astype(np.float64)
-        if self.frames_seen == 0:
-            self._smoothed = float(x[0])
-            x = x[1:]
-        if x.size:
-            keep = 1.0 - self._alpha
-            weights = self._alpha * keep ** np.arange(x.size - 1, -1, -1)
-            self._smoothed = keep**x.size * self._smoothed + float(weights @ x)
-        self.frames_seen += n
-        self._call_energy += float(energies.sum())
-        self._call_frames += n
-
-    @property
-    def live_dbfs(self) -> float | None:
-        """The smoothed level (about one second), or None before any noise frame."""
-        if self.frames_seen == 0:
-            return None
-        return power_dbfs(self._smoothed)
+    def add_segment(self, levels_dbfs: np.ndarray, party_silent: bool) -> None:
+        """Fold one segment's frame levels in; count it toward the call's noise floor when the
+        party was mostly silent in it (so a monologue does not read as noise)."""
+        size = self._hist.size
+        n = min(levels_dbfs.size, size)
+        pos = (self._count + np.arange(n)) % size
+        self._hist[pos] = levels_dbfs[-n:]
+        self._count += n
+        filled = self._hist[: min(self._count, size)]
+        self.live_dbfs = float(np.percentile(filled, self._percentile))
+        if party_silent:
+            self._call_power += 10.0 ** (self.live_dbfs / 10.0)
+            self._call_segments += 1
 
     @property
     def call_dbfs(self) -> float | None:
-        """The power mean over the whole call so far, or None."""
-        if self._call_frames == 0:
+        """Power mean of the estimates over the call's mostly-silent segments, or None."""
+        if self._call_segments == 0:
             return None
-        return power_dbfs(self._call_energy / self._call_frames)
+        return power_dbfs(self._call_power / self._call_segments)
 
     def start_call(self) -> None:
-        self._call_energy = 0.0
-        self._call_frames = 0
-
-
-def power_dbfs(mean_square: float) -> float:
-    """Mean-square energy to dBFS (10·log10), floored at digital silence."""
-    if mean_square <= 0.0:
-        return DBFS_FLOOR
-    return max(DBFS_FLOOR, 10.0 * math.log10(mean_square))
+        self._call_power = 0.0
+        self._call_segments = 0

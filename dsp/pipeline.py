@@ -5,7 +5,7 @@ float, resampled to :data:`dsp.ANALYSIS_RATE` and cut into fixed 20 ms frames; f
 processed when both streams have them.
 
 A frame is *speech* only if webrtcvad says so **and** it stands out of that party's noise (its
-minimum floor by ``speech_margin_db`` and its mean noise level by
+minimum floor by ``speech_margin_db`` and its background level by
 :data:`NOISE_LEVEL_MARGIN_DB`) **and**, for the agent, out of the far-end leak that the echo
 estimator predicts. WebRTC's VAD alone marks most babble, traffic and speaker leak as speech;
 these gates are what keep a noisy room or laptop speakers from producing false talk-overs.
@@ -36,8 +36,8 @@ from dsp.condition import BEGIN, END, NOTHING, Condition
 from dsp.echo import EchoEstimator
 from dsp.events import Event, Kind, Phase, Stream
 from dsp.framing import Reframer
-from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, frame_features, to_float32
-from dsp.noise import MinimumFloor, NoiseLevel, power_dbfs
+from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, frame_features, power_dbfs, to_float32
+from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.resample import Resampler
 from dsp.settings import DetectorSettings
 from dsp.stats import CallStats, StreamStats, TalkOverStats
@@ -50,8 +50,19 @@ SEGMENT_FRAMES = 50
 BLOCK_FRAMES = 250
 """At most this many frames are processed per inner step (bounds memory and GIL holds)."""
 
-NOISE_LEVEL_MARGIN_DB = 6.0
-"""Speech must also stand this far above the party's mean noise level, not only its minimum."""
+NOISE_LEVEL_MARGIN_DB = 8.0
+"""Speech must also stand this far above the party's typical background (see below)."""
+
+BACKGROUND_WINDOW_FRAMES = 200
+"""The background level is the 30th percentile of the last 4 s of frame levels: low enough to
+sit in the pauses of continuous speech, high enough that babble's dips do not pull it down to
+the quiet-room floor (see :class:`dsp.noise.BackgroundLevel`)."""
+
+BACKGROUND_PERCENTILE = 30.0
+
+SPURT_PEAK_MARGIN_DB = 15.0
+"""A talk spurt starts only once a frame of it stands this far above the party's background
+(its syllable peaks); babble, which the VAD also flags, rarely gets there."""
 
 ECHO_MARGIN_DB = 9.0
 """Agent speech must stand this far above the far-end leak the echo estimator predicts."""
@@ -99,7 +110,7 @@ class _Party:
         self.framer = Reframer(FRAME_LEN)
         self.vad = WebRtcVad(settings.vad_mode)
         self.floor = MinimumFloor()
-        self.noise = NoiseLevel()
+        self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         self.meter = ActiveLevelMeter(ANALYSIS_RATE)
         self.level_energy = np.zeros(0)
         self.level_pos = 0
@@ -118,16 +129,18 @@ class _Party:
         self.last_peak = DBFS_FLOOR
         self.noise_worst = DBFS_FLOOR
         # The current segment's gatherings.
-        self.seg_noise: list[np.ndarray] = []
-        self.seg_noise_first = -1
+        self.seg_quiet = 0
+        self.seg_quiet_first = -1
         self.seg_speech: list[np.ndarray] = []
         self.seg_clipped = 0
+        self.seg_levels: list[np.ndarray] = []
 
     def configure(self, s: DetectorSettings) -> None:
         old = self.spurts
         self.spurts = TalkSpurts(_frames(s.vad_start_s), _frames(s.vad_hangover_s))
         if old is not None:
-            for name in ("active", "run", "spurt_start", "last_speech"):
+            for name in ("active", "run", "run_strong", "spurt_start", "spurt_end",
+                         "last_speech"):
                 setattr(self.spurts, name, getattr(old, name))
         self.vad.set_mode(s.vad_mode)
         window = _frames(s.level_window_s)
@@ -339,19 +352,23 @@ class Pipeline:
 
     def _gate(
         self, party: _Party, db: np.ndarray, pcm: np.ndarray, floor_extra: np.ndarray | None
-    ) -> np.ndarray:
-        """Speech decision per frame: stands out of the noise (and leak), then webrtcvad."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Speech decision per frame (stands out of the noise and leak, then webrtcvad), and
+        which speech frames are strong enough to start a spurt."""
         s = self._s
-        threshold = party.floor.floors(db) + s.speech_margin_db
+        floor = party.floor.floors(db)
+        threshold = floor + s.speech_margin_db
         np.maximum(threshold, s.min_speech_dbfs, out=threshold)
         noise = party.noise.live_dbfs
+        background = floor if noise is None else np.maximum(floor, noise)
         if noise is not None:
             np.maximum(threshold, noise + NOISE_LEVEL_MARGIN_DB, out=threshold)
         if floor_extra is not None:
             np.maximum(threshold, floor_extra, out=threshold)
         speech = db >= threshold
         party.vad.classify(pcm, speech)
-        return speech
+        strong = db >= np.maximum(threshold, background + SPURT_PEAK_MARGIN_DB)
+        return speech, strong
 
     def _process(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
@@ -369,14 +386,14 @@ class Pipeline:
         far_lagged = far_hist[idx]  # (n, lags)
         self._far_tail = far_hist[-lags:]
 
-        c_speech = self._gate(cust, fc.rms_dbfs, to_pcm16(c), None)
+        c_speech, c_strong = self._gate(cust, fc.rms_dbfs, to_pcm16(c), None)
         echo_floor = None
         echo = self._echo
         if echo.present:
             d = echo.delay_frames
             near = far_lagged[:, max(0, d - 1) : min(lags, d + 2)].max(axis=1)
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
-        a_speech = self._gate(agent, fa.rms_dbfs, to_pcm16(a), echo_floor)
+        a_speech, a_strong = self._gate(agent, fa.rms_dbfs, to_pcm16(a), echo_floor)
 
         # Per frame: spurts, talk-over, dead air.
         a_sp, c_sp = agent.spurts, cust.spurts
@@ -385,10 +402,11 @@ class Pipeline:
         talkover = self._talkover
         silence = self._silence
         a_list, c_list = a_speech.tolist(), c_speech.tolist()
+        a_str, c_str = a_strong.tolist(), c_strong.tolist()
         for k in range(n):
             i = i0 + k
-            ac = a_sp.step(i, a_list[k])
-            cc = c_sp.step(i, c_list[k])
+            ac = a_sp.step(i, a_list[k], a_str[k])
+            cc = c_sp.step(i, c_list[k], c_str[k])
             a_on, c_on = a_sp.active, c_sp.active
             a_act[k] = a_on
             c_act[k] = c_on
@@ -425,10 +443,12 @@ class Pipeline:
             quiet = ~(speech | act)
             if explained is not None:
                 quiet &= ~explained
-            if quiet.any():
-                if not party.seg_noise:
-                    party.seg_noise_first = i0 + int(np.argmax(quiet))
-                party.seg_noise.append(feats.energy[quiet])
+            nquiet = int(quiet.sum())
+            if nquiet:
+                if not party.seg_quiet:
+                    party.seg_quiet_first = i0 + int(np.argmax(quiet))
+                party.seg_quiet += nquiet
+            party.seg_levels.append(feats.rms_dbfs)
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
 
@@ -448,7 +468,7 @@ class Pipeline:
         quiet = not a.active and not c.active
         r = self._silence.update(i, quiet, not quiet)
         if r == BEGIN:
-            self._silence_start = max(a.last_speech, c.last_speech) + 1
+            self._silence_start = max(a.spurt_end, c.spurt_end, self._call_start_frame)
             events.append(self._event(Kind.SILENCE, Phase.BEGIN, None, self._silence_start, i + 1,
                                       threshold_s=self._s.silence_min_s))
         elif r == END:
@@ -465,17 +485,18 @@ class Pipeline:
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
             party.floor.end_segment()
+            silent = party.seg_quiet * 2 >= SEGMENT_FRAMES
+            party.noise.add_segment(np.concatenate(party.seg_levels), silent)
+            party.seg_levels.clear()
             if party.seg_speech:
                 party.add_speech_energy(np.concatenate(party.seg_speech))
                 if party.stream is Stream.AGENT:
                     self._judge_levels(party, end, events)
-            if party.seg_noise:
-                noise = np.concatenate(party.seg_noise)
-                party.noise.add(noise)
-                self._judge_noise(party, party.seg_noise_first, noise.size, events)
+            if party.seg_quiet:
+                self._judge_noise(party, party.seg_quiet_first, party.seg_quiet, events)
             self._judge_clipping(party, seg_start, end, events)
             party.seg_speech.clear()
-            party.seg_noise.clear()
+            party.seg_quiet = 0
             party.seg_clipped = 0
         self._judge_mic_dead(seg_start, end, events)
         if self._echo.refresh():

@@ -9,7 +9,7 @@ from dsp.activity import TalkSpurts
 from dsp.condition import BEGIN, END, NOTHING, Condition
 from dsp.echo import EchoEstimator
 from dsp.events import Stream
-from dsp.noise import MinimumFloor, NoiseLevel
+from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.talkover import TalkOverDetector
 
 
@@ -86,16 +86,21 @@ def test_minimum_floor_follows_the_quietest_frames():
     assert f.floors(np.array([-35.0])).tolist() == [-40.0]
 
 
-def test_noise_level_closed_form_matches_the_recursion():
-    x = np.random.default_rng(1).uniform(1e-6, 1e-3, 200)
-    n = NoiseLevel(time_constant_frames=50)
-    n.add(x[:7])
-    n.add(x[7:])
-    s = x[0]
-    for v in x[1:]:
-        s += (v - s) / 50
-    assert n.live_dbfs == pytest.approx(10 * np.log10(s), abs=1e-9)
-    assert n.call_dbfs == pytest.approx(10 * np.log10(x.mean()), abs=1e-9)
+def test_background_sits_in_speech_pauses_and_on_babble():
+    rng = np.random.default_rng(1)
+    bg = BackgroundLevel(window_frames=200, percentile=30.0)
+    # Talk with pauses: 60 % of frames speech around -26 dBFS, the rest room noise at -65.
+    for _ in range(4):
+        speech = rng.random(50) < 0.6
+        bg.add_segment(np.where(speech, rng.normal(-26, 6, 50), rng.normal(-65, 1, 50)),
+                       party_silent=False)
+    assert bg.live_dbfs == pytest.approx(-65, abs=3)
+    assert bg.call_dbfs is None  # the party talked through every segment
+    # Babble: no pauses, level around -44 with dips.
+    for _ in range(4):
+        bg.add_segment(rng.normal(-44, 4, 50), party_silent=True)
+    assert bg.live_dbfs == pytest.approx(-46, abs=2)
+    assert bg.call_dbfs is not None and bg.call_dbfs > -50
 
 
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
