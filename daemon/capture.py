@@ -437,7 +437,9 @@ class Supervisor:
         s.opening = False
         s.up = True
         s.health.device_up = True
-        if s.lost_at is not None:
+        if s.lost_at is None:
+            self.events.put(DeviceEvent("device_up", s.name, _label(s)))
+        else:
             s.health.restarts += 1
             down = now - s.lost_at
             s.lost_at = None

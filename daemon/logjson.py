@@ -25,8 +25,8 @@ def human(record: dict[str, Any]) -> str:
     ts = record.get("ts", "")[11:23]
     event = record.get("event", "?")
     rest = {k: v for k, v in record.items() if k not in ("ts", "event", "summary")}
-    if event in ("event",) and "kind" in rest:
-        event = rest.pop("kind")
+    if rest.get("kind") == event:
+        del rest["kind"]
     parts = []
     for k, v in rest.items():
         if isinstance(v, float):

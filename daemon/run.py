@@ -383,8 +383,11 @@ class Service:
         call = self.calls.call
         return {"ok": True, "call_id": call.id if call else None,
                 "auto_calls": self.cfg.capture.auto_calls, "calls_total": self.calls.count,
+                "position_s": round(self.pipeline.position / 16000.0, 3),
+                "processed_s": round(self.processed_s, 3),
                 "devices": {n: {"device": h.device_name, "up": h.device_up,
-                                "restarts": h.restarts, "overflows": h.overflows}
+                                "restarts": h.restarts, "overflows": h.overflows,
+                                "callbacks": h.callbacks, "dropped_blocks": h.dropped_blocks}
                             for n, h in self.health.items()}}
 
     def _device_event(self, ev: Any) -> None:
@@ -394,7 +397,7 @@ class Service:
         fields: dict[str, Any] = {"stream": ev.stream, "device": ev.device}
         if ev.type == "device_lost":
             fields["reason"] = ev.reason
-        else:
+        elif ev.type == "device_restored":
             fields.update(down_s=round(ev.down_s, 3), restarts=ev.restarts, after=ev.reason)
         self.log.emit(ev.type, **fields)
         from daemon.notify import notify
@@ -403,7 +406,7 @@ class Service:
         if self.server is not None:
             from alerts import protocol
 
-            state = "lost" if ev.type == "device_lost" else "restored"
+            state = {"device_lost": "lost", "device_up": "up"}.get(ev.type, "restored")
             self.server.publish(protocol.device_message(ev.stream, state, ev.device, time.time(),
                                                         ev.reason or None), "devices")
             self.server.set_hello_info(devices=self._device_names())
@@ -570,6 +573,13 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: service.request_stop("SIGINT"))
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
     try:
-        return service.run()
+        rc = service.run()
     finally:
         log.close()
+    if service.supervisor is not None:
+        # PortAudio's exit handler can abort (an assertion in its mutex teardown) after a
+        # sound-server restart; every stream is closed and every record written by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc

@@ -82,7 +82,7 @@ def test_200ppm_skew_over_an_hour_keeps_talk_overs_in_place():
             if emitted[name] > SEG_START_S * RATE:  # keep only the last minute
                 out[name].append(x[max(0, int(SEG_START_S * RATE) - k0):])
 
-    assert aligner.t0 == 0.0
+    assert aligner.t0 is not None and abs(aligner.t0) < 0.005
     agent = np.concatenate(out["agent"])[: int(SEG_S * RATE)]
     customer = np.concatenate(out["customer"])[: int(SEG_S * RATE)]
     assert len(agent) == len(customer) == int(SEG_S * RATE)

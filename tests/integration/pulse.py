@@ -22,6 +22,7 @@ virtual_headset  # noqa: F401``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -141,14 +142,15 @@ class PulseServer:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.02)
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # a server that ignores SIGTERM is killed
 
     def restart(self, down_s: float = 0.0) -> None:
         """Kill the server and start a fresh one with the same devices."""
