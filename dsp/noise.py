@@ -74,7 +74,8 @@ class BackgroundLevel:
         self._hist[pos] = levels_dbfs[-n:]
         self._count += n
         filled = self._hist[: min(self._count, size)]
-        self.live_dbfs = float(np.percentile(filled, self._percentile))
+        k = int(self._percentile / 100.0 * (filled.size - 1))
+        self.live_dbfs = float(np.partition(filled, k)[k])
         if party_silent:
             self._call_power += 10.0 ** (self.live_dbfs / 10.0)
             self._call_segments += 1

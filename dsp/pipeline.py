@@ -70,6 +70,11 @@ ECHO_MARGIN_DB = 9.0
 LEVEL_HYSTERESIS_DB = 2.0
 """A level or noise condition resolves only this far back inside its threshold."""
 
+P56_DECIMATION = 2
+"""The P.56 meter runs on every other sample (8 kHz, the rate P.56 is usually applied at):
+its envelope has a 30 ms time constant, so halving the rate leaves the level within a few
+hundredths of a dB on speech while halving its cost, the largest in the pipeline."""
+
 MIC_DEAD_FAR_SPEECH_S = 3.0
 """A dead mic is reported only once the far end has talked this long during it."""
 
@@ -111,7 +116,7 @@ class _Party:
         self.vad = WebRtcVad(settings.vad_mode)
         self.floor = MinimumFloor()
         self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
-        self.meter = ActiveLevelMeter(ANALYSIS_RATE)
+        self.meter = ActiveLevelMeter(ANALYSIS_RATE // P56_DECIMATION)
         self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
@@ -437,7 +442,7 @@ class Pipeline:
             party.clipped[1] += clipped
             party.seg_clipped += clipped
             if act.any():
-                party.meter.process(frames[act].ravel())
+                party.meter.process(frames[act, ::P56_DECIMATION].ravel())
             if nspeech:
                 party.seg_speech.append(feats.energy[speech])
             quiet = ~(speech | act)

@@ -145,3 +145,18 @@ def test_daemon_package_is_ours():
     import daemon
 
     assert Path(daemon.__file__).resolve().parent == ROOT / "daemon"
+
+
+def test_bundled_sample_call_talk_overs_match_its_truth():
+    sample = ROOT / "samples" / "sample-call.wav"
+    truth = json.loads((ROOT / "samples" / "sample-call.truth.json").read_text())
+    out = callwatch(str(sample), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    jsonschema.validate(report, SCHEMA)
+    found = [e for e in report["events"] if e["kind"] == "talk_over"]
+    assert len(found) == len(truth["talk_overs"])
+    for got, want in zip(found, truth["talk_overs"], strict=True):
+        assert got["initiator"] == want["initiator"]
+        assert abs(got["start_s"] - want["start_s"]) < 0.3
+        assert abs(got["end_s"] - want["end_s"]) < 0.3
