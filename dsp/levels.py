@@ -305,6 +305,10 @@ class ActiveLevelMeter:
         A partial block (a read between blocks) is zero-padded to whole cells; its last cell
         then counts only its real samples.
         """
+        energy = float(np.dot(x, x))
+        if not math.isfinite(energy):  # NaN/inf from a broken source must not poison the state
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+            energy = float(np.dot(x, x))
         n = x.size
         r = self.cell_samples
         nc = -(-n // r)
@@ -335,7 +339,7 @@ class ActiveLevelMeter:
         counts = np.bincount(idx, minlength=_N_THRESHOLDS + 1) * r
         counts[idx[-1]] -= nc * r - n  # the padded tail of a partial last cell
         qhist = z[nc : nc + hold].copy()
-        return float(p[-1]), float(q[-1]), qhist, counts, float(np.dot(x, x))
+        return float(p[-1]), float(q[-1]), qhist, counts, energy
 
     def _result(self) -> tuple[float, float] | None:
         if self._cache_valid:

@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from dsp.levels import to_float32
+
 STOPBAND_DB = 65.0
 """Design attenuation from the lower Nyquist frequency up (5 dB above the 60 dB requirement,
 for the float32 arithmetic and the per-phase DC normalisation)."""
@@ -195,10 +197,16 @@ class Resampler:
         return self.out_rate / self.in_rate
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        """Add input samples; return every output sample that is now complete (float32)."""
+        """Add input samples; return every output sample that is now complete (float32).
+
+        Float samples are taken as they are; integer PCM is scaled onto [-1, 1) first (a raw
+        int16 block would otherwise come out 90 dB too loud).
+        """
         x = np.asarray(x)
         if x.ndim != 1:
             raise ValueError(f"Resampler.process takes 1-D samples, got shape {x.shape}")
+        if x.dtype.kind != "f":
+            x = to_float32(x)
         self._n_in += x.size
         if self.passthrough:
             return x.astype(np.float32, copy=False)

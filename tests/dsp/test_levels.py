@@ -237,3 +237,13 @@ def test_reset_starts_a_new_measurement_and_int16_is_accepted() -> None:
     m.process(pcm)
     assert m.samples == len(pcm)
     assert m.level_dbfs == pytest.approx(meter_level(clip("kristoff")), abs=0.01)
+
+
+def test_nan_and_inf_from_a_broken_source_do_not_poison_the_meter() -> None:
+    x = clip("hts1").copy()
+    clean = meter_level(x)
+    x[[100, 20_000]] = [np.nan, np.inf]
+    m = ActiveLevelMeter(8000)
+    m.process(x)
+    m.process(clip("hts1"))
+    assert m.level_dbfs is not None and abs(m.level_dbfs - clean) < 1.0

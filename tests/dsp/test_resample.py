@@ -127,3 +127,10 @@ def test_bad_input_is_refused_with_the_reason() -> None:
         Resampler(0, 16000)
     with pytest.raises(ValueError, match="1-D"):
         Resampler(48000).process(np.zeros((10, 2), dtype=np.float32))
+
+
+def test_integer_pcm_is_scaled_before_resampling() -> None:
+    pcm = (tone(1000, 48000, 0.3) * 32768).astype(np.int16)
+    y = resample_all(pcm, Resampler(48000, 16000))
+    ref = resample_all(pcm.astype(np.float32) / 32768, Resampler(48000, 16000))
+    np.testing.assert_array_equal(y, ref)
