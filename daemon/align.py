@@ -29,7 +29,7 @@ import numpy as np
 MAX_SKEW = 2e-3
 """A rate ratio further than 2000 ppm from nominal is a bad fit, not a real clock."""
 
-MIN_FIT_SPAN_S = 10.0
+MIN_FIT_SPAN_S = 30.0
 """Below this span the rate is taken as nominal (or the previous epoch's): a short line's slope
 is dominated by jitter."""
 

@@ -1,0 +1,112 @@
+"""Live capture on a real (virtual) headset: a call played into the mic and the speaker is
+captured by `callwatch run`, and its talk-overs come out at the right times."""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dsp.events import Kind, Phase
+from dsp.pipeline import Pipeline
+from tests.integration.daemon_run import DaemonProcess
+from tests.integration.pulse import virtual_headset  # noqa: F401
+from tests.speech import two_party_call
+
+pytestmark = pytest.mark.integration
+
+TURNS = [("customer", "hts2", 0.3), ("agent", "kristoff", 3.0), ("customer", "hts1", 6.0)]
+CALL_S = 12.5
+
+HEADSET_CONFIG = """
+[capture]
+mic_device = "headset_mic"
+far_end_device = "speaker_monitor"
+auto_calls = false
+retry_min_s = 0.1
+retry_max_s = 1.0
+stall_timeout_s = 0.5
+"""
+
+
+def expected_talk_overs(agent: np.ndarray, customer: np.ndarray) -> list[tuple[float, str]]:
+    p = Pipeline()
+    events = p.push(agent, customer) + p.finish()
+    return [(e.start_s, str(e.data["initiator"])) for e in events
+            if e.kind is Kind.TALK_OVER and e.phase is Phase.END]
+
+
+@pytest.fixture(scope="module")
+def call_files(tmp_path_factory):
+    agent, customer = two_party_call(TURNS, CALL_S, seed=5)
+    d = tmp_path_factory.mktemp("call")
+    sf.write(d / "agent.wav", agent, 16000, subtype="PCM_16")
+    sf.write(d / "customer.wav", customer, 16000, subtype="PCM_16")
+    return d / "agent.wav", d / "customer.wav", expected_talk_overs(agent, customer)
+
+
+def test_devices_lists_the_virtual_headset(virtual_headset):  # noqa: F811
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "daemon.cli", "devices", "--json"],
+                         capture_output=True, text=True, env=virtual_headset.full_env(),
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    by_name = {r["name"]: r for r in rows if "name" in r}
+    assert by_name["speaker_monitor"]["monitor"] is True
+    assert by_name["headset_mic"]["monitor"] is False
+    assert {"pulse_source": "headset_speaker.monitor", "monitor": True,
+            "spec": "pulse:headset_speaker.monitor"} in rows
+
+
+def test_unknown_device_fails_with_the_candidates(virtual_headset, tmp_path):  # noqa: F811
+    d = DaemonProcess(tmp_path, '[capture]\nmic_device = "jabra"\n',
+                      env=virtual_headset.full_env())
+    rc = d.proc.wait(timeout=30)
+    err = d.stderr.read_text()
+    assert rc == 2, err
+    assert '[capture] mic_device = "jabra": no mic device matches; input devices:' in err
+    assert '"headset_mic"' in err and '"speaker_monitor"' in err
+
+
+def test_live_call_talk_overs_at_the_right_times(virtual_headset, tmp_path, call_files):  # noqa: F811
+    agent_wav, customer_wav, expected = call_files
+    assert [who for _, who in expected] == ["agent", "customer"], expected
+    d = DaemonProcess(tmp_path, HEADSET_CONFIG, env=virtual_headset.full_env())
+    try:
+        d.event("device_up", stream="agent")
+        d.event("device_up", stream="customer")
+        started = d.control("start")
+        assert started["ok"], started
+        p1 = virtual_headset.play("mic_feed", agent_wav)
+        p2 = virtual_headset.play("headset_speaker", customer_wav)
+        assert p1.wait(30) == 0 and p2.wait(30) == 0
+        d.event("talk_over", phase="end", timeout=5)
+        ended = d.control("end")
+        assert ended["ok"], ended
+        summary = ended["summary"]
+        got = [(e["start_s"], e["initiator"]) for e in summary["events"]
+               if e["kind"] == "talk_over"]
+        assert [w for _, w in got] == [w for _, w in expected], (got, expected)
+        offsets = [g - e for (g, _), (e, _) in zip(got, expected, strict=True)]
+        # playback starts a few tens of ms after the call does; both talk-overs share it
+        assert all(-0.1 <= o <= 0.6 for o in offsets), offsets
+        assert max(offsets) - min(offsets) <= 0.1, offsets
+        assert summary["talk_over"]["count"] == 2
+        assert summary["talk_over"]["by_agent"] == 1 and summary["talk_over"]["by_customer"] == 1
+        assert summary["agent"]["speech_s"] > 2.0 and summary["customer"]["speech_s"] > 5.0
+        live = [r for r in d.records if r["event"] == "talk_over"]
+        assert len(live) == 4 and all(r["call_id"] == started["call_id"] for r in live)
+        status = d.control("status")
+        assert status["devices"]["agent"]["overflows"] == 0
+        assert status["devices"]["customer"]["callbacks"] > 100
+        rc, took = d.terminate(signal.SIGTERM)
+        assert rc == 0 and took < 2.0, (rc, took, d.stderr.read_text()[-1000:])
+        assert d.records[-1]["event"] == "stopped"
+    finally:
+        d.kill()

@@ -1,0 +1,112 @@
+"""Device faults on a real PulseAudio server: the daemon logs each loss and recovery, keeps
+running, counts restarts, and captures again afterwards."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.integration.daemon_run import DaemonProcess
+from tests.integration.pulse import PulseServer, virtual_headset  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """
+[capture]
+mic_device = "headset_mic"
+far_end_device = "speaker_monitor"
+auto_calls = false
+retry_min_s = 0.1
+retry_max_s = 0.5
+stall_timeout_s = 0.5
+"""
+
+
+def flowing(d: DaemonProcess, stream: str, timeout: float = 5.0) -> dict:
+    """Wait until the stream is up and its callbacks and the processed audio advance."""
+    s0 = d.control("status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        s = d.control("status")
+        dev, dev0 = s["devices"][stream], s0["devices"][stream]
+        if dev["up"] and dev["callbacks"] > dev0["callbacks"] + 5 \
+                and s["processed_s"] > s0["processed_s"] + 0.1:
+            return s
+    raise AssertionError(f"{stream} capture did not resume: {d.control('status')}")
+
+
+def lost_and_restored(d: DaemonProcess, stream: str, start: int, timeout: float = 8.0) -> None:
+    d.event("device_lost", stream=stream, after=start, timeout=timeout)
+    d.event("device_restored", stream=stream, after=start, timeout=timeout)
+
+
+def test_faults_are_survived_and_counted(virtual_headset: PulseServer, tmp_path):  # noqa: F811
+    srv = virtual_headset
+    d = DaemonProcess(tmp_path, CONFIG, env=srv.full_env())
+    try:
+        d.event("device_up", stream="agent")
+        d.event("device_up", stream="customer")
+        d.control("start fault-call")
+        restarts = flowing(d, "agent")["devices"]["agent"]["restarts"]
+        assert restarts == 0
+
+        # 1. The server kills our record stream (as when a device is taken away).
+        mark = len(d.read())
+        assert srv.kill_source_outputs(d.proc.pid, "headset_mic") == 1
+        lost_and_restored(d, "agent", mark)
+        lost = next(r for r in d.records[mark:] if r["event"] == "device_lost")
+        assert "ended by the sound server" in lost["reason"]
+        s = flowing(d, "agent")
+        assert s["devices"]["agent"]["restarts"] == restarts + 1
+        restarts += 1
+
+        # 2. The headset is unplugged (source unloaded: the server silently moves the
+        #    stream), then plugged back in.
+        mark = len(d.read())
+        srv.unload_mic()
+        lost = d.event("device_lost", stream="agent", after=mark)
+        assert "moved by the sound server" in lost["reason"]
+        time.sleep(0.5)
+        assert not d.control("status")["devices"]["agent"]["up"]
+        srv.reload_mic()
+        d.event("device_restored", stream="agent", after=mark)
+        s = flowing(d, "agent")
+        assert s["devices"]["agent"]["restarts"] == restarts + 1
+        restarts += 1
+
+        # 3. The source is suspended: callbacks stall without any error.
+        mark = len(d.read())
+        srv.suspend_mic(True)
+        lost = d.event("device_lost", stream="agent", after=mark)
+        assert "no audio callback" in lost["reason"]
+        time.sleep(0.5)
+        srv.suspend_mic(False)
+        d.event("device_restored", stream="agent", after=mark)
+        s = flowing(d, "agent")
+        assert s["devices"]["agent"]["restarts"] == restarts + 1
+        restarts = s["devices"]["agent"]["restarts"]
+        customer_restarts = s["devices"]["customer"]["restarts"]
+
+        # 4. The sound server restarts: both streams die, the device list is re-read.
+        mark = len(d.read())
+        srv.restart()
+        lost_and_restored(d, "agent", mark, timeout=10)
+        lost_and_restored(d, "customer", mark, timeout=10)
+        s = flowing(d, "agent")
+        flowing(d, "customer")
+        assert s["devices"]["agent"]["restarts"] > restarts
+        assert s["devices"]["customer"]["restarts"] > customer_restarts
+        assert s["call_id"] == "fault-call"  # the call went on through every fault
+
+        rc, took = d.terminate(signal.SIGTERM)
+        assert rc == 0 and took < 2.0, (rc, took)
+        ended = next(r for r in d.records if r["event"] == "call_ended")
+        assert ended["call_id"] == "fault-call" and ended["summary"]["duration_s"] > 5
+        stopped = d.records[-1]
+        assert stopped["event"] == "stopped"
+        assert stopped["streams"]["agent"]["restarts"] == s["devices"]["agent"]["restarts"]
+    finally:
+        d.kill()
