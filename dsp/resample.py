@@ -170,7 +170,7 @@ class Resampler:
         """Input samples that can be held back before their outputs are emitted (worst case)."""
 
     def _reset_stream(self) -> None:
-        """Allocate the fixed work buffers once; zeros in the history stand for time < 0.
+        """Allocate a stream's fixed work buffers; zeros in the history stand for time < 0.
 
         ``_buf`` holds the current block's history, up to :data:`_MAX_BATCH_BLOCKS` blocks of
         input and the lookahead. ``_view`` is a fixed strided view of it with one row per
