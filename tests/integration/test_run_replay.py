@@ -1,0 +1,141 @@
+"""`callwatch run --replay`: a recorded call through the live path gives the same call summary
+as `callwatch analyze`; systemd notifications; the control socket and `callwatch call`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.daemon_run import ROOT, DaemonProcess
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = ROOT / "samples" / "sample-call.wav"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60, env=env)
+
+
+def test_replay_summary_matches_analyze(tmp_path):
+    d = DaemonProcess(tmp_path, "", args=("--replay", str(SAMPLE), "--speed", "200"))
+    assert d.proc.wait(timeout=60) == 0, d.stderr.read_text()
+    d.read()
+    live = next(r for r in d.records if r["event"] == "call_ended")["summary"]
+    out = cli("analyze", str(SAMPLE), "--json")
+    assert out.returncode == 0, out.stderr
+    offline = json.loads(out.stdout)
+    assert live["talk_over"] == offline["talk_over"]
+    assert live["talk_over"]["count"] >= 1
+    assert [(e["kind"], e["start_s"], e.get("initiator")) for e in live["events"]
+            if e["kind"] == "talk_over"] == \
+        [(e["kind"], e["start_s"], e.get("initiator")) for e in offline["events"]
+         if e["kind"] == "talk_over"]
+    for side in ("agent", "customer"):
+        assert abs(live[side]["speech_s"] - offline[side]["speech_s"]) <= 0.1
+    assert abs(live["duration_s"] - offline["duration_s"]) < 0.1
+    # the readable stdout is JSON lines too when stdout is not a terminal
+    lines = d.stdout.read_text().splitlines()
+    assert json.loads(lines[0])["event"] == "started"
+
+
+def test_replay_paces_in_real_time(tmp_path):
+    t0 = time.monotonic()
+    d = DaemonProcess(tmp_path, "", args=("--replay", str(SAMPLE), "--speed", "10"))
+    assert d.proc.wait(timeout=60) == 0, d.stderr.read_text()
+    took = time.monotonic() - t0
+    assert 3.0 <= took < 8.0, took  # 31 s of audio at 10x
+
+
+@pytest.mark.parametrize("abstract", [False, True])
+def test_systemd_notifications(tmp_path, abstract):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    name = f"@callwatch-test-{os.getpid()}" if abstract else str(tmp_path / "notify.sock")
+    sock.bind("\0" + name[1:] if abstract else name)
+    sock.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=name, WATCHDOG_USEC="200000")
+    d = DaemonProcess(tmp_path, "", args=("--replay", str(SAMPLE), "--speed", "20"), env=env)
+    msgs: list[str] = []
+    try:
+        while not any("STOPPING=1" in m for m in msgs):
+            msgs.append(sock.recv(4096).decode())
+        assert d.proc.wait(timeout=20) == 0
+    finally:
+        d.kill()
+        sock.close()
+    assert msgs[0].startswith("READY=1")
+    pings = [m for m in msgs if m.startswith("WATCHDOG=1")]
+    assert len(pings) >= 5, msgs  # every 0.1 s while audio flows, for ~1.5 s
+    assert "STATUS=" in pings[0] and "agent=replay:sample-call.wav" in pings[0]
+
+
+def test_call_command_controls_the_daemon(tmp_path):
+    d = DaemonProcess(tmp_path, "[capture]\nauto_calls = false\n",
+                      args=("--replay", str(SAMPLE), "--speed", "2"))
+    cfg = str(d.config)
+    try:
+        d.event("call_started")  # a replay is one call
+        out = cli("call", "end", "--config", cfg)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["summary"]["schema"] == "callwatch.analysis/1"
+        out = cli("call", "end", "--config", cfg)
+        assert out.returncode == 2 and "no call in progress" in out.stdout
+        out = cli("call", "start", "ticket-42", "--config", cfg)
+        assert json.loads(out.stdout) == {"ok": True, "call_id": "ticket-42"}
+        status = json.loads(cli("call", "status", "--config", cfg).stdout)
+        assert status["call_id"] == "ticket-42" and status["calls_total"] == 2
+        out = cli("call", "start", "bad/id", "--config", cfg)
+        assert out.returncode == 2 and "call id" in out.stdout
+        d.terminate()
+    finally:
+        d.kill()
+    ended = [r for r in d.records if r["event"] == "call_ended"]
+    assert [r["call_id"] for r in ended][-1] == "ticket-42"
+
+
+def test_call_command_without_a_daemon(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[control]\nsocket_path = "{tmp_path / "none.sock"}"\n')
+    out = cli("call", "status", "--config", str(cfg))
+    assert out.returncode == 3 and "is `callwatch run` running?" in out.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--replay", "/nonexistent.wav"), "--replay /nonexistent.wav: no such file"),
+    (("--replay", str(SAMPLE), "--speed", "0"), "--speed 0.0: must be between"),
+])
+def test_bad_run_arguments_exit_2(args, message):
+    out = cli("run", *args, "--no-server", "--no-metrics")
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_install_service_writes_the_user_unit(tmp_path):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    out = cli("install-service", env=env)
+    assert out.returncode == 0, out.stderr
+    unit = (tmp_path / "systemd" / "user" / "callwatch.service").read_text()
+    exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert exec_line.endswith("/callwatch run") and Path(exec_line[10:-4]).exists()
+    assert "Type=notify" in unit and "WatchdogSec=30" in unit
+    assert "systemctl --user daemon-reload && systemctl --user enable --now callwatch" \
+        in out.stdout
+    shipped = (ROOT / "systemd" / "callwatch.service").read_text()
+    from daemon.install_service import REPO_EXEC, render
+    assert shipped == render(REPO_EXEC)
+    verify = subprocess.run(["which", "systemd-analyze"], capture_output=True)
+    if verify.returncode == 0:
+        runtime = tmp_path / "run"
+        runtime.mkdir(mode=0o700)
+        res = subprocess.run(["systemd-analyze", "verify", "--user",
+                              str(tmp_path / "systemd" / "user" / "callwatch.service")],
+                             capture_output=True, text=True,
+                             env=dict(env, XDG_RUNTIME_DIR=str(runtime)))
+        assert res.returncode == 0, res.stderr
