@@ -203,8 +203,9 @@ class ActiveLevelMeter:
       :data:`P56_CELL_S`, 0.5 ms; 1 = per sample, exactly as P.56): a cell is active for c_j if
       the envelope at the end of any of the last 0.2 s of cells (itself included) is >= c_j,
       and then all its samples count. This is the one approximation: an activity edge can move
-      by less than one cell, which changes the level by ~0.01 dB on real speech (quantified
-      against the reference in the tests); per-sample cells are exact but ~5x slower.
+      by less than one cell. Over every codec2-examples recording at 8 and 16 kHz, with and
+      without inserted silences, it changed the level by at most 0.0012 dB (the tests hold it
+      to 0.02 dB against the reference); ``cell_samples=1`` is exact but several times slower.
     * The envelope at each cell end is exact, from the closed form of the cascaded smoothers
       over a cell (one small matrix product gives every cell's input contribution) and a
       closed-form recursion across cells: with ``G = g^cell``,

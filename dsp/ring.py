@@ -78,10 +78,10 @@ class RingBuffer:
     def write(self, block: np.ndarray) -> int:
         """Copy ``block`` (``(n, channels)``, or ``(n,)`` for a mono ring) in; return frames kept.
 
-        Producer side, callable from the audio callback: no array allocation, no lock, no
-        logging. Frames that do not fit are dropped from the end of ``block`` and counted.
-        Values are cast to the ring's dtype with numpy's ``same_kind`` rule (so float64 into a
-        float32 ring is fine, float into an int16 ring is refused).
+        Producer side, callable from the audio callback: no sample buffer is allocated (only
+        numpy's small slice views), no lock, no logging. Frames that do not fit are dropped
+        from the end of ``block`` and counted. Values are cast to the ring's dtype with numpy's
+        ``same_kind`` rule but never rescaled: give an int16 capture an int16 ring.
         """
         n = block.shape[0]
         if n == 0:
