@@ -29,6 +29,8 @@ def human(record: dict[str, Any]) -> str:
         del rest["kind"]
     parts = []
     for k, v in rest.items():
+        if v is None:
+            continue
         if isinstance(v, float):
             v = round(v, 2)
         if isinstance(v, dict | list):

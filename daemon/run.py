@@ -178,6 +178,10 @@ class Service:
                       devices=self._device_names(), rates=rates,
                       mode="replay" if self.feeder else "capture",
                       **({"page": self.server.page_url} if self.server else {}))
+        if self.server is not None:
+            print(f"callwatch: agent nudge page: {self.server.page_url}", file=sys.stderr)
+        if self.metrics is not None and self.metrics.http is not None:
+            print(f"callwatch: Prometheus metrics: {self.metrics.http.url}", file=sys.stderr)
         if self.feeder is not None:
             self.feeder.start()
             self._start_call(auto=False, call_id=None)
