@@ -130,5 +130,6 @@ def test_threaded_overruns_lose_whole_tails_and_account_for_every_frame() -> Non
     assert np.all(np.diff(got[:, 0]) >= 1.0)
     np.testing.assert_array_equal(got[:, 1] - got[:, 0], np.float32(0.25))
     assert len(got) + ring.dropped_frames == total
-    assert (ring.overruns > 0) == (ring.dropped_frames > 0)
+    assert ring.overruns > 0  # blocks of up to 699 frames cannot all fit a 600-frame ring
+    assert ring.dropped_frames >= ring.overruns
     assert ring.frames_written == len(got)
