@@ -3,13 +3,15 @@
 Prometheus syncs its scrape targets on a fixed 5 s tick, so the first sample is queryable
 5-6 s after the server starts whatever the scrape interval: the fixture is session-scoped so
 that it starts once, and the target port is chosen up front so that whatever exports the
-metrics (an in-process :func:`daemon.metrics_server.start_metrics_server`, or a
-``callwatch run --replay`` subprocess) simply binds ``target_port`` when it is ready; until
+metrics (an in-process :func:`daemon.metrics_server.start_metrics_server`, or a whole daemon)
+simply binds ``target_port`` when it is ready; until
 then the target is down (``up == 0``), as a workstation that is off would be.
 
 The job is ``callwatch`` with the target labels ``site`` and ``team`` that service discovery
 would add in a fleet (docs/fleet.md), and the repository's rule file is loaded, so recording
-rules and alerts evaluate against the scraped data.
+rules and alerts evaluate against the scraped data. A second job, ``callwatch-replay``, scrapes
+``replay_port``: a separate target for a whole ``callwatch run --replay`` daemon, kept out of
+the ``callwatch`` job so that a daemon which has exited does not count as a workstation down.
 
 Use it by importing the fixture into a test module:
 ``from tests.integration.prometheus_server import prometheus  # noqa: F401``.
@@ -53,6 +55,8 @@ class PrometheusServer:
     url: str
     target_port: int
     """Port on 127.0.0.1 that the ``callwatch`` job scrapes (``/metrics``)."""
+    replay_port: int
+    """Port on 127.0.0.1 that the ``callwatch-replay`` job scrapes."""
     directory: Path
     process: subprocess.Popen[bytes]
 
@@ -104,7 +108,7 @@ def start_prometheus(directory: Path, ready_timeout_s: float = 20.0) -> Promethe
     if binary is None:
         raise RuntimeError("prometheus not found: install Debian's prometheus (make test does)")
     directory.mkdir(parents=True, exist_ok=True)
-    port, target_port = free_port(), free_port()
+    port, target_port, replay_port = free_port(), free_port(), free_port()
     labels = ", ".join(f"{k}: {v}" for k, v in TARGET_LABELS.items())
     rules = "\n".join(f"  - {p}" for p in RULE_FILES)
     config = directory / "prometheus.yml"
@@ -115,6 +119,9 @@ def start_prometheus(directory: Path, ready_timeout_s: float = 20.0) -> Promethe
         "  - job_name: callwatch\n"
         f"    scrape_timeout: {SCRAPE_INTERVAL}\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{target_port}'], labels: {{{labels}}}}}]\n"
+        "  - job_name: callwatch-replay\n"
+        f"    scrape_timeout: {SCRAPE_INTERVAL}\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{replay_port}'], labels: {{{labels}}}}}]\n"
     )
     log = (directory / "prometheus.log").open("wb")
     process = subprocess.Popen(
@@ -122,7 +129,8 @@ def start_prometheus(directory: Path, ready_timeout_s: float = 20.0) -> Promethe
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    server = PrometheusServer(f"http://127.0.0.1:{port}", target_port, directory, process)
+    server = PrometheusServer(f"http://127.0.0.1:{port}", target_port, replay_port, directory,
+                              process)
     deadline = time.monotonic() + ready_timeout_s
     while True:
         try:

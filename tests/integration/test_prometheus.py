@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,13 +113,13 @@ def value(result: list[dict]) -> float:
 def test_talk_over_count_in_prometheus_equals_the_call_summary(prometheus, replayed_call):  # noqa: F811
     assert replayed_call.call.talk_over.count >= 1  # the sample call has talk-overs
     assert replayed_call.totals.talk_over == replayed_call.call.talk_over
-    got = value(prometheus.query("sum(callwatch_talk_over_events_total)"))
+    got = value(prometheus.query('sum(callwatch_talk_over_events_total{job="callwatch"})'))
     assert got == replayed_call.call.talk_over.count
     by = {r["metric"]["initiator"]: float(r["value"][1])
-          for r in prometheus.query("callwatch_talk_over_events_total")}
+          for r in prometheus.query('callwatch_talk_over_events_total{job="callwatch"}')}
     assert by == {"agent": replayed_call.call.talk_over.by_agent,
                   "customer": replayed_call.call.talk_over.by_customer}
-    seconds = value(prometheus.query("callwatch_talk_over_seconds_total"))
+    seconds = value(prometheus.query('callwatch_talk_over_seconds_total{job="callwatch"}'))
     assert seconds == pytest.approx(replayed_call.call.talk_over.seconds)
     speech = value(prometheus.query('callwatch_speech_seconds_total{stream="agent"}'))
     assert speech == pytest.approx(replayed_call.totals.agent.speech_s)
@@ -126,12 +127,12 @@ def test_talk_over_count_in_prometheus_equals_the_call_summary(prometheus, repla
 
 def test_agent_identity_joins_through_the_info_metric(prometheus, replayed_call):  # noqa: F811
     result = prometheus.query(
-        "sum by (agent, site, team) (callwatch_talk_over_events_total"
+        'sum by (agent, site, team) (callwatch_talk_over_events_total{job="callwatch"}'
         " * on (instance) group_left (agent) callwatch_agent_info)"
     )
     assert [r["metric"] for r in result] == [{"agent": AGENT, **TARGET_LABELS}]
     assert value(result) == replayed_call.call.talk_over.count
-    duration = value(prometheus.query("callwatch_call_duration_seconds_sum"))
+    duration = value(prometheus.query('callwatch_call_duration_seconds_sum{job="callwatch"}'))
     assert duration == pytest.approx(replayed_call.call.duration_s)
 
 
@@ -221,9 +222,10 @@ def test_rates_and_recording_rules_see_the_whole_call(prometheus, replayed_call)
     (plus at most a little extrapolation to the window's end)."""
     count = replayed_call.call.talk_over.count
     recorded = value(prometheus.wait_for(
-        "instance:callwatch_talk_over_events:increase1h", lambda r: bool(r) and value(r) > 0))
+        'instance:callwatch_talk_over_events:increase1h{job="callwatch"}',
+        lambda r: bool(r) and value(r) > 0))
     assert count <= recorded <= count * 1.25
-    calls = value(prometheus.query("instance:callwatch_calls:increase1h"))
+    calls = value(prometheus.query('instance:callwatch_calls:increase1h{job="callwatch"}'))
     assert 1 <= calls <= 1.25
 
 
@@ -246,3 +248,38 @@ def test_alert_expressions_fire_on_a_faulty_workstation(prometheus, replayed_cal
         result = prometheus.wait_for(alert_expr(name), bool, timeout_s=10)
         assert len(result) == 1, (name, result)
         assert labels.items() <= result[0]["metric"].items(), (name, result)
+
+
+def test_daemon_replay_reaches_prometheus_with_the_call_summary(prometheus, tmp_path):  # noqa: F811
+    """The whole daemon (``callwatch run --replay``) on the sample call: the talk-overs
+    Prometheus scraped equal the call summary the daemon logged. Runs last in this module, so
+    its (soon stale) series never mix with the in-process exporter's."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[agent]\nid = "replay@ws-9"\n\n[metrics]\nport = {prometheus.replay_port}\n'
+    )
+    log = tmp_path / "events.jsonl"
+    prometheus.wait_for('up{job="callwatch-replay"}', bool)  # its scrape loop is running
+    run = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run", "--config", str(config),
+         "--replay", str(SAMPLE), "--speed", "4", "--no-server",
+         "--log-json", str(log), "--output", "json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    summary = next(e["summary"] for e in events if e["event"] == "call_ended")
+    assert summary["talk_over"]["count"] >= 1
+    job = '{job="callwatch-replay"}'
+    scraped = prometheus.query(
+        f"sum by (agent) (last_over_time(callwatch_talk_over_events_total{job}[1m])"
+        f" * on (instance) group_left (agent) last_over_time(callwatch_agent_info{job}[1m]))"
+    )
+    assert [r["metric"] for r in scraped] == [{"agent": "replay@ws-9"}]
+    assert value(scraped) == summary["talk_over"]["count"]
+    by = {r["metric"]["initiator"]: float(r["value"][1]) for r in prometheus.query(
+        f"last_over_time(callwatch_talk_over_events_total{job}[1m])")}
+    assert by == {"agent": summary["talk_over"]["by_agent"],
+                  "customer": summary["talk_over"]["by_customer"]}
+    calls = value(prometheus.query(f"last_over_time(callwatch_calls_total{job}[1m])"))
+    assert calls == 1
