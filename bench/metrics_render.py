@@ -21,7 +21,14 @@ from pathlib import Path
 import soundfile as sf
 from prometheus_client import generate_latest
 
-from daemon.metrics import CHECK_FAIL, CHECK_PASS, CHECK_WARN, Metrics, default_registry
+from daemon.metrics import (
+    CHECK_FAIL,
+    CHECK_PASS,
+    CHECK_WARN,
+    Metrics,
+    PublishedStats,
+    default_registry,
+)
 from daemon.state import DaemonState
 from dsp.events import Kind, Stream
 from dsp.pipeline import Pipeline
@@ -49,8 +56,9 @@ def busy_daemon() -> tuple[Metrics, Pipeline]:
     verdicts = (CHECK_PASS, CHECK_WARN, CHECK_FAIL)
     state.check_results = {item: verdicts[i % 3] for i, item in enumerate(CHECK_ITEMS)}
     state.check_timestamp = time.time()
-    metrics = Metrics(default_registry(), state,
-                      pipeline_stats=lambda: (pipeline.totals, pipeline.stats))
+    published = PublishedStats()
+    published.publish(pipeline)
+    metrics = Metrics(default_registry(), state, pipeline_stats=published)
     for d in (45.0, 300.0, 1900.0):
         metrics.observe_call_end(d)
     for s in (0.0008, 0.002, 0.004):

@@ -16,12 +16,19 @@ the audio callback never touches a Prometheus lock. Only the two histograms are 
 loop updates, because a distribution cannot be rebuilt from a counter at scrape time::
 
     registry = default_registry()            # a fresh registry + process/platform/GC collectors
-    metrics = Metrics(registry, state, pipeline_stats=lambda: (p.totals, p.stats))
+    published = PublishedStats()
+    metrics = Metrics(registry, state, pipeline_stats=published)
     server = start_metrics_server(cfg.metrics, registry)    # see daemon.metrics_server
-    ...
+    ...                                      # in the processing loop, after each pass:
+    published.publish(pipeline)              # two frozen snapshots, handed over atomically
     metrics.observe_processing(seconds_spent_in_one_iteration)
     metrics.observe_call_end(call_duration_s)
     server.stop()
+
+Scrapes run on the HTTP server's threads. They must not call into the pipeline, which is not
+thread-safe (its level meter caches results, and a read racing a ``push`` can leave a stale
+cache behind for the call summary). :class:`PublishedStats` lets the loop hand over immutable
+snapshots instead.
 
 Every label set exists from the start (zeros, not missing) so ``rate()`` and ``increase()``
 see the first event. The level gauges are the exception: a level that is not known yet (no
@@ -36,6 +43,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -73,9 +81,34 @@ PROCESSING_BUCKETS_S: tuple[float, ...] = (
 CHECK_PASS, CHECK_WARN, CHECK_FAIL = 0, 1, 2
 """Values of ``callwatch_check_result``."""
 
+class _HasStats(Protocol):
+    @property
+    def totals(self) -> CallStats: ...
+    @property
+    def stats(self) -> CallStats: ...
+
+
 PipelineStats = Callable[[], "tuple[CallStats, CallStats] | None"]
 """Returns ``(totals, current)``: the pipeline's lifetime statistics (monotonic) and those of
 the current call, or ``None`` while there is no pipeline."""
+
+
+class PublishedStats:
+    """The pipeline statistics as last published by the processing loop; a ``PipelineStats``.
+
+    ``publish`` runs on the loop's thread and builds the snapshots there; a scrape only reads
+    the reference, which Python assigns atomically, so no lock is needed and the scrape never
+    touches the pipeline.
+    """
+
+    def __init__(self) -> None:
+        self._value: tuple[CallStats, CallStats] | None = None
+
+    def publish(self, pipeline: _HasStats) -> None:
+        self._value = (pipeline.totals, pipeline.stats)
+
+    def __call__(self) -> tuple[CallStats, CallStats] | None:
+        return self._value
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from daemon.metrics import (
     CHECK_WARN,
     Metrics,
     MetricsSettings,
+    PublishedStats,
     default_registry,
 )
 from daemon.metrics_server import MetricsServerError, start_metrics_server
@@ -294,6 +295,29 @@ def test_counters_go_up_exactly_when_the_pipeline_totals_do():
     after = scrape(registry)
     for key, read in COUNTERS_FROM_TOTALS.items():
         assert after[key] == pytest.approx(read(last) + read(holder["p"].totals)), key
+
+
+def test_published_stats_are_what_scrapes_see_until_the_next_publish():
+    """Scrapes read the loop's last snapshots and never call into the pipeline itself."""
+    from dsp.pipeline import Pipeline
+    from tests.speech import two_party_call
+
+    agent, customer = two_party_call([("customer", "cq_ref", 0.5), ("agent", "mmt1", 1.0)],
+                                     seconds=8.0)
+    pipeline = Pipeline()
+    published = PublishedStats()
+    registry = CollectorRegistry()
+    Metrics(registry, DaemonState(agent_id="x"), pipeline_stats=published)
+    key = 'callwatch_audio_seconds_total{stream="agent"}'
+    assert scrape(registry)[key] == 0
+    pipeline.push(agent[:64000], customer[:64000])
+    assert scrape(registry)[key] == 0  # not published yet
+    published.publish(pipeline)
+    assert scrape(registry)[key] == pytest.approx(4.0)
+    pipeline.push(agent[64000:], customer[64000:])
+    assert scrape(registry)[key] == pytest.approx(4.0)
+    published.publish(pipeline)
+    assert scrape(registry)[key] == pytest.approx(8.0)
 
 
 def test_a_failing_stats_source_keeps_the_last_counter_values():

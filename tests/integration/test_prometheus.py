@@ -15,7 +15,14 @@ import pytest
 import soundfile as sf
 import yaml
 
-from daemon.metrics import CHECK_PASS, CHECK_WARN, Metrics, MetricsSettings, default_registry
+from daemon.metrics import (
+    CHECK_PASS,
+    CHECK_WARN,
+    Metrics,
+    MetricsSettings,
+    PublishedStats,
+    default_registry,
+)
 from daemon.metrics_server import start_metrics_server
 from daemon.state import DaemonState
 from dsp.events import Stream
@@ -72,7 +79,8 @@ def replayed_call(prometheus: PrometheusServer) -> Iterator[ReplayedCall]:  # no
     state.check_timestamp = time.time()
     pipeline = Pipeline(agent_rate=rate, customer_rate=rate)
     registry = default_registry()
-    metrics = Metrics(registry, state, pipeline_stats=lambda: (pipeline.totals, pipeline.stats))
+    published = PublishedStats()  # as the daemon's loop does: scrapes never touch the pipeline
+    metrics = Metrics(registry, state, pipeline_stats=published)
     server = start_metrics_server(MetricsSettings(port=prometheus.target_port), registry)
     try:
         # Start the call once Prometheus has seen the idle exporter, so that every counter is
@@ -86,10 +94,12 @@ def replayed_call(prometheus: PrometheusServer) -> Iterator[ReplayedCall]:  # no
         for i in range(0, len(audio), block):
             t0 = time.perf_counter()
             pipeline.push(agent=audio[i : i + block, 0], customer=audio[i : i + block, 1])
+            published.publish(pipeline)
             metrics.observe_processing(time.perf_counter() - t0)
             due = start + (i + block) / rate / REPLAY_SPEED
             time.sleep(max(0.0, due - time.monotonic()))
         pipeline.finish()
+        published.publish(pipeline)
         metrics.observe_call_end(pipeline.stats.duration_s)
         state.call_active = False
         ended_at = time.time()
