@@ -165,10 +165,11 @@ class StreamReader:
             return []
         end = ep.ts_count
         start = max(self.ts_read, end - TIMESTAMP_SLOTS + 1)
-        out = [(int(ep.ts_n[i % TIMESTAMP_SLOTS]), float(ep.ts_t[i % TIMESTAMP_SLOTS]))
-               for i in range(start, end)]
         self.ts_read = end
-        return out
+        if start >= end:
+            return []
+        idx = np.arange(start, end) % TIMESTAMP_SLOTS
+        return list(zip(ep.ts_n[idx].tolist(), ep.ts_t[idx].tolist(), strict=True))
 
     def read_samples(self) -> np.ndarray:
         """New samples; frames the ring had to drop come back as silence so that sample

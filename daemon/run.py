@@ -43,7 +43,7 @@ PASS_MAX_S = 5.0
 """Audio per loop pass, so signals, control requests and the watchdog are served promptly."""
 
 LEVELS_EVERY_S = 0.25
-"""Live level meters go out at 4 Hz."""
+"""Live level meters go out, and automatic call start/end is decided, at 4 Hz."""
 
 WATCHDOG_AUDIO_S = 5.0
 """The watchdog is pinged only if audio was processed this recently (or devices are being
@@ -273,24 +273,33 @@ class Service:
         now_s = self.pipeline.position / ANALYSIS_RATE
         if events:
             self.calls.add_events(events)
+            t0 = self.aligner.t0 if self.supervisor is not None else None
+            mono = time.monotonic()
             for e in events:
+                extra = {}
+                if t0 is not None:
+                    # capture time of the sample that confirmed the event -> now
+                    extra["latency_ms"] = round(1000 * (mono - t0 - e.end / ANALYSIS_RATE), 1)
                 self.log.emit(e.kind.value, phase=e.phase.value, **e.to_json(),
-                              call_id=self.calls.call.id if self.calls.call else None)
+                              call_id=self.calls.call.id if self.calls.call else None, **extra)
         if self.policy is not None:
             # Dead air outside a call is just an idle workstation.
             relevant = events if self.calls.call else [e for e in events
                                                        if e.kind is not Kind.SILENCE]
             self._publish_alerts(self.policy.update(relevant, self.media_now()))
+        if now_s - self.last_levels < LEVELS_EVERY_S:
+            return
+        # Stats snapshots cost more than a pass of the loop: take them a few times a second.
+        self.last_levels = now_s
         totals = self.pipeline.totals
         decision = self.calls.observe(now_s, totals.customer.speech_s, totals.customer.speaking)
         if decision == "start":
             self._start_call(auto=True, call_id=None)
         elif decision == "end":
             self._end_call("far end silent")
-        if self.server is not None and now_s - self.last_levels >= LEVELS_EVERY_S:
+        if self.server is not None:
             from alerts import protocol
 
-            self.last_levels = now_s
             stats = self.pipeline.stats
             self.server.publish(protocol.levels_message(stats.agent, stats.customer,
                                                         self.media_now()), "levels")

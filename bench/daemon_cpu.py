@@ -1,0 +1,194 @@
+"""Live daemon benchmarks: CPU while capturing, memory over an hour, capture-to-event latency.
+
+    python -m bench.daemon_cpu --seconds 300          # CPU + latency on the virtual headset
+    python -m bench.daemon_cpu --memory-hours 1       # memory over an hour of replayed audio
+
+CPU: a private PulseAudio with the virtual headset (tests/integration/pulse.py); ``callwatch
+run`` captures ``headset_mic`` and ``speaker_monitor`` at 48 kHz with the alert server and the
+metrics endpoint on, while the sample call plays into both sides in a loop (so the VAD and all
+detectors work as in a call). CPU is the daemon's utime+stime from /proc over the window, as a
+percentage of one core. Overflows and dropped blocks come from the daemon's status.
+
+Latency: every BEGIN event logs ``latency_ms``: from the capture timestamp of the sample that
+confirmed it to the moment the event was emitted (the part beyond the detector's own window).
+
+Memory: ``callwatch run --replay`` of an hour-long call (the sample call repeated) at high
+speed; peak RSS and its growth between the first and the last tenth of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "sample-call.wav"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def control(sock: Path, line: str) -> dict:
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(sock))
+        s.sendall(line.encode() + b"\n")
+        return json.loads(s.makefile().readline())
+
+
+def bench_cpu(seconds: float, work: Path, rate: int, block_s: float, interval_s: float) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.integration.pulse import PulseServer
+
+    srv = PulseServer(work / "pulse").start()
+    data, rate = sf.read(SAMPLE, dtype="float32")
+    sf.write(work / "agent.wav", data[:, 0], rate)
+    sf.write(work / "customer.wav", data[:, 1], rate)
+    sock = work / "control.sock"
+    cfg = work / "config.toml"
+    cfg.write_text(f'[control]\nsocket_path = "{sock}"\n[capture]\nmic_device = "headset_mic"\n'
+                   f'far_end_device = "speaker_monitor"\nsamplerate_hz = {rate}\n'
+                   f'block_s = {block_s}\nprocess_interval_s = {interval_s}\n'
+                   '[server]\nport = 0\n[metrics]\nport = 0\n')
+    log = work / "events.jsonl"
+    env = srv.full_env(XDG_CONFIG_HOME=str(work / "xdg"))
+    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg),
+                             "--log-json", str(log)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    players: list[subprocess.Popen] = []
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if all(d["up"] for d in control(sock, "status")["devices"].values()):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        time.sleep(1.0)  # start-up (imports, first fit) is not steady state
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        end = t0 + seconds
+        while time.monotonic() < end:
+            if not players or players[0].poll() is not None:
+                players = [srv.play("mic_feed", work / "agent.wav"),
+                           srv.play("headset_speaker", work / "customer.wav")]
+            time.sleep(0.2)
+        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        status = control(sock, "status")
+    finally:
+        for p in players:
+            p.terminate()
+        proc.terminate()
+        proc.wait(10)
+        srv.stop()
+    lat = []
+    for line in log.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("phase") == "begin" and "latency_ms" in r:
+            lat.append(r["latency_ms"])
+    devices = status["devices"]
+    return {
+        "samplerate_hz": rate, "block_s": block_s, "process_interval_s": interval_s,
+        "seconds": round(t1 - t0, 1),
+        "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
+        "overflows": sum(d["overflows"] for d in devices.values()),
+        "dropped_blocks": sum(d["dropped_blocks"] for d in devices.values()),
+        "restarts": sum(d["restarts"] for d in devices.values()),
+        "latency_events": len(lat),
+        "latency_p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None,
+        "latency_max_ms": max(lat) if lat else None,
+    }
+
+
+def bench_memory(hours: float, speed: float, work: Path) -> dict:
+    data, rate = sf.read(SAMPLE, dtype="int16")
+    reps = int(np.ceil(hours * 3600 * rate / len(data)))
+    path = work / "long-call.wav"
+    with sf.SoundFile(path, "w", rate, 2, subtype="PCM_16") as f:
+        for _ in range(reps):
+            f.write(data)
+    audio_s = reps * len(data) / rate
+    cfg = work / "mem.toml"
+    cfg.write_text(f'[control]\nsocket_path = "{work / "mem.sock"}"\n')
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg),
+                             "--replay", str(path), "--speed", str(speed), "--no-server",
+                             "--no-metrics", "--output", "json"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, XDG_CONFIG_HOME=str(work / "xdg")))
+    samples = []
+    while proc.poll() is None:
+        try:
+            samples.append((time.monotonic() - t0, rss_mb(proc.pid)))
+        except OSError:
+            break
+        time.sleep(0.5)
+    took = time.monotonic() - t0
+    rss = [m for _, m in samples if m > 0]
+    tenth = max(1, len(rss) // 10)
+    return {
+        "audio_s": round(audio_s),
+        "wall_s": round(took, 1),
+        "realtime_factor": round(audio_s / took, 1),
+        "rss_peak_mb": round(max(rss), 1),
+        "rss_first_tenth_mb": round(statistics.mean(rss[tenth:2 * tenth] or rss[:tenth]), 1),
+        "rss_last_tenth_mb": round(statistics.mean(rss[-tenth:]), 1),
+        "exit_code": proc.returncode,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=300.0,
+                   help="CPU measurement window (default 300)")
+    p.add_argument("--memory-hours", type=float, default=0.0,
+                   help="also replay this many hours of audio and track memory (e.g. 1)")
+    p.add_argument("--speed", type=float, default=10000.0, help="replay speed for memory")
+    p.add_argument("--no-cpu", action="store_true", help="skip the capture benchmark")
+    p.add_argument("--samplerate", type=int, default=48000, help="capture rate (default 48000)")
+    p.add_argument("--block-s", type=float, default=None,
+                   help="[capture] block_s (default: the config default)")
+    p.add_argument("--interval-s", type=float, default=None,
+                   help="[capture] process_interval_s (default: the config default)")
+    args = p.parse_args()
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp:
+        work = Path(tmp)
+        if not args.no_cpu:
+            from daemon.config import CaptureSettings
+
+            d = CaptureSettings()
+            out["capture"] = bench_cpu(args.seconds, work, args.samplerate,
+                                       args.block_s or d.block_s,
+                                       args.interval_s or d.process_interval_s)
+        if args.memory_hours > 0:
+            out["memory"] = bench_memory(args.memory_hours, args.speed, work)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
