@@ -63,9 +63,9 @@ def bench_cpu(seconds: float, work: Path, rate: int, block_s: float, interval_s:
     from tests.integration.pulse import PulseServer
 
     srv = PulseServer(work / "pulse").start()
-    data, rate = sf.read(SAMPLE, dtype="float32")
-    sf.write(work / "agent.wav", data[:, 0], rate)
-    sf.write(work / "customer.wav", data[:, 1], rate)
+    data, file_rate = sf.read(SAMPLE, dtype="float32")
+    sf.write(work / "agent.wav", data[:, 0], file_rate)
+    sf.write(work / "customer.wav", data[:, 1], file_rate)
     sock = work / "control.sock"
     cfg = work / "config.toml"
     cfg.write_text(f'[control]\nsocket_path = "{sock}"\n[capture]\nmic_device = "headset_mic"\n'

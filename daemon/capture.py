@@ -312,6 +312,11 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name="capture-supervisor", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """The supervisor thread is running (it retries devices for as long as it is)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

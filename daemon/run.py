@@ -213,8 +213,7 @@ class Service:
         if now - self.last_audio < WATCHDOG_AUDIO_S:
             return True
         # Every device down: fine as long as the supervisor is alive and retrying.
-        sup = self.supervisor
-        return sup is not None and sup._thread is not None and sup._thread.is_alive()
+        return self.supervisor is not None and self.supervisor.alive
 
     def _status(self) -> str:
         parts = []
