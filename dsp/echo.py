@@ -8,8 +8,9 @@ acoustic path where waveform correlation is not:
 
 * over the last ``window_frames`` frames in which the customer spoke, it correlates the mic's
   log-energy with the customer's, delayed by 0..``max_lag_frames`` frames;
-* a leak shows as a strong positive correlation at the path's delay (turn-taking alone gives a
-  negative one), and the coupling is the median mic/customer energy ratio at that delay;
+* a leak shows as a strong positive correlation at the path's delay on the frames where the
+  mic is least above the far end, and as a mic noise floor that rises with the far-end level
+  (:func:`_floor_slope`); the coupling is the median mic/far-end energy ratio at that delay;
 * the pipeline then discounts mic energy that the coupling explains before it calls anything
   agent speech, and reports ``echo`` when the coupling exceeds the threshold (ERL too low).
 
@@ -25,8 +26,19 @@ import numpy as np
 
 from dsp import FRAME_S
 
-MIN_CORRELATION = 0.5
-"""Log-energy correlation above which the mic is taken to carry the far end."""
+MIN_CORRELATION = 0.6
+"""Log-energy correlation (on the leak-dominated half of the frames) for a leak to be found."""
+
+KEEP_CORRELATION = 0.5
+"""Once found, a leak is kept while the correlation stays above this (hysteresis)."""
+
+MIN_SLOPE, MAX_SLOPE = 0.3, 2.0
+"""The mic's floor must rise with the far end (dB per dB); below its noise floor it cannot,
+so a real leak measures between about 0.3 and 1."""
+
+SLOPE_BIN_DB = 3.0
+SLOPE_MIN_BIN_FRAMES = 8
+SLOPE_MIN_SPAN_DB = 9.0
 
 
 class EchoEstimator:
@@ -60,6 +72,7 @@ class EchoEstimator:
         """Mic energy relative to the delayed far-end energy, in dB (-ERL)."""
         self.delay_frames = 0
         self.correlation = 0.0
+        self.slope = 0.0
 
     def add(self, mic_db: np.ndarray, far_lagged_db: np.ndarray) -> None:
         """Keep far-end speech frames: the mic level and the far-end level at each delay
@@ -92,15 +105,56 @@ class EchoEstimator:
 
     def _update(self) -> None:
         n = min(self._kept, self.window)
-        mic = self._mic[:n]
+        mic = self._mic[:n, None]
         far = self._far[:n]
-        m = mic - mic.mean()
-        f = far - far.mean(axis=0)
-        denom = np.sqrt(float(m @ m) * np.einsum("ij,ij->j", f, f))
+        # Leak-dominated frames are those where the mic is least above the delayed far end:
+        # there the mic follows the far end dB for dB. Agent speech and noise only ever add
+        # energy, so they sit in the upper half of the residual and are left out.
+        resid = mic - far
+        w = (resid <= np.median(resid, axis=0)).astype(np.float64)
+        count = w.sum(axis=0)
+        mx = (w * far).sum(axis=0) / count
+        my = (w * mic).sum(axis=0) / count
+        dx = far - mx
+        dy = mic - my
+        cov = (w * dx * dy).sum(axis=0)
+        vx = (w * dx * dx).sum(axis=0)
+        vy = (w * dy * dy).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            corr = np.where(denom > 0, (m @ f) / denom, 0.0)
+            corr = np.where(vx * vy > 0, cov / np.sqrt(vx * vy), 0.0)
         lag = int(np.argmax(corr))
         self.correlation = float(corr[lag])
         self.delay_frames = lag
-        self.coupling_db = float(np.median(mic - far[:, lag]))
-        self.present = self.correlation >= MIN_CORRELATION
+        self.coupling_db = float(np.median(resid[:, lag]))
+        self.slope = _floor_slope(far[:, lag], mic[:, 0])
+        found = self.correlation >= MIN_CORRELATION and MIN_SLOPE <= self.slope <= MAX_SLOPE
+        self.present = found or (self.present and self.correlation >= KEEP_CORRELATION)
+
+
+def _floor_slope(far_db: np.ndarray, mic_db: np.ndarray) -> float:
+    """How the mic's lower quartile rises with the far-end level, in dB per dB.
+
+    The split on the residual above finds the delay but biases the correlation (selecting on
+    a difference correlates its terms). This check has no such bias: frames are binned by the
+    far end's level alone, and in each bin the mic's lower quartile is taken. With a leak the
+    quartile climbs dB for dB with the far end; room noise or the agent's own voice do not
+    depend on the far end, so without a leak it stays flat. Returns 0 when the far end does
+    not span enough levels to tell.
+    """
+    lo, hi = np.percentile(far_db, [5, 95])
+    if hi - lo < SLOPE_MIN_SPAN_DB:
+        return 0.0
+    edges = np.arange(lo, hi + SLOPE_BIN_DB, SLOPE_BIN_DB)
+    which = np.digitize(far_db, edges)
+    xs, ys = [], []
+    for b in range(1, edges.size):
+        sel = which == b
+        if np.count_nonzero(sel) >= SLOPE_MIN_BIN_FRAMES:
+            xs.append(float(far_db[sel].mean()))
+            ys.append(float(np.percentile(mic_db[sel], 25)))
+    if len(xs) < 3 or xs[-1] - xs[0] < SLOPE_MIN_SPAN_DB:
+        return 0.0
+    x = np.asarray(xs)
+    y = np.asarray(ys)
+    dx = x - x.mean()
+    return float(dx @ (y - y.mean()) / (dx @ dx))
