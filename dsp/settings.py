@@ -22,7 +22,7 @@ class DetectorSettings:
 
     # Voice activity
     vad_mode: int = setting(2, 0, 3, "webrtcvad aggressiveness, 0 (lenient) to 3 (strict)")
-    vad_start_s: float = setting(0.06, 0.0, 1.0, "speech must last this long to start a talk spurt")
+    vad_start_s: float = setting(0.1, 0.0, 1.0, "speech must last this long to start a talk spurt")
     vad_hangover_s: float = setting(0.3, 0.0, 2.0, "a talk spurt ends after this much non-speech")
     speech_margin_db: float = setting(
         9.0, 0.0, 40.0, "a speech frame must stand this far above the party's noise floor"
