@@ -87,7 +87,9 @@ class EchoEstimator:
     def refresh(self) -> bool:
         """Re-estimate if enough new far-end speech arrived; True when it did. Called once per
         segment by frame index, so the estimate never depends on chunking."""
-        if self._kept < self.min_far_frames or self._since_update < self.update_frames:
+        # Often while the estimate is young, then every few seconds of far-end speech.
+        every = self.update_frames if self._kept < self.window else 5 * self.update_frames
+        if self._kept < self.min_far_frames or self._since_update < every:
             return False
         self._since_update = 0
         self._update()
@@ -141,17 +143,20 @@ def _floor_slope(far_db: np.ndarray, mic_db: np.ndarray) -> float:
     depend on the far end, so without a leak it stays flat. Returns 0 when the far end does
     not span enough levels to tell.
     """
-    lo, hi = np.percentile(far_db, [5, 95])
+    order = np.argsort(far_db, kind="stable")
+    far_sorted = far_db[order]
+    mic_sorted = mic_db[order]
+    n = far_sorted.size
+    lo, hi = far_sorted[int(0.05 * (n - 1))], far_sorted[int(0.95 * (n - 1))]
     if hi - lo < SLOPE_MIN_SPAN_DB:
         return 0.0
-    edges = np.arange(lo, hi + SLOPE_BIN_DB, SLOPE_BIN_DB)
-    which = np.digitize(far_db, edges)
+    edges = np.searchsorted(far_sorted, np.arange(lo, hi + SLOPE_BIN_DB, SLOPE_BIN_DB))
     xs, ys = [], []
-    for b in range(1, edges.size):
-        sel = which == b
-        if np.count_nonzero(sel) >= SLOPE_MIN_BIN_FRAMES:
-            xs.append(float(far_db[sel].mean()))
-            ys.append(float(np.percentile(mic_db[sel], 25)))
+    for a, b in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        if b - a >= SLOPE_MIN_BIN_FRAMES:
+            xs.append(float(far_sorted[a:b].mean()))
+            k = (b - a - 1) // 4
+            ys.append(float(np.partition(mic_sorted[a:b], k)[k]))
     if len(xs) < 3 or xs[-1] - xs[0] < SLOPE_MIN_SPAN_DB:
         return 0.0
     x = np.asarray(xs)
