@@ -49,10 +49,10 @@ def shaped_noise(
 
     The result is normalised to unit RMS so the caller sets the level explicitly.
     """
-    spec = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / rate)
-    spec *= gain_of_hz(freqs)  # type: ignore[operator]
-    y = np.fft.irfft(spec, n)
+    size = fast_len(n)
+    spec = np.fft.rfft(rng.standard_normal(size))
+    spec *= gain_of_hz(np.fft.rfftfreq(size, 1.0 / rate))  # type: ignore[operator]
+    y = np.fft.irfft(spec, size)[:n]
     r = float(np.sqrt(np.mean(y * y)))
     return y / r if r > 0 else y
 
@@ -75,11 +75,17 @@ def band_gain(lo_hz: float, hi_hz: float, slope_db_oct: float = 0.0):
 
 
 def fft_filter(x: np.ndarray, rate: int, gain_of_hz) -> np.ndarray:
-    """Zero-phase filter ``x`` by a real gain curve (circular, fine for long padded signals)."""
+    """Zero-phase filter ``x`` by a real gain curve (zero-padded to a fast FFT length)."""
     n = len(x)
-    spec = np.fft.rfft(x)
-    spec *= gain_of_hz(np.fft.rfftfreq(n, 1.0 / rate))
-    return np.fft.irfft(spec, n)
+    size = fast_len(n)
+    spec = np.fft.rfft(x, size)
+    spec *= gain_of_hz(np.fft.rfftfreq(size, 1.0 / rate))
+    return np.fft.irfft(spec, size)[:n]
+
+
+def fast_len(n: int) -> int:
+    """A power of two >= n: pocketfft is slow on lengths with large prime factors."""
+    return 1 << max(0, math.ceil(math.log2(max(n, 1))))
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
