@@ -32,6 +32,11 @@ class Reframer:
         self._buf = self._buf[n:]
         return out
 
+    def peek(self, n_frames: int) -> np.ndarray:
+        """The next ``n_frames`` whole frames, without removing them."""
+        n = n_frames * self.frame_len
+        return self._buf[:n].reshape(n_frames, self.frame_len)
+
     @property
     def pending_samples(self) -> int:
         return int(self._buf.size)

@@ -80,6 +80,12 @@ class BackgroundLevel:
             self._call_power += 10.0 ** (self.live_dbfs / 10.0)
             self._call_segments += 1
 
+    def seed(self, levels_dbfs: np.ndarray) -> None:
+        """A first estimate from frames about to be processed, so that the very first second
+        of a stream is gated like the rest (the frames are folded in properly later)."""
+        k = int(self._percentile / 100.0 * (levels_dbfs.size - 1))
+        self.live_dbfs = float(np.partition(levels_dbfs, k)[k])
+
     @property
     def call_dbfs(self) -> float | None:
         """Power mean of the estimates over the call's mostly-silent segments, or None."""

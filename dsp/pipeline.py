@@ -257,6 +257,7 @@ class Pipeline:
         self._seg_alive = False
         self._seg_far_speech = 0
         self._configure()
+        self._primed = False
         self._finished = False
 
     # -- public API -------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class Pipeline:
             return []
         for party in (self._agent, self._customer):
             party.framer.push(party.resampler.flush())
-        events = self._run()
+        events = self._run(final=True)
         events.extend(self.end_call())
         self._finished = True
         return events
@@ -380,12 +381,21 @@ class Pipeline:
     ) -> Event:
         return Event(kind, phase, stream, start_frame * FRAME_LEN, end_frame * FRAME_LEN, data)
 
-    def _run(self) -> list[Event]:
+    def _run(self, final: bool = False) -> list[Event]:
         events: list[Event] = []
         while True:
             n = min(self._agent.framer.frames_available, self._customer.framer.frames_available)
             if n == 0:
                 return events
+            if self._frame == 0 and not self._primed:
+                # Wait for the first whole segment and estimate each party's background from
+                # it, so the first second is judged against the noise like every other.
+                if n < SEGMENT_FRAMES and not final:
+                    return events
+                for party in (self._agent, self._customer):
+                    first = party.framer.peek(min(n, SEGMENT_FRAMES))
+                    party.noise.seed(frame_features(first, self._s.clip_level).rms_dbfs)
+                self._primed = True
             # Never cross a segment boundary inside one step.
             n = min(n, BLOCK_FRAMES, SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
             self._process(self._agent.framer.pop(n), self._customer.framer.pop(n), events)

@@ -29,7 +29,7 @@ class OverlapChange:
 class TalkOverDetector:
     """Stepped once per frame with both parties' spurt states."""
 
-    def __init__(self, min_frames: int, min_density: float = 0.5) -> None:
+    def __init__(self, min_frames: int, min_density: float = 0.4) -> None:
         self.min_frames = max(1, min_frames)
         self.min_density = min_density
         self.in_overlap = False
