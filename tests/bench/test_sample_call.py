@@ -1,0 +1,78 @@
+"""The committed sample call holds what its truth file says, and the script rebuilds it exactly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.audio import frame_db
+
+ROOT = Path(__file__).resolve().parents[2]
+WAV = ROOT / "samples" / "sample-call.wav"
+TRUTH = json.loads((ROOT / "samples" / "sample-call.truth.json").read_text())
+FRAME_S = 0.02
+
+
+@pytest.fixture(scope="module")
+def levels():
+    x, rate = sf.read(WAV, dtype="float64")
+    assert rate == 16000 and x.shape[1] == 2
+    return {p: frame_db(x[:, ch], int(rate * FRAME_S)) for ch, p in enumerate(("agent",
+                                                                               "customer"))}
+
+
+def window(d, a, b):
+    return d[int(a / FRAME_S) : int(b / FRAME_S)]
+
+
+def test_format_and_size():
+    info = sf.info(WAV)
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 2, "PCM_16")
+    assert WAV.stat().st_size < 2_000_000
+    assert TRUTH["duration_s"] == pytest.approx(info.duration, abs=0.01)
+
+
+def test_two_talk_overs_with_both_parties_loud_and_different_initiators(levels):
+    tos = TRUTH["talk_overs"]
+    assert len(tos) == 2
+    assert {t["initiator"] for t in tos} == {"agent", "customer"}
+    for t in tos:
+        assert t["end_s"] - t["start_s"] >= 1.2
+        for party in ("agent", "customer"):
+            w = window(levels[party], t["start_s"], t["end_s"])
+            # Speech in at least 70 % of the frames (word gaps allowed), well above the noise.
+            assert np.mean(w > -45) >= 0.7, (party, t)
+
+
+def test_backchannel_is_short_and_dead_air_is_quiet(levels):
+    (bc,) = TRUTH["short_overlaps"]
+    assert 0.3 <= bc["end_s"] - bc["start_s"] < 0.7
+    assert np.mean(window(levels["agent"], bc["start_s"], bc["end_s"]) > -45) >= 0.7
+    (gap,) = TRUTH["dead_air"]
+    assert gap["end_s"] - gap["start_s"] >= 6.0
+    # Nobody speaks: the customer line is at its room noise, the agent side holds only the
+    # babble (-40 dBFS), never speech-loud frames.
+    inner = (gap["start_s"] + 0.2, gap["end_s"] - 0.2)
+    assert window(levels["customer"], *inner).max() < -60
+    assert window(levels["agent"], *inner).max() < -30
+
+
+def test_speech_time_matches_truth(levels):
+    for party in ("agent", "customer"):
+        spurts = TRUTH["spurts"][party]
+        inside = np.concatenate([window(levels[party], a, b) for a, b in spurts])
+        assert np.mean(inside > -50) > 0.75
+
+
+def test_script_rebuilds_the_committed_file(tmp_path):
+    from bench.make_sample import build
+
+    truth = build(tmp_path)
+    digest = hashlib.sha256((tmp_path / "sample-call.wav").read_bytes()).hexdigest()
+    assert digest == hashlib.sha256(WAV.read_bytes()).hexdigest()
+    assert truth == TRUTH
