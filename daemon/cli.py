@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "call": ("daemon.calls", "start or end a call in the running daemon, or show its status"),
     "install-service": ("daemon.install_service", "install the systemd user unit"),
     "demo": ("daemon.demo", "the main job: monitor the headset, or replay the sample call"),
+    "tail": ("alerts.tail", "print the running daemon's live alerts (or --json lines)"),
 }
 """Subcommand name -> (module, one-line help)."""
 

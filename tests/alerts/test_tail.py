@@ -1,0 +1,108 @@
+"""`callwatch tail` as a real subprocess against a real AlertServer."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from alerts import protocol
+from alerts.policy import AlertPolicy
+from alerts.server import AlertServer, ServerSettings
+from alerts.tail import format_message
+from dsp import ANALYSIS_RATE
+from dsp.events import Event, Kind, Phase
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    srv = AlertServer(ServerSettings(port=0), {"version": "0.1.0", "agent": "ana@ws-17"})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def talk_over_alerts() -> list[dict]:
+    policy = AlertPolicy()
+    begin = Event(Kind.TALK_OVER, Phase.BEGIN, None, 0, int(0.8 * ANALYSIS_RATE),
+                  {"initiator": "agent"})
+    end = Event(Kind.TALK_OVER, Phase.END, None, 0, 2 * ANALYSIS_RATE,
+                {"initiator": "agent", "duration_s": 2.0})
+    alerts = policy.update([begin], now=1000.0) + policy.update([end], now=1001.0)
+    alerts += policy.tick(1004.0)
+    return [protocol.alert_message(a) for a in alerts]
+
+
+def tail(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "daemon.cli", "tail", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def publish_when_connected(srv: AlertServer, proc: subprocess.Popen, messages: list[dict]):
+    deadline = time.monotonic() + 10
+    while srv.clients == 0:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "tail did not connect"
+        time.sleep(0.02)
+    time.sleep(0.2)  # its subscribe is on the way; alerts are a default topic anyway
+    for msg in messages:
+        srv.publish(msg, "alerts")
+    out, err = proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+def test_tail_prints_one_readable_line_per_alert(server):
+    proc = tail("--url", server.url, "--count", "2")     # token read from the token file
+    rc, out, err = publish_when_connected(server, proc, talk_over_alerts())
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "connected to callwatch 0.1.0 (agent ana@ws-17)"
+    assert "FIRING" in lines[1] and "warning" in lines[1] and "talk_over" in lines[1]
+    assert "You're talking over the customer" in lines[1] and "initiator=agent" in lines[1]
+    assert "RESOLVED" in lines[2] and "duration_s=2.0" in lines[2]
+
+
+def test_tail_json_prints_each_message_as_received(server):
+    msgs = talk_over_alerts()
+    proc = tail("--url", server.url, "--token", server.token, "--json", "--count", "2")
+    rc, out, err = publish_when_connected(server, proc, msgs)
+    assert rc == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    assert [m["type"] for m in got] == ["hello", "subscribed", "alert", "alert"]
+    assert got[2:] == msgs
+
+
+def test_tail_without_a_daemon_exits_3_with_a_clear_message():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]       # free, and nobody listens on it
+    proc = tail("--url", f"ws://127.0.0.1:{port}/", "--token", "x" * 32)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 3
+    assert "no callwatch daemon is listening" in err and "connection refused" in err
+
+
+def test_tail_with_a_wrong_token_exits_3(server):
+    proc = tail("--url", server.url, "--token", "wrong-token-wrong-token")
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 3 and "token was refused" in err
+
+
+def test_tail_page_url_prints_the_nudge_page_address(server):
+    proc = tail("--url", server.url, "--page-url")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out.strip() == server.page_url
+
+
+def test_format_message_covers_calls_devices_and_levels():
+    assert "started call-7" in format_message(protocol.call_started_message("call-7", 0.0))
+    line = format_message(protocol.device_message("agent", "lost", "headset_mic", 0.0))
+    assert "agent lost: headset_mic" in line
+    assert format_message(protocol.levels_message(None, None, 0.0)).strip().endswith("LEVELS")
+    assert format_message({"v": 1, "type": "pong", "at": 0.0}) is None
