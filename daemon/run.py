@@ -99,6 +99,7 @@ class Service:
         self.reload_requested = False
         self.server: Any = None
         self.metrics: Any = None
+        self.published: Any = None
         self.control: Any = None
         self.supervisor: Any = None
         self.feeder: Any = None
@@ -290,7 +291,11 @@ class Service:
             return
         # Stats snapshots cost more than a pass of the loop: take them a few times a second.
         self.last_levels = now_s
-        totals = self.pipeline.totals
+        if self.published is not None:
+            self.published.publish(self.pipeline)  # frozen snapshots for scrapes
+            totals, stats = self.published()
+        else:
+            totals, stats = self.pipeline.totals, None
         decision = self.calls.observe(now_s, totals.customer.speech_s, totals.customer.speaking)
         if decision == "start":
             self._start_call(auto=True, call_id=None)
@@ -299,7 +304,7 @@ class Service:
         if self.server is not None:
             from alerts import protocol
 
-            stats = self.pipeline.stats
+            stats = stats or self.pipeline.stats
             self.server.publish(protocol.levels_message(stats.agent, stats.customer,
                                                         self.media_now()), "levels")
 
@@ -350,6 +355,8 @@ class Service:
             self._publish_alerts(self.policy.update(closing, self.media_now()))
         call, summary = self.calls.end(self.pipeline.stats, closing,
                                        self.pipeline.position / ANALYSIS_RATE)
+        if self.published is not None:
+            self.published.publish(self.pipeline)
         self.state.call_active = False
         if self.metrics is not None:
             self.metrics.observe_call_end(float(summary["duration_s"]))
@@ -501,16 +508,14 @@ class Service:
 
 
 def _start_metrics(cfg: Config, state: Any, service: Service) -> Any:
-    """The Prometheus collectors (read at scrape time) and their HTTP endpoint."""
-    from daemon.metrics import Metrics, default_registry
+    """The Prometheus collectors (read at scrape time, from snapshots the loop publishes:
+    the pipeline is not thread-safe) and their HTTP endpoint."""
+    from daemon.metrics import Metrics, PublishedStats, default_registry
     from daemon.metrics_server import MetricsServerError, start_metrics_server
 
-    def stats() -> Any:
-        p = getattr(service, "pipeline", None)
-        return None if p is None else (p.totals, p.stats)
-
+    service.published = PublishedStats()
     registry = default_registry()
-    metrics = Metrics(registry, state, pipeline_stats=stats)
+    metrics = Metrics(registry, state, pipeline_stats=service.published)
     if cfg.metrics.enabled:
         try:
             metrics.http = start_metrics_server(cfg.metrics, registry)
