@@ -39,6 +39,11 @@ class MinimumFloor:
             np.minimum(run, past, out=run)
         return run
 
+    @property
+    def floor_dbfs(self) -> float:
+        """The floor over the current window (+inf before any frame)."""
+        return min(self._cur, *self._history) if self._history else self._cur
+
     def end_segment(self) -> None:
         self._history.append(self._cur)
         if len(self._history) > self._keep:
@@ -65,9 +70,8 @@ class BackgroundLevel:
         self._call_power = 0.0
         self._call_segments = 0
 
-    def add_segment(self, levels_dbfs: np.ndarray, party_silent: bool) -> None:
-        """Fold one segment's frame levels in; count it toward the call's noise floor when the
-        party was mostly silent in it (so a monologue does not read as noise)."""
+    def add_segment(self, levels_dbfs: np.ndarray) -> None:
+        """Fold one segment's frame levels in."""
         size = self._hist.size
         n = min(levels_dbfs.size, size)
         pos = (self._count + np.arange(n)) % size
@@ -76,9 +80,12 @@ class BackgroundLevel:
         filled = self._hist[: min(self._count, size)]
         k = int(self._percentile / 100.0 * (filled.size - 1))
         self.live_dbfs = float(np.partition(filled, k)[k])
-        if party_silent:
-            self._call_power += 10.0 ** (self.live_dbfs / 10.0)
-            self._call_segments += 1
+
+    def add_quiet(self, mean_square: float) -> None:
+        """Count a segment in which the party was mostly silent toward the call's noise floor:
+        the mean energy of its silent frames (what the room sounds like between words)."""
+        self._call_power += mean_square
+        self._call_segments += 1
 
     def seed(self, levels_dbfs: np.ndarray) -> None:
         """A first estimate from frames about to be processed, so that the very first second
@@ -88,7 +95,7 @@ class BackgroundLevel:
 
     @property
     def call_dbfs(self) -> float | None:
-        """Power mean of the estimates over the call's mostly-silent segments, or None."""
+        """Power mean over the call's mostly-silent segments, or None."""
         if self._call_segments == 0:
             return None
         return power_dbfs(self._call_power / self._call_segments)

@@ -83,6 +83,10 @@ ECHO_MARGIN_DB = 9.0
 LEVEL_HYSTERESIS_DB = 2.0
 """A level or noise condition resolves only this far back inside its threshold."""
 
+QUIET_ABOVE_FLOOR_MAX_DB = 12.0
+"""A mostly-silent segment counts toward the call's noise floor only if its median silent
+frame is within this of the minimum floor (babble sits ~10 dB above its dips, speech more)."""
+
 P56_DECIMATION = 2
 """The P.56 meter runs on every other sample (8 kHz, the rate P.56 is usually applied at):
 its envelope has a 30 ms time constant, so halving the rate leaves the level within a few
@@ -170,6 +174,7 @@ class _Party:
         self.noise_worst = DBFS_FLOOR
         # The current segment's gatherings.
         self.seg_quiet = 0
+        self.seg_quiet_levels: list[np.ndarray] = []
         self.seg_quiet_first = -1
         self.seg_speech: list[np.ndarray] = []
         self.seg_clipped = 0
@@ -502,6 +507,7 @@ class Pipeline:
                 if not party.seg_quiet:
                     party.seg_quiet_first = i0 + int(np.argmax(quiet))
                 party.seg_quiet += nquiet
+                party.seg_quiet_levels.append(feats.rms_dbfs[quiet])
             party.seg_levels.append(feats.rms_dbfs)
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
@@ -538,9 +544,15 @@ class Pipeline:
         end = self._frame
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
+            party.noise.add_segment(np.concatenate(party.seg_levels))
+            if party.seg_quiet * 2 >= SEGMENT_FRAMES:
+                # The median silent frame: robust to the odd word onset or click that slips
+                # past the spurt state, which would dominate a power mean. A segment whose
+                # "silence" stands far above the quietest frames was speech the gates missed.
+                quiet_db = float(np.median(np.concatenate(party.seg_quiet_levels)))
+                if quiet_db <= party.floor.floor_dbfs + QUIET_ABOVE_FLOOR_MAX_DB:
+                    party.noise.add_quiet(10.0 ** (quiet_db / 10.0))
             party.floor.end_segment()
-            silent = party.seg_quiet * 2 >= SEGMENT_FRAMES
-            party.noise.add_segment(np.concatenate(party.seg_levels), silent)
             party.seg_levels.clear()
             if party.seg_speech:
                 party.add_speech_energy(np.concatenate(party.seg_speech))
@@ -551,6 +563,7 @@ class Pipeline:
             self._judge_clipping(party, seg_start, end, events)
             party.seg_speech.clear()
             party.seg_quiet = 0
+            party.seg_quiet_levels.clear()
             party.seg_clipped = 0
         self._judge_mic_dead(seg_start, end, events)
         if self._echo.refresh():

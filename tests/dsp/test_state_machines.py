@@ -92,15 +92,16 @@ def test_background_sits_in_speech_pauses_and_on_babble():
     # Talk with pauses: 60 % of frames speech around -26 dBFS, the rest room noise at -65.
     for _ in range(4):
         speech = rng.random(50) < 0.6
-        bg.add_segment(np.where(speech, rng.normal(-26, 6, 50), rng.normal(-65, 1, 50)),
-                       party_silent=False)
+        bg.add_segment(np.where(speech, rng.normal(-26, 6, 50), rng.normal(-65, 1, 50)))
     assert bg.live_dbfs == pytest.approx(-65, abs=3)
-    assert bg.call_dbfs is None  # the party talked through every segment
+    assert bg.call_dbfs is None  # no mostly-silent segment yet
     # Babble: no pauses, level around -44 with dips.
     for _ in range(4):
-        bg.add_segment(rng.normal(-44, 4, 50), party_silent=True)
+        bg.add_segment(rng.normal(-44, 4, 50))
     assert bg.live_dbfs == pytest.approx(-46, abs=2)
-    assert bg.call_dbfs is not None and bg.call_dbfs > -50
+    bg.add_quiet(1e-4)
+    bg.add_quiet(1e-6)
+    assert bg.call_dbfs == pytest.approx(10 * np.log10(0.5 * (1e-4 + 1e-6)))
 
 
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
