@@ -404,7 +404,7 @@ class AlertServer:
                     "open the nudge page with its token: `callwatch tail --page-url` prints it",
                 )
         body = self._static[entry[0]]
-        origin_hosts = " ".join(f"ws://{h}" for h in sorted(self._hosts))
+        origin_hosts = " ".join(f"ws://{h}" for h in sorted(self._hosts) if "[" not in h)
         headers = Headers([
             ("Content-Type", entry[1]),
             ("Content-Length", str(len(body))),
