@@ -77,6 +77,18 @@ def run_baseline(files: list[Path], jobs: int) -> dict[str, dict[str, Any]]:
     return {Path(r["file"]).name: r for r in reports}
 
 
+def code_version() -> str:
+    """The commit the measured code came from, marked dirty if dsp/ or daemon/ differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "dsp", "daemon"],
+                               cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def _fmt(v: float | None, digits: int = 2) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -104,7 +116,8 @@ def markdown(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     systems = list(results)
     lines = [
         f"Development set: {meta['calls']} calls, {meta['hours'] * 60:.1f} min of audio, "
-        f"seed {meta['seed']}; {meta['true_talk_overs']} true talk-overs.",
+        f"seed {meta['seed']}; {meta['true_talk_overs']} true talk-overs; "
+        f"code {meta['code']}.",
         "",
         "| metric | " + " | ".join(systems) + " | target |",
         "| --- | " + " | ".join("---:" for _ in systems) + " | --- |",
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     truths = [json.loads((args.data / f).with_suffix(".truth.json").read_text())
               for f in manifest["calls"]]
     files = [args.data / t["file"] for t in truths]
+    version = code_version()
     results: dict[str, dict[str, Any]] = {}
     timing: dict[str, float] = {}
     for s in systems:
@@ -196,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s}: no report for {len(results[s]['missing_reports'])} calls: "
                   f"{', '.join(results[s]['missing_reports'][:5])}", file=sys.stderr)
     first = results[systems[0]]["overall"]
-    meta = {"calls": len(truths), "hours": sum(t["duration_s"] for t in truths) / 3600,
+    meta = {"code": version, "calls": len(truths),
+            "hours": sum(t["duration_s"] for t in truths) / 3600,
             "seed": manifest["seed"], "true_talk_overs": first["true_talk_overs"],
             "run_seconds": timing}
     print(markdown(results, meta))
