@@ -39,12 +39,12 @@ def _by_name(utts: list, name: str):
 
 def _backchannel():
     """'mm-hmm' from espeak-ng, trimmed by the labeller to its 0.3-0.7 s of speech."""
-    from bench.sources import backchannel_utterances
+    from bench.sources import backchannel
 
-    for u in backchannel_utterances():
-        if u.name.startswith("espeak-ng/en-us/mm-hmm"):
-            return u
-    sys.exit("espeak-ng backchannel missing; apt-get install espeak-ng")
+    u = backchannel("espeak-ng", "en-us", "mm-hmm")
+    if u is None:
+        sys.exit("espeak-ng 'mm-hmm' is not 0.3-0.7 s long with this espeak-ng version")
+    return u
 
 
 def build(out_dir: Path = SAMPLES) -> dict[str, object]:

@@ -216,21 +216,23 @@ def tts_utterances() -> list[Utterance]:
     return out
 
 
+def backchannel(engine: str, voice: str, word: str) -> Utterance | None:
+    """One synthetic acknowledgement, if its speech lasts 0.3-0.7 s (else None)."""
+    path = _tts(engine, voice, word, 190 if engine == "espeak-ng" else None)
+    x, r = sf.read(path, dtype="float64")
+    for u in split_utterances(x, r, f"{engine}/{voice}/{word}", f"{engine}/{voice}", engine,
+                              max_pause_s=0.6):
+        if 0.3 <= u.segments[-1][1] - u.segments[0][0] <= 0.7:
+            return u
+    return None
+
+
 def backchannel_utterances() -> list[Utterance]:
     """Short acknowledgements of 0.3-0.7 s of speech: not interruptions."""
-    out: list[Utterance] = []
-    for engine, voice in [("espeak-ng", v) for v in ESPEAK_VOICES[:3]] + [
-        ("flite", v) for v in FLITE_VOICES[:2]
-    ]:
-        for word in BACKCHANNEL_WORDS:
-            path = _tts(engine, voice, word, 190 if engine == "espeak-ng" else None)
-            x, r = sf.read(path, dtype="float64")
-            for u in split_utterances(x, r, f"{engine}/{voice}/{word}", f"{engine}/{voice}",
-                                      engine, max_pause_s=0.6):
-                speech = u.segments[-1][1] - u.segments[0][0]
-                if 0.3 <= speech <= 0.7:
-                    out.append(u)
-    return out
+    voices = [("espeak-ng", v) for v in ESPEAK_VOICES[:3]] + [("flite", v)
+                                                              for v in FLITE_VOICES[:2]]
+    found = (backchannel(e, v, w) for e, v in voices for w in BACKCHANNEL_WORDS)
+    return [u for u in found if u is not None]
 
 
 @dataclass(frozen=True)
