@@ -57,3 +57,23 @@ def test_truth_matches_audio(tmp_path, lib):
         for t in truth["talk_overs"]:
             assert t["end_s"] - t["start_s"] >= 0.9
             assert t["initiator"] in ("agent", "customer")
+
+
+def test_accuracy_report_end_to_end_on_a_tiny_set(tmp_path, lib, capsys):
+    from bench.accuracy import main
+
+    data = tmp_path / "data"
+    build(data, seed=5, calls=2, jobs=1, duration_s=DURATION, lib=lib)
+    out = tmp_path / "acc.json"
+    assert main(["--data", str(data), "--jobs", "1", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| talk-over F1 |" in table and "| callwatch | baseline |" in table
+    results = json.loads(out.read_text())["results"]
+    for system in ("callwatch", "baseline"):
+        assert results[system]["missing_reports"] == []
+        overall = results[system]["overall"]
+        assert overall["calls"] == 2
+        assert overall["tp"] + overall["fn"] == overall["true_talk_overs"]
+    # The analysis contract carries levels; the baseline has none to score.
+    assert results["callwatch"]["overall"]["level_error_db"]["n"] > 0
+    assert results["baseline"]["overall"]["level_error_db"]["n"] == 0
