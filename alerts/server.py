@@ -2,14 +2,15 @@
 
 It runs its own asyncio loop in a background thread so the processing loop stays plain,
 synchronous code. The only call on the hot path is :meth:`AlertServer.publish`, which is
-thread-safe and never waits: it serialises the message once and hands it to the loop with
-``call_soon_threadsafe``; the loop appends it to each subscribed client's bounded queue, and a
-client that reads too slowly loses its *oldest* messages (counted in ``dropped_messages``).
-Nothing a client does can block or kill the daemon::
+thread-safe and never waits: it serialises the message once and appends it to an inbox the
+loop drains (woken with ``call_soon_threadsafe`` once per batch); the loop appends it to each
+subscribed client's bounded queue, and a client that reads too slowly loses its *oldest*
+messages (counted in ``dropped_messages``). Nothing a client does can block or kill the daemon::
 
     server = AlertServer(ServerSettings(), hello_info={"version": "0.1.0", "agent": "ana@ws-17",
                          "devices": {"agent": "Jabra", "customer": "Jabra monitor"}},
-                         on_snooze=snoozes.put)   # called on the server thread: queue it
+                         on_snooze=lambda kind, minutes: snoozes.put((kind, minutes))))
+    # on_snooze runs on the server's thread: queue it for the processing loop
     server.start()                                # returns when listening
     server.publish(protocol.alert_message(alert), "alerts")
     server.stop()
@@ -63,6 +64,8 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+INBOX_MAX = 10_000
+"""Messages published but not yet fanned out; only reached if the server's loop is stuck."""
 SEND_BUFFER_BYTES = 64 * 1024
 """Kernel send buffer per connection. Linux would autotune it up to 4 MB for a client that
 stopped reading; a fixed size bounds what a stalled client costs and makes the queue (and its
@@ -181,6 +184,8 @@ class AlertServer:
         self._static = _load_static()
         self._clients: set[_Client] = set()
         self._active_alerts: dict[str, str] = {}  # alert id -> serialised firing message
+        self._inbox: deque[tuple[str, str, tuple[str, bool] | None]] = deque(maxlen=INBOX_MAX)
+        self._wakeup_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -281,8 +286,22 @@ class AlertServer:
             return
         alert = message.get("alert") if message.get("type") == "alert" else None
         track = (alert["id"], alert["state"] == "firing") if isinstance(alert, dict) else None
-        with contextlib.suppress(RuntimeError):  # loop closed by a concurrent stop()
-            loop.call_soon_threadsafe(self._fanout, text, topic, track)
+        inbox = self._inbox
+        if len(inbox) == inbox.maxlen:
+            self.dropped_messages += 1  # the loop itself is stuck: shed the oldest
+        inbox.append((text, topic, track))
+        # One wake-up per batch: most calls are a deque append that never gives up the GIL
+        # (a wake-up writes to the loop's self-pipe, a system call).
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            with contextlib.suppress(RuntimeError):  # loop closed by a concurrent stop()
+                loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._wakeup_pending = False  # cleared before draining: a later append wakes us again
+        inbox = self._inbox
+        while inbox:
+            self._fanout(*inbox.popleft())
 
     def _fanout(self, text: str, topic: str, track: tuple[str, bool] | None) -> None:
         self.published_messages += 1
