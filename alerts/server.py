@@ -9,7 +9,7 @@ messages (counted in ``dropped_messages``). Nothing a client does can block or k
 
     server = AlertServer(ServerSettings(), hello_info={"version": "0.1.0", "agent": "ana@ws-17",
                          "devices": {"agent": "Jabra", "customer": "Jabra monitor"}},
-                         on_snooze=lambda kind, minutes: snoozes.put((kind, minutes))))
+                         on_snooze=lambda kind, minutes: snoozes.put((kind, minutes)))
     # on_snooze runs on the server's thread: queue it for the processing loop
     server.start()                                # returns when listening
     server.publish(protocol.alert_message(alert), "alerts")
