@@ -291,10 +291,19 @@ class CallwatchCollector(Collector):
                 [stream.value], self._mono.value("talk_over_events", stream.value, cur)
             )
         yield events
-        yield CounterMetricFamily(
-            "callwatch_talk_over_seconds", "Time both parties spoke at once in talk-overs, seconds",
-            value=self._mono.value("talk_over_seconds", "", to.seconds if to else None),
+        seconds = CounterMetricFamily(
+            "callwatch_talk_over_seconds",
+            "Time both parties spoke at once in talk-overs, by who started them, seconds",
+            labels=["initiator"],
         )
+        for stream, cur in (
+            (Stream.AGENT, to.seconds_by_agent if to else None),
+            (Stream.CUSTOMER, to.seconds_by_customer if to else None),
+        ):
+            seconds.add_metric(
+                [stream.value], self._mono.value("talk_over_seconds", stream.value, cur)
+            )
+        yield seconds
 
     def _alerts(self) -> Iterator[Metric]:
         s = self._state

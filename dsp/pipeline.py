@@ -252,7 +252,9 @@ class Pipeline:
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOverDetector(_frames(self._s.min_overlap_s))
-        self._talkover_counts = [[0, 0, 0, 0], [0, 0, 0, 0]]  # count, frames, agent, customer
+        # [this call, lifetime] x [count, frames, by agent, by customer, frames by agent,
+        # frames by customer]
+        self._talkover_counts = [[0] * 6, [0] * 6]
         self._silence: Condition | None = None
         self._silence_start = 0
         self._echo_cond: Condition | None = None
@@ -306,7 +308,7 @@ class Pipeline:
             party.audio_frames[0] = party.speech_frames[0] = party.clipped[0] = 0
             party.meter.reset()
             party.noise.start_call()
-        self._talkover_counts[0] = [0, 0, 0, 0]
+        self._talkover_counts[0] = [0] * 6
 
     def end_call(self) -> list[Event]:
         """Close every open condition at the current position (call over or input ended)."""
@@ -366,12 +368,13 @@ class Pipeline:
         self._mic_dead_cond = _carry(self._mic_dead_cond, _segments(s.mic_dead_min_s), 1)
 
     def _snapshot(self, span: int) -> CallStats:
-        count, frames, by_agent, by_customer = self._talkover_counts[span]
+        count, frames, by_agent, by_customer, f_agent, f_customer = self._talkover_counts[span]
         duration = (self._frame - (self._call_start_frame if span == 0 else 0)) * FRAME_S
         return CallStats(
             agent=self._agent.snapshot(span),
             customer=self._customer.snapshot(span),
-            talk_over=TalkOverStats(count, frames * FRAME_S, by_agent, by_customer),
+            talk_over=TalkOverStats(count, frames * FRAME_S, by_agent, by_customer,
+                                    f_agent * FRAME_S, f_customer * FRAME_S),
             duration_s=duration,
         )
 
@@ -700,8 +703,10 @@ class Pipeline:
                 counts[2 if change.initiator is Stream.AGENT else 3] += 1
             return self._event(Kind.TALK_OVER, Phase.BEGIN, None, change.start, change.end,
                                initiator=change.initiator.value)
+        by = 4 if change.initiator is Stream.AGENT else 5
         for span in (0, 1):
             self._talkover_counts[span][1] += change.end - change.start
+            self._talkover_counts[span][by] += change.end - change.start
         return self._event(Kind.TALK_OVER, Phase.END, None, change.start, change.end,
                            initiator=change.initiator.value,
                            duration_s=(change.end - change.start) * FRAME_S)

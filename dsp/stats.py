@@ -36,6 +36,9 @@ class TalkOverStats:
     seconds: float
     by_agent: int
     by_customer: int
+    seconds_by_agent: float = 0.0
+    """Seconds of the talk-overs the agent started."""
+    seconds_by_customer: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,9 @@ def stream_stats(level: float | None, noise: float | None, audio_s: float = 60.0
 def call_stats(level: float | None = -27.5, noise: float | None = -62.0) -> CallStats:
     return CallStats(
         agent=stream_stats(level, noise), customer=stream_stats(None, -70.0),
-        talk_over=TalkOverStats(count=3, seconds=4.2, by_agent=2, by_customer=1), duration_s=60.0,
+        talk_over=TalkOverStats(count=3, seconds=4.2, by_agent=2, by_customer=1,
+                                seconds_by_agent=3.0, seconds_by_customer=1.2),
+        duration_s=60.0,
     )
 
 
@@ -123,7 +125,8 @@ counter callwatch_speech_seconds_total{stream=agent}
 counter callwatch_speech_seconds_total{stream=customer}
 counter callwatch_talk_over_events_total{initiator=agent}
 counter callwatch_talk_over_events_total{initiator=customer}
-counter callwatch_talk_over_seconds_total{}
+counter callwatch_talk_over_seconds_total{initiator=agent}
+counter callwatch_talk_over_seconds_total{initiator=customer}
 counter callwatch_websocket_dropped_messages_total{}
 gauge callwatch_agent_info{agent=*,far_end_device=*,host=*,mic_device=*}
 gauge callwatch_alerts_active{kind=clipping}
@@ -187,7 +190,8 @@ def test_identity_and_values_read_at_scrape_time():
     assert v['callwatch_speech_level_dbfs{stream="agent"}'] == -27.5
     assert v['callwatch_snr_db{stream="agent"}'] == pytest.approx(34.5)
     assert v['callwatch_talk_over_events_total{initiator="agent"}'] == 2
-    assert v['callwatch_talk_over_seconds_total{}'] == pytest.approx(4.2)
+    assert v['callwatch_talk_over_seconds_total{initiator="agent"}'] == pytest.approx(3.0)
+    assert v['callwatch_talk_over_seconds_total{initiator="customer"}'] == pytest.approx(1.2)
     assert v['callwatch_check_result{check="echo"}'] == CHECK_FAIL
     assert v['callwatch_call_duration_seconds_bucket{le="450.0"}'] == 1
     assert v['callwatch_call_duration_seconds_bucket{le="300.0"}'] == 0
@@ -243,7 +247,9 @@ COUNTERS_FROM_TOTALS = {
     'callwatch_clipped_samples_total{stream="customer"}': lambda t: t.customer.clipped_samples,
     'callwatch_talk_over_events_total{initiator="agent"}': lambda t: t.talk_over.by_agent,
     'callwatch_talk_over_events_total{initiator="customer"}': lambda t: t.talk_over.by_customer,
-    "callwatch_talk_over_seconds_total{}": lambda t: t.talk_over.seconds,
+    'callwatch_talk_over_seconds_total{initiator="agent"}': lambda t: t.talk_over.seconds_by_agent,
+    'callwatch_talk_over_seconds_total{initiator="customer"}':
+        lambda t: t.talk_over.seconds_by_customer,
 }
 
 

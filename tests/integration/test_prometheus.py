@@ -129,8 +129,12 @@ def test_talk_over_count_in_prometheus_equals_the_call_summary(prometheus, repla
           for r in prometheus.query('callwatch_talk_over_events_total{job="callwatch"}')}
     assert by == {"agent": replayed_call.call.talk_over.by_agent,
                   "customer": replayed_call.call.talk_over.by_customer}
-    seconds = value(prometheus.query('callwatch_talk_over_seconds_total{job="callwatch"}'))
+    seconds = value(prometheus.query('sum(callwatch_talk_over_seconds_total{job="callwatch"})'))
     assert seconds == pytest.approx(replayed_call.call.talk_over.seconds)
+    by_s = {r["metric"]["initiator"]: float(r["value"][1])
+            for r in prometheus.query('callwatch_talk_over_seconds_total{job="callwatch"}')}
+    assert by_s == pytest.approx({"agent": replayed_call.call.talk_over.seconds_by_agent,
+                                  "customer": replayed_call.call.talk_over.seconds_by_customer})
     speech = value(prometheus.query('callwatch_speech_seconds_total{stream="agent"}'))
     assert speech == pytest.approx(replayed_call.totals.agent.speech_s)
 
