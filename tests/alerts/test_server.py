@@ -471,3 +471,23 @@ def test_stop_closes_clients_with_going_away(server):
     asyncio.run(main())
     assert server.clients == 0
     server.publish(alert_msg(), "alerts")                 # after stop: still harmless
+
+
+def test_keepalive_closes_a_client_that_stopped_reading():
+    srv = AlertServer(ServerSettings(port=0, ping_interval_s=1.0, ping_timeout_s=1.0), HELLO)
+    srv.start()
+    stalled = StalledClient(srv)
+    try:
+        t0 = time.monotonic()
+        while srv.clients == 0 and time.monotonic() - t0 < 2:
+            time.sleep(0.01)
+        assert srv.clients == 1
+        while srv.clients and time.monotonic() - t0 < 8:
+            for i in range(20):                           # enough to fill its buffers
+                srv.publish(alert_msg(i), "alerts")
+            time.sleep(0.05)
+        assert srv.clients == 0, "a client that never answers pings must be closed"
+        print(f"stalled client closed after {time.monotonic() - t0:.1f} s")
+    finally:
+        stalled.close()
+        srv.stop()
