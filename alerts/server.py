@@ -202,6 +202,8 @@ class AlertServer:
         """Handshakes refused (token, origin, host, too many clients)."""
         self.bad_messages = 0
         """Client messages answered with an ``error``."""
+        self.stalled_clients_closed = 0
+        """Connections dropped because a send could not finish within ping interval + timeout."""
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -462,10 +464,21 @@ class AlertServer:
             writer.cancel()
 
     async def _write(self, client: _Client) -> None:
+        # A send that cannot finish means the client stopped reading and its socket is full.
+        # websockets' keepalive cannot catch that (its ping waits behind the blocked send), so
+        # give up after the keepalive's own allowance and drop the connection.
+        limit = self.settings.ping_interval_s + self.settings.ping_timeout_s
         with contextlib.suppress(ConnectionClosed):
             while True:
                 while client.queue:
-                    await client.ws.send(client.queue.popleft())
+                    try:
+                        await asyncio.wait_for(client.ws.send(client.queue.popleft()), limit)
+                    except TimeoutError:
+                        self.stalled_clients_closed += 1
+                        log.warning("closing %s: it has not read anything for %.0f s",
+                                    client.ws.remote_address, limit)
+                        client.ws.transport.abort()
+                        return
                     client.sent += 1
                 client.wake.clear()
                 await client.wake.wait()
