@@ -156,3 +156,33 @@ def test_levels_meter_reflects_silence_and_speech(server, nudge_page):
     assert page.get_attribute("#meter-agent .bar", "aria-valuenow") == "-20"
     assert page.get_attribute("#meter-customer .bar", "aria-valuenow") == "-60"
     assert page.text_content("#meter-agent .db") == "-20"
+
+
+def test_desktop_notification_when_enabled_and_permitted(tmp_path, monkeypatch, chromium):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    srv = AlertServer(ServerSettings(port=0, desktop_notifications=True), {"version": "0.1.0"})
+    srv.start()
+    context = chromium.new_context(viewport=browser.WINDOW)
+    try:
+        context.grant_permissions(["notifications"], origin=f"http://127.0.0.1:{srv.port}")
+        page = context.new_page()
+        # Record notifications, and look unfocused: the agent is working in the softphone.
+        page.add_init_script("""
+            window.__shown = [];
+            window.Notification = class { constructor(t, o) { window.__shown.push(o.body); }
+                                          static get permission() { return 'granted'; } };
+            document.hasFocus = () => false;
+        """)
+        open_nudge_page(page, srv.page_url)
+        from dsp.events import Event, Kind, Phase, Stream
+
+        [dead] = AlertPolicy().update(
+            [Event(Kind.MIC_DEAD, Phase.BEGIN, Stream.AGENT, 0, 10 * ANALYSIS_RATE, {})],
+            now=time.time())
+        srv.publish(protocol.alert_message(dead), "alerts")
+        wait_for_nudge(page, dead.message)
+        assert page.evaluate("window.__shown") == [dead.message]
+        assert page.text_content("#urgent") == dead.message          # role=alert for critical
+    finally:
+        context.close()
+        srv.stop()
