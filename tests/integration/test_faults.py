@@ -3,6 +3,7 @@ running, counts restarts, and captures again afterwards."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -108,5 +109,36 @@ def test_faults_are_survived_and_counted(virtual_headset: PulseServer, tmp_path)
         stopped = d.records[-1]
         assert stopped["event"] == "stopped"
         assert stopped["streams"]["agent"]["restarts"] == s["devices"]["agent"]["restarts"]
+    finally:
+        d.kill()
+
+
+def test_device_faults_reach_websocket_clients(virtual_headset: PulseServer, tmp_path):  # noqa: F811
+    from urllib.parse import urlsplit
+
+    from websockets.sync.client import connect
+
+    token = "fault-test-token-0123456789"
+    config = CONFIG + f'[server]\nport = 0\ntoken = "{token}"\n[metrics]\nenabled = false\n'
+    d = DaemonProcess(tmp_path, config, env=virtual_headset.full_env(), servers=True)
+    try:
+        page = d.event("started")["page"]
+        d.event("device_up", stream="agent")
+        port = urlsplit(page).port
+        with connect(f"ws://127.0.0.1:{port}/?token={token}", open_timeout=5) as ws:
+            hello = json.loads(ws.recv(timeout=5))
+            assert hello["type"] == "hello"
+            assert hello["devices"] == {"agent": "headset_mic", "customer": "speaker_monitor"}
+            assert virtual_headset.kill_source_outputs(d.proc.pid, "headset_mic") == 1
+            states = []
+            deadline = time.monotonic() + 10
+            while "restored" not in states and time.monotonic() < deadline:
+                msg = json.loads(ws.recv(timeout=10))
+                if msg["type"] == "device" and msg["stream"] == "agent":
+                    states.append(msg["state"])
+                    assert msg["device"] == "headset_mic"
+            assert states == ["lost", "restored"], states
+        rc, _ = d.terminate()
+        assert rc == 0
     finally:
         d.kill()
