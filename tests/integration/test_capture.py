@@ -4,6 +4,7 @@ captured by `callwatch run`, and its talk-overs come out at the right times."""
 from __future__ import annotations
 
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -108,5 +109,34 @@ def test_live_call_talk_overs_at_the_right_times(virtual_headset, tmp_path, call
         rc, took = d.terminate(signal.SIGTERM)
         assert rc == 0 and took < 2.0, (rc, took, d.stderr.read_text()[-1000:])
         assert d.records[-1]["event"] == "stopped"
+    finally:
+        d.kill()
+
+
+def test_calls_start_and_end_from_far_end_activity(virtual_headset, tmp_path):  # noqa: F811
+    from tests.speech import voice
+
+    far = tmp_path / "far.wav"
+    sf.write(far, voice("hts2"), 16000, subtype="PCM_16")
+    config = HEADSET_CONFIG.replace("auto_calls = false", "auto_calls = true") + \
+        "call_start_speech_s = 1.0\ncall_end_silence_s = 2.0\n"
+    d = DaemonProcess(tmp_path / "d", config, env=virtual_headset.full_env())
+    try:
+        d.event("device_up", stream="customer")
+        time.sleep(1.0)
+        assert not any(r["event"] == "call_started" for r in d.read())  # silence: no call
+        player = virtual_headset.play("headset_speaker", far)
+        t0 = time.monotonic()
+        started = d.event("call_started", timeout=6)
+        assert started["auto"] is True
+        assert player.wait(20) == 0
+        ended = d.event("call_ended", timeout=8)
+        took = time.monotonic() - t0
+        assert ended["call_id"] == started["call_id"] and ended["reason"] == "far end silent"
+        summary = ended["summary"]
+        assert summary["customer"]["speech_s"] > 2.0 and summary["talk_over"]["count"] == 0
+        assert 6.0 < took < 12.0, took  # 6 s of speech, then 2 s of silence
+        rc, _ = d.terminate()
+        assert rc == 0
     finally:
         d.kill()
