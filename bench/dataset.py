@@ -65,11 +65,21 @@ def _specs() -> list[CallSpec]:
 SPECS = _specs()
 
 
+REAL_SOURCES = ("codec2-examples", "pocketsphinx-testdata")
+REAL_SHARE = 0.65
+"""Chance that a turn's utterance is a real recording when the party has any: synthetic
+voices outnumber the real clips in the library, and the set should be mostly real speech."""
+
+
 def _draw(rng: np.random.Generator, pool: list[Utterance], min_s: float = 0.0) -> Utterance:
-    """A random utterance of at least ``min_s`` seconds (the longest if none is)."""
+    """A random utterance of at least ``min_s`` seconds (the longest if none is), real
+    recordings preferred (:data:`REAL_SHARE`)."""
     ok = [u for u in pool if u.duration_s >= min_s]
     if not ok:
         return max(pool, key=lambda u: u.duration_s)
+    real = [u for u in ok if u.source in REAL_SOURCES]
+    if real and rng.random() < REAL_SHARE:
+        ok = real
     return ok[int(rng.integers(len(ok)))]
 
 

@@ -4,7 +4,7 @@ Builds (once, under ``bench/data/speed``) a 30-minute and a 60-minute 16 kHz ste
 concatenating the development set's calls (building the set first if needed), then runs
 ``callwatch analyze --json`` and the baseline (``python -m bench.baseline``) on them, each as
 a fresh subprocess, so the wall time includes interpreter start-up and imports, as a user
-sees it. Peak RSS is the child's own ``ru_maxrss`` from ``wait4``. Prints a markdown table
+sees it. Peak RSS is measured by GNU time (see :func:`measure`). Prints a markdown table
 and writes ``bench/results/speed.json``.
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,22 +59,33 @@ def long_call(data: Path, minutes: float) -> Path:
     return out
 
 
+TIME = Path("/usr/bin/time")
+
+
 def measure(cmd: list[str]) -> dict[str, float]:
-    """Wall time and peak RSS of ``cmd`` as a fresh process; rusage comes from ``wait4`` on
-    that child alone (RUSAGE_CHILDREN would mix in every earlier child)."""
+    """Wall time and peak RSS of ``cmd`` as a fresh process.
+
+    Peak RSS comes from GNU time (``%M``) when installed: ``ru_maxrss`` of a direct child of
+    this process would start from *this* process's RSS at fork time (Linux keeps the high
+    water mark across exec), which overstates a small program started from a big one.
+    Without GNU time, ``wait4`` of the child is used and that caveat applies.
+    """
     t0 = time.monotonic()
-    with open(os.devnull, "wb") as devnull:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=devnull)
-        assert p.stdout is not None
-        first = p.stdout.readline()
-        p.stdout.read()
-        _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - t0
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        full = [str(TIME), "-f", "%M", "-o", rss.name, *cmd] if TIME.exists() else cmd
+        with open(os.devnull, "wb") as devnull:
+            p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=devnull)
+            assert p.stdout is not None
+            first = p.stdout.readline()
+            p.stdout.read()
+            _, status, usage = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        kb = float(rss.read().strip().splitlines()[-1]) if TIME.exists() else usage.ru_maxrss
     if p.returncode not in (0, 1) or not first.startswith(b"{"):
         raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode})")
     json.loads(first)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(kb / 1024, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
