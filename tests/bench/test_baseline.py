@@ -48,3 +48,14 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2
     assert "bad.wav" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_speed_measure_reports_wall_time_and_peak_rss():
+    from bench.speed import measure
+
+    # A child that allocates ~80 MB and prints a JSON line, like analyze does.
+    code = "import json; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); " \
+           "print(json.dumps({'ok': 1}))"
+    r = measure([sys.executable, "-c", code])
+    assert r["wall_s"] > 0
+    assert 80 <= r["peak_rss_mb"] < 400
