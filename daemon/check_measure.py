@@ -1,0 +1,534 @@
+"""The measurements and verdicts of ``callwatch check``: pure functions of captured samples.
+
+Kept apart from the device handling in :mod:`daemon.check` so every number the check reports
+can be tested on synthetic signals (a 50 Hz hum, a DC step, a delayed copy of the test signal)
+without a sound server. Numpy only; no clock, no I/O.
+
+Thresholds come from :class:`dsp.settings.DetectorSettings` where the live detectors already
+have one (noise floor, too quiet, too loud, clipping, SNR, dead mic, echo coupling, echo
+delay), so the check judges a headset by the same limits the daemon will nag the agent with.
+Only what exists for the check alone is declared in :class:`CheckSettings`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, amplitude_dbfs, power_dbfs, rms_dbfs
+from dsp.settings import DetectorSettings, setting
+
+FRAME_S = 0.02
+"""Frame length of the noise-floor statistics (the pipeline's 20 ms frames)."""
+
+MAINS_HZ = (50.0, 60.0)
+HUM_HARMONICS = 5
+"""Harmonics examined per mains frequency: ground loops and rectifiers put most of their hum
+in the first few (50-250 Hz, 60-300 Hz)."""
+
+TEST_BAND_HZ = (300.0, 3400.0)
+"""The playback test signal's band (telephony speech band): every headset reproduces it and
+it stays clear of mains hum."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    """Limits that only ``callwatch check`` uses (the rest come from DetectorSettings)."""
+
+    target_dbfs: float = setting(
+        -26.0, -60.0, 0.0, "nominal active speech level (ITU-T P.56, telephony -26 dBov)"
+    )
+    level_tolerance_db: float = setting(
+        6.0, 1.0, 20.0, "speech further than this from the target (but inside the detector "
+        "limits) is a warning"
+    )
+    noise_warn_margin_db: float = setting(
+        6.0, 0.0, 30.0, "noise floor within this of the detector's limit is a warning"
+    )
+    snr_warn_db: float = setting(25.0, 0.0, 80.0, "speech-to-noise ratio below this is a warning")
+    hum_warn_db: float = setting(
+        10.0, 3.0, 60.0, "mains hum peak this far above the neighbouring spectrum is a warning"
+    )
+    hum_fail_db: float = setting(20.0, 3.0, 80.0, "... and this far above it a failure")
+    hum_min_dbfs: float = setting(
+        -80.0, -120.0, 0.0, "hum quieter than this (tone level) is inaudible and ignored"
+    )
+    dc_warn_dbfs: float = setting(-40.0, -100.0, 0.0, "DC offset above this (1 % FS) warns")
+    dc_fail_dbfs: float = setting(-20.0, -100.0, 0.0, "DC offset above this (10 % FS) fails")
+    leak_warn_db: float = setting(
+        -40.0, -100.0, 0.0, "speaker sound in the mic above this coupling is a warning (above "
+        "the detectors' echo_max_coupling_db it fails)"
+    )
+    latency_warn_ms: float = setting(
+        200.0, 10.0, 2000.0, "speaker-to-capture delay above this is a warning (G.114 allows "
+        "150 ms one-way for the whole call path)"
+    )
+    far_end_min_correlation: float = setting(
+        0.5, 0.0, 1.0, "the far-end capture must match the played test signal this well"
+    )
+    test_signal_dbfs: float = setting(
+        -24.0, -60.0, -6.0, "RMS level of the playback test burst (about speech level: safe)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.hum_fail_db < self.hum_warn_db:
+            raise ValueError(f"hum_fail_db = {self.hum_fail_db}: must be at least hum_warn_db")
+        if self.dc_fail_dbfs < self.dc_warn_dbfs:
+            raise ValueError(f"dc_fail_dbfs = {self.dc_fail_dbfs}: must be at least "
+                             "dc_warn_dbfs")
+
+
+class Verdict(IntEnum):
+    """Per-item outcome; the integer is the ``callwatch_check_result`` gauge value."""
+
+    PASS = 0
+    WARN = 1
+    FAIL = 2
+    SKIP = -1
+    """Not measured (no device, or no speech in a non-interactive run); no exit-code effect."""
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(slots=True)
+class Item:
+    """One line of the check report: what was measured, the limit and what to do about it."""
+
+    name: str
+    verdict: Verdict
+    value: float | None
+    unit: str | None
+    threshold: float | None
+    message: str
+    fix: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d["verdict"] = self.verdict.label
+        if self.value is not None:
+            d["value"] = round(float(self.value), 2)
+        d.update(self.extra)
+        return d
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def frame_levels_dbfs(x: np.ndarray, rate: int) -> np.ndarray:
+    """RMS level of every whole 20 ms frame."""
+    n = max(1, round(FRAME_S * rate))
+    k = len(x) // n
+    if k == 0:
+        return np.array([rms_dbfs(x)])
+    f = np.asarray(x[: k * n], dtype=np.float64).reshape(k, n)
+    return power_dbfs(np.mean(f * f, axis=1))
+
+
+def noise_floor_dbfs(x: np.ndarray, rate: int) -> float:
+    """Median 20 ms frame level: the steady background, robust to a cough or a click."""
+    return float(np.median(frame_levels_dbfs(x, rate)))
+
+
+def dc_offset(x: np.ndarray) -> float:
+    """Mean sample value (fraction of full scale, signed)."""
+    return float(np.mean(np.asarray(x, dtype=np.float64))) if len(x) else 0.0
+
+
+def is_digital_silence(x: np.ndarray) -> bool:
+    """Every sample exactly zero: a muted or disconnected source, not a quiet room."""
+    return bool(len(x)) and not np.any(np.asarray(x))
+
+
+def power_spectrum(x: np.ndarray, rate: int, seg_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Welch estimate (Hann, 50 % overlap) scaled so the bins sum to the mean square.
+
+    One-second segments give 1 Hz bins: fine enough to resolve 50 from 60 Hz and every harmonic
+    from its neighbours, with several segments averaged in a 3 s silence test.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = min(len(x), max(16, round(seg_s * rate)))
+    w = np.hanning(n)
+    hop = max(1, n // 2)
+    starts = range(0, len(x) - n + 1, hop)
+    acc = np.zeros(n // 2 + 1)
+    count = 0
+    for s in starts:
+        seg = x[s : s + n]
+        acc += np.abs(np.fft.rfft((seg - seg.mean()) * w)) ** 2
+        count += 1
+    psd = acc / max(count, 1) * 2.0 / (n * float(w @ w))
+    return np.fft.rfftfreq(n, 1.0 / rate), psd
+
+
+@dataclass(frozen=True, slots=True)
+class Hum:
+    """The strongest mains-hum component found."""
+
+    mains_hz: float
+    """50 or 60."""
+    harmonic_hz: float
+    """The harmonic standing out most (50, 100, 150, ... or 60, 120, ...)."""
+    prominence_db: float
+    """Its peak above the median of the neighbouring spectrum (±20 Hz, peak excluded)."""
+    level_dbfs: float
+    """Power of that harmonic as a tone level."""
+
+
+def measure_hum(x: np.ndarray, rate: int) -> Hum | None:
+    """Mains hum: for 50 and 60 Hz and their first harmonics, the peak-to-neighbourhood ratio.
+
+    ``None`` for input too short to resolve the harmonics (under 0.5 s) or digital silence.
+    """
+    if len(x) < rate // 2 or is_digital_silence(x):
+        return None
+    freqs, psd = power_spectrum(x, rate)
+    df = float(freqs[1] - freqs[0])
+    tiny = 1e-30
+    best: Hum | None = None
+    for mains in MAINS_HZ:
+        for h in range(1, HUM_HARMONICS + 1):
+            f = mains * h
+            if f + 25 * df >= rate / 2:
+                break
+            d = np.abs(freqs - f)
+            peak_bins = d <= max(1.5, 1.5 * df)
+            around = (d >= 4.0) & (d <= 20.0)
+            if not peak_bins.any() or around.sum() < 4:
+                continue
+            local = float(np.median(psd[around]))
+            peak = float(psd[peak_bins].max())
+            prominence = 10.0 * math.log10((peak + tiny) / (local + tiny))
+            # A Hann-windowed tone spreads over ~3 bins: sum them, minus the local floor.
+            tone = float(np.sum(psd[d <= 2.5 * df]) - local * np.count_nonzero(d <= 2.5 * df))
+            level = power_dbfs(max(tone, 0.0))
+            if best is None or prominence > best.prominence_db:
+                best = Hum(mains, f, prominence, level)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechMeasure:
+    """The speech test: active level, clipping and the loudest moment."""
+
+    active_dbfs: float | None
+    activity: float
+    peak_dbfs: float
+    clipped_samples: int
+    samples: int
+
+    @property
+    def clipped_ratio(self) -> float:
+        return self.clipped_samples / self.samples if self.samples else 0.0
+
+
+def measure_speech(x: np.ndarray, rate: int, clip_level: float) -> SpeechMeasure:
+    """P.56 active level (the level the daemon's too-quiet/too-loud rules use) and clipping."""
+    x = np.asarray(x, dtype=np.float32)
+    meter = ActiveLevelMeter(rate)
+    meter.process(x)
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    clipped = int(np.count_nonzero(np.abs(x) >= clip_level))
+    return SpeechMeasure(meter.level_dbfs, meter.activity, amplitude_dbfs(peak), clipped, len(x))
+
+
+def band_limited_noise(rate: int, seconds: float, level_dbfs: float, seed: int = 7) -> np.ndarray:
+    """The playback test burst: noise in the speech band with 20 ms fades, at ``level_dbfs``.
+
+    Noise (not a tone or sweep) gives one sharp cross-correlation peak, so the delay is exact
+    and a room's reflections cannot alias it.
+    """
+    n = round(seconds * rate)
+    spec = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / rate)
+    spec[(f < TEST_BAND_HZ[0]) | (f > TEST_BAND_HZ[1])] = 0
+    y = np.fft.irfft(spec, n)
+    fade = min(n // 2, round(0.02 * rate))
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
+    y[:fade] *= ramp
+    y[n - fade :] *= ramp[::-1]
+    y *= 10 ** (level_dbfs / 20) / math.sqrt(float(np.mean(y * y)))
+    return y.astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Coupling:
+    """How much of a played reference is in a capture, and how late."""
+
+    detected: bool
+    coupling_db: float
+    """Energy of the captured copy relative to the reference (20·log10 of the path gain);
+    when not detected, an upper bound (the measurement's noise)."""
+    delay_samples: int
+    """Where the reference starts in the capture."""
+    correlation: float
+    """Normalised correlation of the reference with the capture at that delay (0..1)."""
+
+
+def measure_coupling(reference: np.ndarray, capture: np.ndarray, rate: int,
+                     min_peak_to_noise: float = 8.0) -> Coupling:
+    """Find ``reference`` in ``capture`` by cross-correlation (FFT) and estimate the path gain.
+
+    The impulse response is estimated in the frequency domain over the reference's band
+    (capture spectrum / reference spectrum), its peak is the delay, and the coupling is the
+    energy of the response within -5..+50 ms of the peak (an acoustic path spreads over a few
+    ms of reflections). A peak that does not stand ``min_peak_to_noise`` times above the median
+    absolute response is noise: then the coupling is an upper bound, 6 dB above that noise.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    cap = np.asarray(capture, dtype=np.float64)
+    n = len(cap)
+    if n < len(ref) or not len(ref):
+        return Coupling(False, DBFS_FLOOR, 0, 0.0)
+    size = 1 << (n + len(ref) - 1).bit_length()
+    X = np.fft.rfft(ref, size)
+    Y = np.fft.rfft(cap - cap.mean(), size)
+    f = np.fft.rfftfreq(size, 1.0 / rate)
+    band = (f >= TEST_BAND_HZ[0]) & (f <= TEST_BAND_HZ[1])
+    px = np.abs(X) ** 2
+    eps = 1e-3 * float(px[band].mean()) if band.any() else 1e-12
+    H = np.where(band, Y * np.conj(X) / (px + eps), 0)
+    h = np.fft.irfft(H, size)[: n - len(ref) + 1]  # causal lags where the whole ref fits
+    if not len(h):
+        return Coupling(False, DBFS_FLOOR, 0, 0.0)
+    k = int(np.argmax(np.abs(h)))
+    noise = float(np.median(np.abs(h))) + 1e-30
+    lo, hi = max(0, k - round(0.005 * rate)), min(len(h), k + round(0.05 * rate))
+    hw = np.zeros(size)
+    hw[lo:hi] = h[lo:hi]
+    Hw = np.fft.rfft(hw)
+    # Energy gain of the windowed path for the reference's own spectrum.
+    gain = float(np.sum(np.abs(Hw[band]) ** 2 * px[band]) / max(float(px[band].sum()), 1e-30))
+    seg = cap[k : k + len(ref)]
+    den = math.sqrt(float(seg @ seg) * float(ref @ ref)) or 1e-30
+    ncc = abs(float(seg @ ref)) / den
+    detected = abs(h[k]) >= min_peak_to_noise * noise
+    if detected:
+        return Coupling(True, power_dbfs(gain), k, ncc)
+    # Not found: bound it by what noise alone would have produced over the same window.
+    bound = noise**2 * (hi - lo) * 4.0 * (size / max(int(band.sum()), 1)) / 2.0
+    return Coupling(False, power_dbfs(bound), k, ncc)
+
+
+# -- verdicts -------------------------------------------------------------------------------
+
+
+def _fmt(v: float | None, unit: str = "dBFS") -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.1f} {unit}".replace("-", "\u2212")
+
+
+def judge_mic_signal(level_dbfs: float, digital_silence: bool, d: DetectorSettings,
+                     source: str | None = None, muted: bool | None = None) -> Item:
+    """Dead or muted mic: digital silence, or quieter than the dead-mic level all along."""
+    thr = d.mic_dead_dbfs
+    where = f" {source}" if source else ""
+    if muted:
+        return Item("mic_signal", Verdict.FAIL, level_dbfs, "dBFS", thr,
+                    f"The mic source{where} is muted",
+                    f"Unmute it: pactl set-source-mute {source or '@DEFAULT_SOURCE@'} 0 "
+                    "(or the headset's mute button / the sound settings)")
+    if digital_silence:
+        return Item("mic_signal", Verdict.FAIL, level_dbfs, "dBFS", thr,
+                    "The mic delivers digital silence (every sample is zero)",
+                    "The mic is muted or not connected: check the headset's mute switch, the "
+                    "plug, and that the right input is selected in the sound settings")
+    if level_dbfs < thr:
+        return Item("mic_signal", Verdict.FAIL, level_dbfs, "dBFS", thr,
+                    f"The mic is almost silent: {_fmt(level_dbfs)} (dead below {_fmt(thr)})",
+                    "Check the plug and the mute switch, and raise the input volume; if it "
+                    "stays silent the mic (or its cable) is faulty")
+    return Item("mic_signal", Verdict.PASS, level_dbfs, "dBFS", thr,
+                f"The mic delivers signal: {_fmt(level_dbfs)} (dead below {_fmt(thr)})")
+
+
+def judge_noise(floor_dbfs: float, d: DetectorSettings, c: CheckSettings) -> Item:
+    thr = d.noise_floor_dbfs
+    warn = thr - c.noise_warn_margin_db
+    msg = f"Noise floor {_fmt(floor_dbfs)} while quiet (limit {_fmt(thr)})"
+    if floor_dbfs > thr:
+        return Item("noise", Verdict.FAIL, floor_dbfs, "dBFS", thr, msg,
+                    f"Background noise is {floor_dbfs - thr:.0f} dB over the limit: move away "
+                    "from the noise (fans, open windows, neighbours), use a noise-cancelling "
+                    "headset, or lower the input volume if speech is also loud")
+    if floor_dbfs > warn:
+        return Item("noise", Verdict.WARN, floor_dbfs, "dBFS", warn, msg,
+                    f"Background noise is only {thr - floor_dbfs:.0f} dB under the limit: a "
+                    "little more noise will raise noise alerts; reduce it at the source or use "
+                    "a noise-cancelling headset")
+    return Item("noise", Verdict.PASS, floor_dbfs, "dBFS", warn, msg)
+
+
+def judge_hum(hum: Hum | None, c: CheckSettings) -> Item:
+    if hum is None:
+        return Item("hum", Verdict.SKIP, None, "dB", c.hum_warn_db,
+                    "Hum not measured (no signal from the mic)")
+    extra = {"mains_hz": hum.mains_hz, "harmonic_hz": hum.harmonic_hz,
+             "hum_level_dbfs": round(hum.level_dbfs, 1)}
+    where = f"{hum.mains_hz:.0f} Hz mains"
+    if hum.harmonic_hz != hum.mains_hz:
+        where += f" (strongest at {hum.harmonic_hz:.0f} Hz)"
+    msg = f"Mains hum at {where}, {hum.prominence_db:.0f} dB above the floor"
+    fix = (f"Mains hum at {hum.mains_hz:.0f} Hz, {hum.prominence_db:.0f} dB above the floor: "
+           "check the USB/3.5 mm cable and ground (a ground loop through a charger, dock or "
+           "monitor); try another USB port or unplug the laptop charger")
+    audible = hum.level_dbfs >= c.hum_min_dbfs
+    if audible and hum.prominence_db >= c.hum_fail_db:
+        return Item("hum", Verdict.FAIL, hum.prominence_db, "dB", c.hum_fail_db, msg, fix, extra)
+    if audible and hum.prominence_db >= c.hum_warn_db:
+        return Item("hum", Verdict.WARN, hum.prominence_db, "dB", c.hum_warn_db, msg, fix, extra)
+    return Item("hum", Verdict.PASS, hum.prominence_db, "dB", c.hum_warn_db,
+                f"No mains hum (strongest candidate {hum.harmonic_hz:.0f} Hz, "
+                f"{hum.prominence_db:.0f} dB above the floor)", None, extra)
+
+
+def judge_dc(offset: float, c: CheckSettings) -> Item:
+    level = amplitude_dbfs(offset)
+    msg = f"DC offset {offset * 100:+.2f} % of full scale ({_fmt(level)})"
+    fix = ("The mic input has a DC offset: the headset's ADC or bias is faulty or a cheap "
+           "adapter is in the path; try another USB port or adapter, else replace the headset")
+    if level >= c.dc_fail_dbfs:
+        return Item("dc_offset", Verdict.FAIL, level, "dBFS", c.dc_fail_dbfs, msg, fix)
+    if level >= c.dc_warn_dbfs:
+        return Item("dc_offset", Verdict.WARN, level, "dBFS", c.dc_warn_dbfs, msg, fix)
+    return Item("dc_offset", Verdict.PASS, level, "dBFS", c.dc_warn_dbfs, msg)
+
+
+def volume_advice(delta_db: float, volume_pct: float | None) -> str:
+    """'raise the input volume to about 70 %' from a PulseAudio software volume (cubic)."""
+    verb = "raise" if delta_db > 0 else "lower"
+    if volume_pct is None or volume_pct <= 0:
+        return f"{verb} the mic input volume by about {abs(delta_db):.0f} dB"
+    # PulseAudio maps percent to gain cubically: gain_dB = 60·log10(pct/100).
+    pct = volume_pct * 10 ** (delta_db / 60.0)
+    if pct > 150:
+        return (f"{verb} the input volume to the maximum (it is at {volume_pct:.0f} %) and move "
+                "the mic closer to the mouth")
+    return f"{verb} the input volume from {volume_pct:.0f} % to about {pct:.0f} %"
+
+
+def judge_speech_level(sp: SpeechMeasure | None, d: DetectorSettings, c: CheckSettings,
+                       volume_pct: float | None = None) -> Item:
+    if sp is None:
+        return Item("mic_level", Verdict.SKIP, None, "dBFS", d.too_quiet_dbfs,
+                    "Speech level not measured (non-interactive run without --speech)")
+    if sp.active_dbfs is None or sp.activity < 0.05:
+        return Item("mic_level", Verdict.FAIL, None, "dBFS", d.too_quiet_dbfs,
+                    "No speech heard during the speech test",
+                    "Check that the headset mic is the selected input and not muted, and speak "
+                    "during the test")
+    lvl = sp.active_dbfs
+    delta = c.target_dbfs - lvl
+    msg = f"Speech level {_fmt(lvl)} active (target {_fmt(c.target_dbfs)})"
+    if lvl < d.too_quiet_dbfs or lvl > d.too_loud_dbfs:
+        thr = d.too_quiet_dbfs if lvl < d.too_quiet_dbfs else d.too_loud_dbfs
+        side = "below" if delta > 0 else "above"
+        return Item("mic_level", Verdict.FAIL, lvl, "dBFS", thr, msg,
+                    f"Mic level is {abs(delta):.0f} dB {side} target: "
+                    + volume_advice(delta, volume_pct))
+    if abs(delta) > c.level_tolerance_db:
+        thr = c.target_dbfs - c.level_tolerance_db if delta > 0 else \
+            c.target_dbfs + c.level_tolerance_db
+        side = "below" if delta > 0 else "above"
+        return Item("mic_level", Verdict.WARN, lvl, "dBFS", thr, msg,
+                    f"Mic level is {abs(delta):.0f} dB {side} target: "
+                    + volume_advice(delta, volume_pct))
+    return Item("mic_level", Verdict.PASS, lvl, "dBFS", c.target_dbfs - c.level_tolerance_db,
+                msg)
+
+
+def judge_clipping(sp: SpeechMeasure | None, d: DetectorSettings,
+                   volume_pct: float | None = None) -> Item:
+    thr = d.clipping_min_ratio * 100
+    if sp is None:
+        return Item("clipping", Verdict.SKIP, None, "%", thr, "Clipping not measured")
+    pct = sp.clipped_ratio * 100
+    msg = (f"{sp.clipped_samples} clipped samples ({pct:.3f} %), peak "
+           f"{_fmt(sp.peak_dbfs)}")
+    extra = {"clipped_samples": sp.clipped_samples, "peak_dbfs": round(sp.peak_dbfs, 2)}
+    fix = ("The mic clips: " + volume_advice(-10.0, volume_pct)
+           + " (about 10 dB less), or move the mic away from the mouth")
+    if sp.clipped_ratio >= d.clipping_min_ratio:
+        return Item("clipping", Verdict.FAIL, pct, "%", thr, msg, fix, extra)
+    if sp.clipped_samples > 0:
+        return Item("clipping", Verdict.WARN, pct, "%", 0.0, msg, fix, extra)
+    return Item("clipping", Verdict.PASS, pct, "%", thr, msg, None, extra)
+
+
+def judge_snr(sp: SpeechMeasure | None, floor_dbfs: float | None, d: DetectorSettings,
+              c: CheckSettings) -> Item:
+    if sp is None or sp.active_dbfs is None or floor_dbfs is None:
+        return Item("snr", Verdict.SKIP, None, "dB", d.min_snr_db,
+                    "SNR not measured (no speech)")
+    snr = sp.active_dbfs - floor_dbfs
+    msg = f"Speech {snr:.0f} dB above the noise floor (limit {d.min_snr_db:.0f} dB)"
+    fix = ("Speech does not stand out of the background: reduce the noise, bring the mic "
+           "closer to the mouth (2-3 cm, to the side), or use a noise-cancelling headset")
+    if snr < d.min_snr_db:
+        return Item("snr", Verdict.FAIL, snr, "dB", d.min_snr_db, msg, fix)
+    if snr < c.snr_warn_db:
+        return Item("snr", Verdict.WARN, snr, "dB", c.snr_warn_db, msg, fix)
+    return Item("snr", Verdict.PASS, snr, "dB", c.snr_warn_db, msg)
+
+
+def judge_echo(cp: Coupling, d: DetectorSettings, c: CheckSettings) -> Item:
+    fail = d.echo_max_coupling_db
+    extra = {"detected": cp.detected}
+    if not cp.detected:
+        return Item("echo", Verdict.PASS, None, "dB", c.leak_warn_db,
+                    f"No speaker sound reaches the mic (below {_fmt(cp.coupling_db, 'dB')})",
+                    None, {**extra, "below_db": round(cp.coupling_db, 1)})
+    v = cp.coupling_db
+    msg = f"Speaker sound reaches the mic at {_fmt(v, 'dB')} (limit {_fmt(fail, 'dB')})"
+    fix = (f"Speaker sound reaches the mic at {_fmt(v, 'dB')}: use the headset instead of the "
+           "laptop speakers, seat the earpiece properly, and lower the speaker volume; the "
+           "customer will hear an echo")
+    if v >= fail:
+        return Item("echo", Verdict.FAIL, v, "dB", fail, msg, fix, extra)
+    if v >= c.leak_warn_db:
+        return Item("echo", Verdict.WARN, v, "dB", c.leak_warn_db, msg, fix, extra)
+    return Item("echo", Verdict.PASS, v, "dB", c.leak_warn_db, msg, None, extra)
+
+
+def judge_latency(delay_ms: float | None, path: str, c: CheckSettings) -> Item:
+    if delay_ms is None:
+        return Item("latency", Verdict.SKIP, None, "ms", c.latency_warn_ms,
+                    "Latency not measured (the test signal was not captured)")
+    msg = f"Speaker-to-{path} delay {delay_ms:.0f} ms (limit {c.latency_warn_ms:.0f} ms)"
+    extra = {"path": path}
+    if delay_ms > c.latency_warn_ms:
+        return Item("latency", Verdict.WARN, delay_ms, "ms", c.latency_warn_ms, msg,
+                    "Audio is delayed in the devices: prefer a wired/USB headset over Bluetooth, "
+                    "and check for audio effects or loopback modules in the sound server", extra)
+    return Item("latency", Verdict.PASS, delay_ms, "ms", c.latency_warn_ms, msg, None, extra)
+
+
+def judge_far_end_route(cp: Coupling | None, c: CheckSettings, speaker: str,
+                        far_end: str) -> Item:
+    thr = c.far_end_min_correlation
+    if cp is None:
+        return Item("far_end_route", Verdict.SKIP, None, None, thr,
+                    "Far-end route not checked (no far-end capture or no playback)")
+    msg = (f"The far-end capture ({far_end}) "
+           + ("carries" if cp.correlation >= thr else "does not carry")
+           + f" what the speaker ({speaker}) plays: correlation {cp.correlation:.2f}")
+    if cp.correlation >= thr:
+        return Item("far_end_route", Verdict.PASS, cp.correlation, None, thr, msg)
+    return Item("far_end_route", Verdict.FAIL, cp.correlation, None, thr, msg,
+                "The daemon would not hear the customer: set [capture] far_end_device to the "
+                "monitor of the headset's output (callwatch devices lists them, e.g. "
+                "\"pulse:<sink>.monitor\"), or play calls through that output")
+
+
+def overall(items: list[Item]) -> Verdict:
+    """The worst verdict over the measured items (SKIP counts as PASS)."""
+    return max((i.verdict for i in items if i.verdict is not Verdict.SKIP),
+               default=Verdict.PASS)
