@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "install-service": ("daemon.install_service", "install the systemd user unit"),
     "demo": ("daemon.demo", "the main job: monitor the headset, or replay the sample call"),
     "tail": ("alerts.tail", "print the running daemon's live alerts (or --json lines)"),
+    "check": ("daemon.check", "validate the headset install: devices, noise, hum, level, echo"),
 }
 """Subcommand name -> (module, one-line help)."""
 
