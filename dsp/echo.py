@@ -88,7 +88,7 @@ class EchoEstimator:
         """Re-estimate if enough new far-end speech arrived; True when it did. Called once per
         segment by frame index, so the estimate never depends on chunking."""
         # Often while the estimate is young, then every few seconds of far-end speech.
-        every = self.update_frames if self._kept < self.window else 5 * self.update_frames
+        every = self.update_frames if self._kept < self.window else 15 * self.update_frames
         if self._kept < self.min_far_frames or self._since_update < every:
             return False
         self._since_update = 0

@@ -144,6 +144,30 @@ def _carry(old: Condition | None, on: int, off: int) -> Condition:
     return new
 
 
+class _Block:
+    """Per-frame arrays of a block (or a slice of one) that depend only on the samples."""
+
+    __slots__ = ("a_clicks", "c_clicks", "fa", "far_lagged", "fc", "pa", "pc")
+
+    def __init__(self, fa: FrameFeatures, fc: FrameFeatures, pa: np.ndarray, pc: np.ndarray,
+                 a_clicks: np.ndarray, c_clicks: np.ndarray) -> None:
+        self.fa, self.fc, self.pa, self.pc = fa, fc, pa, pc
+        self.a_clicks, self.c_clicks = a_clicks, c_clicks
+        self.far_lagged = np.zeros((0, 0))
+
+    def slice(self, start: int, end: int) -> _Block:
+        out = _Block(_slice_features(self.fa, start, end), _slice_features(self.fc, start, end),
+                     self.pa[start:end], self.pc[start:end], self.a_clicks[start:end],
+                     self.c_clicks[start:end])
+        out.far_lagged = self.far_lagged[start:end]
+        return out
+
+
+def _slice_features(f: FrameFeatures, start: int, end: int) -> FrameFeatures:
+    return FrameFeatures(f.rms_dbfs[start:end], f.peak_dbfs[start:end], f.clipped[start:end],
+                         f.energy[start:end], f.frame_len)
+
+
 class _Party:
     """Per-stream state: resampler, framer, VAD, spurts, noise, level window, conditions,
     counters, and what the current segment has gathered so far."""
@@ -156,6 +180,8 @@ class _Party:
         self.floor = MinimumFloor()
         self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         self.meter = ActiveLevelMeter(ANALYSIS_RATE // P56_DECIMATION)
+        self.meter_pending: list[np.ndarray] = []
+        """Talk-spurt samples of the current block, measured in one call at its end."""
         self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
@@ -404,12 +430,32 @@ class Pipeline:
                     first = party.framer.peek(min(n, SEGMENT_FRAMES))
                     party.noise.seed(frame_features(first, self._s.clip_level).rms_dbfs)
                 self._primed = True
-            # Never cross a segment boundary inside one step.
-            n = min(n, BLOCK_FRAMES, SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
-            self._process(self._agent.framer.pop(n), self._customer.framer.pop(n), events)
+            n = min(n, BLOCK_FRAMES)
+            self._process_block(self._agent.framer.pop(n), self._customer.framer.pop(n), events)
+
+    def _process_block(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
+        """Compute what depends only on the samples for the whole block at once (features,
+        PCM for the VAD, clicks, far-end delay lines), then step through it segment by
+        segment, since segment ends change the state the gates use."""
+        clip = self._s.clip_level
+        fa, fc = frame_features(a, clip), frame_features(c, clip)
+        blk = _Block(fa, fc, to_pcm16(a), to_pcm16(c), _impulsive(fa, a), _impulsive(fc, c))
+        lags = self._max_lag + 1
+        far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
+        self._far_tail = far_hist[-lags:]
+        blk.far_lagged = far_hist[lags + np.arange(len(a))[:, None] - np.arange(lags)[None, :]]
+        start = 0
+        while start < len(a):
+            end = min(len(a), start + SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
+            self._process(a[start:end], c[start:end], blk.slice(start, end), events)
+            start = end
+        for party in (self._agent, self._customer):
+            if party.meter_pending:
+                party.meter.process(np.concatenate(party.meter_pending))
+                party.meter_pending.clear()
 
     def _gate(
-        self, party: _Party, feats: FrameFeatures, frames: np.ndarray,
+        self, party: _Party, feats: FrameFeatures, pcm16: np.ndarray, clicks: np.ndarray,
         floor_extra: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Speech decision per frame (stands out of the noise and leak, then webrtcvad), and
@@ -427,35 +473,29 @@ class Pipeline:
         if floor_extra is not None:
             np.maximum(threshold, floor_extra, out=threshold)
         speech = db >= threshold
-        speech &= ~_impulsive(feats, frames)
-        party.vad.classify(to_pcm16(frames), speech)
+        speech &= ~clicks
+        party.vad.classify(pcm16, speech)
         strong = db >= np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         return speech, strong
 
-    def _process(self, a: np.ndarray, c: np.ndarray, events: list[Event]) -> None:
+    def _process(self, a: np.ndarray, c: np.ndarray, blk: _Block, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
         s = self._s
         n = len(a)
         i0 = self._frame
         agent, cust = self._agent, self._customer
-        fa = frame_features(a, s.clip_level)
-        fc = frame_features(c, s.clip_level)
-
-        # The far end's levels at every delay 0..max_lag, for each frame of this step.
+        fa, fc = blk.fa, blk.fc
         lags = self._max_lag + 1
-        far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
-        idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
-        far_lagged = far_hist[idx]  # (n, lags)
-        self._far_tail = far_hist[-lags:]
+        far_lagged = blk.far_lagged  # (n, lags): the far end's level at every delay
 
-        c_speech, c_strong = self._gate(cust, fc, c, None)
+        c_speech, c_strong = self._gate(cust, fc, blk.pc, blk.c_clicks, None)
         echo_floor = None
         echo = self._echo
         if echo.present:
             d = echo.delay_frames
             near = far_lagged[:, max(0, d - 1) : min(lags, d + 2)].max(axis=1)
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
-        a_speech, a_strong = self._gate(agent, fa, a, echo_floor)
+        a_speech, a_strong = self._gate(agent, fa, blk.pa, blk.a_clicks, echo_floor)
 
         # Per frame: spurts, talk-over, dead air.
         a_sp, c_sp = agent.spurts, cust.spurts
@@ -499,7 +539,7 @@ class Pipeline:
             party.clipped[1] += clipped
             party.seg_clipped += clipped
             if act.any():
-                party.meter.process(frames[act, ::P56_DECIMATION].ravel())
+                party.meter_pending.append(frames[act, ::P56_DECIMATION].ravel())
             if nspeech:
                 party.seg_speech.append(feats.energy[speech])
             quiet = ~(speech | act)
