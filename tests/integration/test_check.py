@@ -1,0 +1,218 @@
+"""``callwatch check`` on the virtual PulseAudio headset, with real faults injected.
+
+Speech is a real recording (codec2-examples) played into ``mic_feed`` (what the headset mic
+hears) through the documented ``--speech-sink`` test route; room noise, hum and clipping are
+played into the same sink; the speaker leak is a real ``module-loopback`` from the speaker's
+monitor into the mic; the mute and the low gain are the sound server's own source controls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import soundfile as sf
+
+from daemon.check import LastCheckWatcher, load_last_check
+from daemon.state import DaemonState
+from dsp.levels import ActiveLevelMeter
+from tests.integration.pulse import PulseServer, virtual_headset  # noqa: F401
+from tests.speech import voice
+
+pytestmark = pytest.mark.integration
+
+RATE = 16000
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "daemon" / "check.schema.json"
+HEADSET = '[capture]\nmic_device = "headset_mic"\nfar_end_device = "speaker_monitor"\n'
+
+
+def _db(x: float) -> float:
+    return 10 ** (x / 20)
+
+
+def room(seconds: float, dbfs: float = -62.0, seed: int = 3) -> np.ndarray:
+    """Quiet room noise (white, -62 dBFS): a real mic is never digitally silent."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(round(seconds * RATE)) * _db(dbfs)).astype(np.float32)
+
+
+def speech(level_db: float = 0.0) -> np.ndarray:
+    """About 5 s of a real voice at -26 dBFS active level (P.56), shifted by ``level_db``."""
+    v = np.concatenate([voice("hts1"), voice("kristoff")])[: 5 * RATE]
+    meter = ActiveLevelMeter(RATE)
+    meter.process(v)
+    assert meter.level_dbfs is not None
+    return v * np.float32(_db(-26.0 - meter.level_dbfs + level_db))
+
+
+def write(path: Path, x: np.ndarray) -> Path:
+    sf.write(path, np.clip(x, -1.0, 1.0), RATE, subtype="FLOAT")
+    return path
+
+
+@contextlib.contextmanager
+def playing(server: PulseServer, sink: str, path: Path) -> Iterator[None]:
+    p = server.play(sink, path)
+    time.sleep(0.2)
+    try:
+        yield
+    finally:
+        p.terminate()
+        p.wait(timeout=5)
+
+
+def run_check(server: PulseServer, tmp: Path, *extra: str) -> tuple[int, dict, str, float]:
+    cfg = tmp / "config.toml"
+    cfg.write_text(HEADSET)
+    env = server.full_env(XDG_STATE_HOME=str(tmp / "state"), XDG_CONFIG_HOME=str(tmp / "cfg"))
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "check", "--config", str(cfg), "--non-interactive",
+         "--json", *extra], capture_output=True, text=True, env=env, timeout=90)
+    took = time.monotonic() - t0
+    assert out.stdout.strip(), out.stderr
+    return out.returncode, json.loads(out.stdout), out.stderr, took
+
+
+def item(result: dict, name: str) -> dict:
+    return next(i for i in result["items"] if i["name"] == name)
+
+
+def test_healthy_headset_passes_within_a_minute(virtual_headset, tmp_path):  # noqa: F811
+    speech_file = write(tmp_path / "speech.wav", speech())
+    bed = write(tmp_path / "room.wav", room(40))
+    with playing(virtual_headset, "mic_feed", bed):
+        rc, res, err, took = run_check(virtual_headset, tmp_path, "--speech", str(speech_file),
+                                       "--speech-sink", "mic_feed")
+    print(f"\ncallwatch check --non-interactive --json --speech ...: {took:.1f} s wall, "
+          f"{res['duration_s']} s measured by the check")
+    bad = [(i["name"], i["verdict"], i["message"]) for i in res["items"]
+           if i["verdict"] != "pass"]
+    assert rc == 0 and res["result"] == "pass", (bad, err)
+    assert took < 60
+    jsonschema.validate(res, json.loads(SCHEMA_PATH.read_text()))
+    names = [i["name"] for i in res["items"]]
+    assert names == ["mic_device", "far_end_device", "mic_signal", "noise", "hum", "dc_offset",
+                     "mic_level", "clipping", "snr", "speaker_device", "echo", "latency",
+                     "far_end_route"]
+    assert -64 < item(res, "noise")["value"] < -60
+    assert abs(item(res, "mic_level")["value"] - (-26)) < 3
+    assert item(res, "snr")["value"] > 30
+    assert item(res, "echo")["detected"] is False
+    assert item(res, "far_end_route")["value"] > 0.9
+    assert res["devices"]["mic"]["source"] == "headset_mic"
+    assert res["devices"]["far_end"]["source"] == "headset_speaker.monitor"
+    # The saved copy is what the daemon exports.
+    saved = load_last_check(tmp_path / "state" / "callwatch" / "check.json")
+    assert saved == res
+    state = DaemonState(agent_id="a@b")
+    assert LastCheckWatcher(tmp_path / "state" / "callwatch" / "check.json").poll(state)
+    assert state.check_results["mic_level"] == 0 and len(state.check_results) == len(names)
+    assert state.check_timestamp == res["unix_time"]
+
+
+def test_missing_mic_fails_with_the_candidates(virtual_headset, tmp_path):  # noqa: F811
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--mic", "nonexistent",
+                                "--no-playback", "--silence-s", "1")
+    assert rc == 2, err
+    mic = item(res, "mic_device")
+    assert mic["verdict"] == "fail"
+    assert '"headset_mic"' in mic["message"] and '"speaker_monitor"' in mic["message"]
+    assert "--mic" in mic["fix"]
+    assert item(res, "far_end_device")["verdict"] == "pass"
+    assert item(res, "noise")["verdict"] == "skip"
+
+
+def test_muted_mic_is_dead(virtual_headset, tmp_path):  # noqa: F811
+    bed = write(tmp_path / "room.wav", room(20))
+    virtual_headset.pactl("set-source-mute", "headset_mic", "1")
+    try:
+        with playing(virtual_headset, "mic_feed", bed):
+            rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback")
+    finally:
+        virtual_headset.pactl("set-source-mute", "headset_mic", "0")
+    assert rc == 2, err
+    dead = item(res, "mic_signal")
+    assert dead["verdict"] == "fail" and dead["value"] < -70
+    assert "pactl set-source-mute headset_mic 0" in dead["fix"]
+
+
+def test_silent_mic_is_dead(virtual_headset, tmp_path):  # noqa: F811
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback")
+    assert rc == 2, err
+    dead = item(res, "mic_signal")
+    assert dead["verdict"] == "fail" and "digital silence" in dead["message"]
+
+
+def test_mains_hum_is_found_with_its_frequency(virtual_headset, tmp_path):  # noqa: F811
+    t = np.arange(20 * RATE) / RATE
+    hum = sum(_db(lvl) * np.sqrt(2) * np.sin(2 * np.pi * f * t)
+              for f, lvl in ((50, -58), (100, -66), (150, -62)))
+    bed = write(tmp_path / "hum.wav", room(20) + hum.astype(np.float32))
+    with playing(virtual_headset, "mic_feed", bed):
+        rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback")
+    h = item(res, "hum")
+    assert rc == 2, (h, err)
+    assert h["verdict"] == "fail" and h["mains_hz"] == 50 and h["harmonic_hz"] == 50
+    assert h["value"] > 30
+    assert h["fix"].startswith("Mains hum at 50 Hz,") and "ground" in h["fix"]
+    assert item(res, "noise")["verdict"] == "pass"  # -56 dBFS of hum: not (yet) noisy
+
+
+def test_low_input_volume_gives_the_volume_to_set(virtual_headset, tmp_path):  # noqa: F811
+    speech_file = write(tmp_path / "speech.wav", speech())
+    bed = write(tmp_path / "room.wav", room(30))
+    virtual_headset.pactl("set-source-volume", "headset_mic", "40%")  # -23.9 dB (cubic)
+    try:
+        with playing(virtual_headset, "mic_feed", bed):
+            rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback",
+                                        "--silence-s", "1", "--speech", str(speech_file),
+                                        "--speech-sink", "mic_feed")
+    finally:
+        virtual_headset.pactl("set-source-volume", "headset_mic", "100%")
+    lvl = item(res, "mic_level")
+    assert rc == 2, (lvl, err)
+    assert lvl["verdict"] == "fail" and -53 < lvl["value"] < -47
+    assert lvl["threshold"] == -38
+    # 24 dB too low at 40 %: 40 % x 10^(24/60) = about 100 %.
+    assert "from 40 % to about" in lvl["fix"]
+    pct = float(lvl["fix"].split("to about ")[1].split(" %")[0])
+    assert 85 <= pct <= 115, lvl["fix"]
+
+
+def test_clipping_speech_fails(virtual_headset, tmp_path):  # noqa: F811
+    speech_file = write(tmp_path / "speech.wav", speech(+24))  # clipped at full scale
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback", "--silence-s", "1",
+                                "--speech", str(speech_file), "--speech-sink", "mic_feed")
+    clip = item(res, "clipping")
+    assert rc == 2, (clip, err)
+    assert clip["verdict"] == "fail" and clip["value"] > 0.1 and clip["clipped_samples"] > 100
+    assert "lower the input volume" in clip["fix"]
+
+
+def test_speaker_leak_into_the_mic_is_measured(virtual_headset, tmp_path):  # noqa: F811
+    bed = write(tmp_path / "room.wav", room(20))
+    idx = virtual_headset.pactl(
+        "load-module", "module-loopback", "source=headset_speaker.monitor", "sink=mic_feed",
+        "latency_msec=60", "source_dont_move=true", "sink_dont_move=true").stdout.strip()
+    try:
+        with playing(virtual_headset, "mic_feed", bed):
+            rc, res, err, _ = run_check(virtual_headset, tmp_path, "--silence-s", "1")
+    finally:
+        virtual_headset.pactl("unload-module", idx)
+    echo = item(res, "echo")
+    assert rc == 2, (echo, err)
+    assert echo["verdict"] == "fail" and echo["detected"] is True
+    print(f"\nloopback leak: coupling {echo['value']} dB, delay {item(res, 'latency')['value']} ms")
+    assert -4 < echo["value"] < 4  # a loopback at 100 %: the whole burst reaches the mic
+    assert "use the headset instead of the laptop speakers" in echo["fix"]
+    lat = item(res, "latency")
+    assert lat["path"] == "mic" and 20 < lat["value"] < 400, lat
