@@ -83,9 +83,13 @@ ECHO_MARGIN_DB = 9.0
 LEVEL_HYSTERESIS_DB = 2.0
 """A level or noise condition resolves only this far back inside its threshold."""
 
-QUIET_ABOVE_FLOOR_MAX_DB = 12.0
-"""A mostly-silent segment counts toward the call's noise floor only if its median silent
-frame is within this of the minimum floor (babble sits ~10 dB above its dips, speech more)."""
+QUIET_ABOVE_FLOOR_MAX_DB = 20.0
+"""A mostly-silent segment is judged for noise only if its median silent frame is within this
+of the minimum floor (babble sits 10-15 dB above its dips; speech the gates missed in a quiet
+room, 30-40 dB)."""
+
+FLOOR_STAT_ABOVE_MIN_MAX_DB = 12.0
+"""Stricter for the call's reported noise floor, which one stray segment would bias."""
 
 P56_DECIMATION = 2
 """The P.56 meter runs on every other sample (8 kHz, the rate P.56 is usually applied at):
@@ -198,6 +202,8 @@ class _Party:
         self.last_rms = DBFS_FLOOR
         self.last_peak = DBFS_FLOOR
         self.noise_worst = DBFS_FLOOR
+        self.noise_now: float | None = None
+        """The noise level of the latest mostly-silent segment."""
         # The current segment's gatherings.
         self.seg_quiet = 0
         self.seg_quiet_levels: list[np.ndarray] = []
@@ -589,20 +595,24 @@ class Pipeline:
         for party in (self._agent, self._customer):
             party.noise.add_segment(np.concatenate(party.seg_levels))
             if party.seg_quiet * 2 >= SEGMENT_FRAMES:
-                # The median silent frame: robust to the odd word onset or click that slips
-                # past the spurt state, which would dominate a power mean. A segment whose
-                # "silence" stands far above the quietest frames was speech the gates missed.
+                # Noise is judged, as headset vendors do, while the party is silent: in
+                # segments that are mostly silence, by the median silent frame (robust to the
+                # odd word onset or click that slips past the spurt state, which would
+                # dominate a power mean). A "silence" far above the quietest frames was
+                # speech the gates missed, not noise.
                 quiet_db = float(np.median(np.concatenate(party.seg_quiet_levels)))
-                if quiet_db <= party.floor.floor_dbfs + QUIET_ABOVE_FLOOR_MAX_DB:
+                above = quiet_db - party.floor.floor_dbfs
+                if above <= FLOOR_STAT_ABOVE_MIN_MAX_DB:
                     party.noise.add_quiet(10.0 ** (quiet_db / 10.0))
+                if above <= QUIET_ABOVE_FLOOR_MAX_DB:
+                    self._judge_noise(party, party.seg_quiet_first, party.seg_quiet, quiet_db,
+                                      events)
             party.floor.end_segment()
             party.seg_levels.clear()
             if party.seg_speech:
                 party.add_speech_energy(np.concatenate(party.seg_speech))
                 if party.stream is Stream.AGENT:
                     self._judge_levels(party, end, events)
-            if party.seg_quiet:
-                self._judge_noise(party, party.seg_quiet_first, party.seg_quiet, events)
             self._judge_clipping(party, seg_start, end, events)
             party.seg_speech.clear()
             party.seg_quiet = 0
@@ -632,11 +642,10 @@ class Pipeline:
                 events.append(self._event(kind, Phase.END, party.stream, cond.start, cond.end,
                                           **self._condition_data(party, kind)))
 
-    def _judge_noise(self, party: _Party, first: int, n: int, events: list[Event]) -> None:
+    def _judge_noise(self, party: _Party, first: int, n: int, noise: float,
+                     events: list[Event]) -> None:
         s = self._s
-        noise = party.noise.live_dbfs
-        if noise is None:
-            return
+        party.noise_now = noise
         level = party.level_dbfs()
         snr = level - noise if level is not None else None
         bad = noise > s.noise_floor_dbfs or (snr is not None and snr < s.min_snr_db)
@@ -715,7 +724,7 @@ class Pipeline:
                 "threshold_dbfs": s.noise_floor_dbfs,
                 "min_snr_db": s.min_snr_db,
             }
-            level, noise = party.level_dbfs(), party.noise.live_dbfs
+            level, noise = party.level_dbfs(), party.noise_now
             if level is not None and noise is not None:
                 data["snr_db"] = level - noise
             return data
