@@ -216,3 +216,15 @@ def test_speaker_leak_into_the_mic_is_measured(virtual_headset, tmp_path):  # no
     assert "use the headset instead of the laptop speakers" in echo["fix"]
     lat = item(res, "latency")
     assert lat["path"] == "mic" and 20 < lat["value"] < 400, lat
+
+
+def test_no_sound_server_could_not_run(virtual_headset, tmp_path):  # noqa: F811
+    env = virtual_headset.full_env(PULSE_SERVER=f"unix:{tmp_path}/no-such-server",
+                                   XDG_STATE_HOME=str(tmp_path / "state"))
+    out = subprocess.run([sys.executable, "-m", "daemon.cli", "check", "--non-interactive",
+                          "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 3, out.stderr
+    res = json.loads(out.stdout)
+    assert res["result"] == "error" and "PulseAudio/PipeWire" in res["error"]
+    assert "callwatch check: no audio input devices at all" in out.stderr
+    assert not (tmp_path / "state").exists()  # nothing measured: the last result stays
