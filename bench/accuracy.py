@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -45,10 +46,27 @@ def callwatch_command() -> list[str]:
                      "run with the venv's python")
 
 
-def run_callwatch(files: list[Path], jobs: int) -> dict[str, dict[str, Any]]:
-    """Reports by file name from ``callwatch analyze --json`` over ``jobs`` processes."""
+def callwatch_invocation(code: Path | None = None) -> tuple[list[str], dict[str, str] | None]:
+    """Command and environment that run callwatch, from ``code`` (a source tree) if given."""
+    if code is None:
+        return callwatch_command(), None
+    cmd = [sys.executable, "-c", "import sys; from daemon.cli import main; sys.exit(main())"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(code.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return cmd, env
+
+
+def run_callwatch(files: list[Path], jobs: int,
+                  code: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Reports by file name from ``callwatch analyze --json`` over ``jobs`` processes.
+
+    With ``code`` (a source tree, e.g. ``git worktree add /tmp/cw HEAD``) callwatch is run
+    from that tree instead of the installed one, so a commit can be measured while the
+    working tree holds unfinished changes.
+    """
     chunks = [files[i::jobs] for i in range(jobs) if files[i::jobs]]
-    procs = [subprocess.Popen([*callwatch_command(), "analyze", "--json", *map(str, c)],
+    cmd, env = callwatch_invocation(code)
+    procs = [subprocess.Popen([*cmd, "analyze", "--json", *map(str, c)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in chunks]
     reports: dict[str, dict[str, Any]] = {}
@@ -77,13 +95,13 @@ def run_baseline(files: list[Path], jobs: int) -> dict[str, dict[str, Any]]:
     return {Path(r["file"]).name: r for r in reports}
 
 
-def code_version() -> str:
+def code_version(root: Path = HERE.parent) -> str:
     """The commit the measured code came from, marked dirty if dsp/ or daemon/ differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                               capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "dsp", "daemon"],
-                               cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+                               cwd=root, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
@@ -181,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated: callwatch, baseline (default both)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON path")
+    ap.add_argument("--code", type=Path, metavar="DIR",
+                    help="run callwatch from this source tree (e.g. a git worktree of a commit)")
     args = ap.parse_args(argv)
+    if args.code is not None and not (args.code / "daemon" / "cli.py").exists():
+        print(f"python -m bench.accuracy: --code {args.code}: no daemon/cli.py there; pass "
+              "the root of a callwatch checkout", file=sys.stderr)
+        return 2
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     bad = [s for s in systems if s not in SYSTEMS]
     if bad or not systems:
@@ -197,12 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     truths = [json.loads((args.data / f).with_suffix(".truth.json").read_text())
               for f in manifest["calls"]]
     files = [args.data / t["file"] for t in truths]
-    version = code_version()
+    version = code_version(args.code or HERE.parent)
     results: dict[str, dict[str, Any]] = {}
     timing: dict[str, float] = {}
     for s in systems:
         t0 = time.monotonic()
-        reports = run_callwatch(files, args.jobs) if s == "callwatch" else \
+        reports = run_callwatch(files, args.jobs, args.code) if s == "callwatch" else \
             run_baseline(files, args.jobs)
         timing[s] = round(time.monotonic() - t0, 1)
         results[s] = evaluate(truths, reports)

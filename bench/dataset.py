@@ -65,7 +65,7 @@ def _specs() -> list[CallSpec]:
 SPECS = _specs()
 
 
-REAL_SOURCES = ("codec2-examples", "pocketsphinx-testdata")
+REAL_SOURCES = ("codec2-examples", "pocketsphinx-testdata", "pyannote-sample")
 REAL_SHARE = 0.65
 """Chance that a turn's utterance is a real recording when the party has any: synthetic
 voices outnumber the real clips in the library, and the set should be mostly real speech."""

@@ -2,7 +2,9 @@
 
 Real speech comes from Debian packages: ``codec2-examples`` (installed by the test setup) and,
 when it can be fetched, ``pocketsphinx-testdata`` (LibriVox and command utterances), unpacked
-under ``bench/cache`` with ``apt-get download`` + ``dpkg -x``. espeak-ng and flite add
+under ``bench/cache`` with ``apt-get download`` + ``dpkg -x``, plus the single-speaker
+stretches of the real two-person call that ships in the ``pyannote.audio`` wheel
+(``pip download --no-deps``; nothing is installed). espeak-ng and flite add
 controllable sentences and the backchannels ("mm-hmm", "yeah", "okay") that no recording
 holds on its own.
 
@@ -17,6 +19,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,6 +182,60 @@ def pocketsphinx_utterances() -> list[Utterance]:
     return out
 
 
+PYANNOTE_WHEEL = "pyannote.audio==4.0.7"
+PYANNOTE_SOURCE = "pyannote-sample"
+
+
+def _fetch_pyannote_sample() -> Path | None:
+    """sample.wav + sample.rttm from the pyannote.audio wheel (pip download, no install)."""
+    root = CACHE / "pyannote"
+    wav, rttm = root / "sample.wav", root / "sample.rttm"
+    if wav.exists() and rttm.exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        PYANNOTE_WHEEL, "-d", str(root)], check=True, capture_output=True,
+                       timeout=300)
+        whl = sorted(root.glob("pyannote_audio-*.whl"))[-1]
+        with zipfile.ZipFile(whl) as z:
+            for name, dest in (("sample.wav", wav), ("sample.rttm", rttm)):
+                dest.write_bytes(z.read(f"pyannote/audio/sample/{name}"))
+    except (subprocess.SubprocessError, IndexError, KeyError, OSError, zipfile.BadZipFile):
+        return None
+    return root
+
+
+def pyannote_utterances() -> list[Utterance]:
+    """Spontaneous conversational speech: the single-speaker stretches of pyannote.audio's
+    sample call (a mono mix of two talkers; its RTTM says who speaks when)."""
+    root = _fetch_pyannote_sample()
+    if root is None:
+        return []
+    x, r = sf.read(root / "sample.wav", dtype="float64")
+    turns: list[tuple[str, float, float]] = []
+    for line in (root / "sample.rttm").read_text().splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[0] == "SPEAKER":
+            turns.append((f[7], float(f[3]), float(f[3]) + float(f[4])))
+    out: list[Utterance] = []
+    for k, (who, a, b) in enumerate(turns):
+        # Keep only what this speaker says alone, 0.1 s clear of the other's speech.
+        spans = [(a, b)]
+        for other, c, d in turns:
+            if other == who:
+                continue
+            spans = [piece for lo, hi in spans
+                     for piece in ((lo, min(hi, c - 0.1)), (max(lo, d + 0.1), hi))
+                     if piece[1] - piece[0] > 0]
+        for j, (lo, hi) in enumerate(spans):
+            if hi - lo >= 1.0:
+                clip = x[int(lo * r) : int(hi * r)]
+                out += split_utterances(clip, r, f"pyannote/{who}/{k}.{j}", f"pyannote/{who}",
+                                        PYANNOTE_SOURCE)
+    return out
+
+
 def _tts(engine: str, voice: str, text: str, rate_wpm: int | None = None) -> Path:
     """Synthesize ``text`` once into the cache and return the WAV path."""
     key = hashlib.sha1(f"{engine}|{voice}|{text}|{rate_wpm}".encode()).hexdigest()[:16]
@@ -254,5 +311,6 @@ def load_library(with_pocketsphinx: bool = True) -> Library:
     speech = codec2_utterances()
     if with_pocketsphinx:
         speech += pocketsphinx_utterances()
+        speech += pyannote_utterances()
     speech += tts_utterances()
     return Library(tuple(speech), tuple(backchannel_utterances()))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bench.accuracy import DEFAULT_DATA, callwatch_command
+from bench.accuracy import DEFAULT_DATA, callwatch_invocation, code_version
 from bench.audio import resample, to_int16
 
 RATE = 16000
@@ -62,7 +62,7 @@ def long_call(data: Path, minutes: float) -> Path:
 TIME = Path("/usr/bin/time")
 
 
-def measure(cmd: list[str]) -> dict[str, float]:
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     """Wall time and peak RSS of ``cmd`` as a fresh process.
 
     Peak RSS comes from GNU time (``%M``) when installed: ``ru_maxrss`` of a direct child of
@@ -74,7 +74,7 @@ def measure(cmd: list[str]) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         full = [str(TIME), "-f", "%M", "-o", rss.name, *cmd] if TIME.exists() else cmd
         with open(os.devnull, "wb") as devnull:
-            p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=devnull)
+            p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=devnull, env=env)
             assert p.stdout is not None
             first = p.stdout.readline()
             p.stdout.read()
@@ -93,16 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="development set folder")
     ap.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON path")
+    ap.add_argument("--code", type=Path, metavar="DIR",
+                    help="run callwatch from this source tree (e.g. a git worktree of a commit)")
     args = ap.parse_args(argv)
+    cw_cmd, cw_env = callwatch_invocation(args.code)
     files = {30: long_call(args.data, 30), 60: long_call(args.data, 60)}
     systems = {
-        "callwatch": lambda f: [*callwatch_command(), "analyze", "--json", str(f)],
+        "callwatch": lambda f: [*cw_cmd, "analyze", "--json", str(f)],
         "baseline": lambda f: [sys.executable, "-m", "bench.baseline", str(f)],
     }
     rows = []
     for minutes, f in files.items():
         for name, cmd in systems.items():
-            r = measure(cmd(f))
+            r = measure(cmd(f), cw_env if name == "callwatch" else None)
             r.update(system=name, audio_min=minutes,
                      x_real_time=round(minutes * 60 / r["wall_s"], 1))
             rows.append(r)
@@ -113,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['x_real_time']:.0f}× | {r['peak_rss_mb']:.0f} MB |" for r in rows]
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"files": {k: str(v) for k, v in files.items()},
+    code = code_version(args.code) if args.code else code_version()
+    args.out.write_text(json.dumps({"code": code,
+                                    "files": {k: str(v) for k, v in files.items()},
                                     "cpus": os.cpu_count(), "runs": rows}, indent=1) + "\n")
     return 0
 
