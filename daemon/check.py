@@ -167,16 +167,25 @@ def check_verdicts(result: dict[str, Any]) -> dict[str, int]:
 class LastCheckWatcher:
     """Keeps :class:`daemon.state.DaemonState` in step with the saved result file.
 
-    ``poll(state)`` is one ``stat()`` when nothing changed, so the processing loop can call it
-    every pass; the file is re-read only when its modification time or size changes.
+    ``poll(state)`` costs nothing more than a clock read between ``min_interval_s`` and one
+    ``stat()`` after it, so the processing loop can call it every pass; the file is re-read
+    only when its modification time or size changes (a check run while the daemon runs shows
+    up in the metrics within a second).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None,
+                 min_interval_s: float = 1.0) -> None:
         self.path = Path(path) if path is not None else default_result_path()
+        self.min_interval_s = min_interval_s
         self._sig: tuple[int, int] | None = None
+        self._next = 0.0
 
     def poll(self, state: Any) -> bool:
         """Update ``state.check_results``/``check_timestamp``; True if they changed."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.min_interval_s
         try:
             st = self.path.stat()
         except OSError:

@@ -81,6 +81,7 @@ class Service:
 
     def __init__(self, cfg: Config, log: Any, args: argparse.Namespace) -> None:
         from alerts.policy import AlertPolicy
+        from daemon.check import LastCheckWatcher
         from daemon.state import DaemonState
         from dsp.events import Stream
 
@@ -88,6 +89,7 @@ class Service:
         self.log = log
         self.args = args
         self.state = DaemonState(agent_id=cfg.agent_id, version=_version())
+        self.last_check = LastCheckWatcher()  # `callwatch check` results -> the metrics
         self.health = {"agent": self.state.streams[Stream.AGENT],
                        "customer": self.state.streams[Stream.CUSTOMER]}
         self.policy = AlertPolicy(cfg.alerts) if cfg.alerts is not None else None
@@ -434,6 +436,7 @@ class Service:
             self.server.set_hello_info(devices=self._device_names())
 
     def _update_health(self) -> None:
+        self.last_check.poll(self.state)
         for name, r in self.readers.items():
             overflows, callbacks, overruns = r.totals()
             h = self.health[name]

@@ -308,7 +308,7 @@ def test_bad_result_files_are_ignored(tmp_path, content):
 def test_watcher_rereads_only_on_change(tmp_path):
     path = tmp_path / "check.json"
     state = DaemonState(agent_id="a@h")
-    w = LastCheckWatcher(path)
+    w = LastCheckWatcher(path, min_interval_s=0.0)
     assert not w.poll(state) and state.check_results == {}
     save_result(_result(Verdict.PASS), path)
     assert w.poll(state) and state.check_results == {"mic_level": 0}
@@ -317,3 +317,7 @@ def test_watcher_rereads_only_on_change(tmp_path):
     save_result(r, path)
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     assert w.poll(state) and state.check_results == {"mic_level": 1, "noise": 2}
+    slow = LastCheckWatcher(path, min_interval_s=60.0)
+    assert slow.poll(state)
+    save_result(_result(Verdict.PASS), path)
+    assert not slow.poll(state)  # rate-limited: the loop may call it every pass
