@@ -96,6 +96,15 @@ P56_DECIMATION = 2
 its envelope has a 30 ms time constant, so halving the rate leaves the level within a few
 hundredths of a dB on speech while halving its cost, the largest in the pipeline."""
 
+HISTORY_FRAMES = 512
+"""Frame levels kept for vetting talk-overs (10 s)."""
+
+VETO_LEAK_CORRELATION = 0.8
+"""An overlap whose agent level tracks the customer's this closely is leak, not speech."""
+
+VETO_CLICK_FRACTION = 0.2
+"""An overlap in which this share of the agent's frames are clicks is typing."""
+
 MIC_DEAD_FAR_SPEECH_S = 3.0
 """A dead mic is reported only once the far end has talked this long during it."""
 
@@ -284,6 +293,10 @@ class Pipeline:
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOverDetector(_frames(self._s.min_overlap_s))
+        self._a_hist = np.zeros(HISTORY_FRAMES)
+        self._c_hist = np.zeros(HISTORY_FRAMES)
+        self._click_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
+        """The last frames' levels (and the agent's clicks), to vet a talk-over."""
         # [this call, lifetime] x [count, frames, by agent, by customer, frames by agent,
         # frames by customer]
         self._talkover_counts = [[0] * 6, [0] * 6]
@@ -503,6 +516,11 @@ class Pipeline:
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
         a_speech, a_strong = self._gate(agent, fa, blk.pa, blk.a_clicks, echo_floor)
 
+        hist = self._hist_pos(i0, n)
+        self._a_hist[hist] = fa.rms_dbfs
+        self._c_hist[hist] = fc.rms_dbfs
+        self._click_hist[hist] = blk.a_clicks
+
         # Per frame: spurts, talk-over, dead air.
         a_sp, c_sp = agent.spurts, cust.spurts
         a_act = np.zeros(n, dtype=bool)
@@ -521,7 +539,10 @@ class Pipeline:
             if (a_on and c_on) or talkover.in_overlap:
                 change = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
                 if change is not None:
-                    events.append(self._talkover_event(change))
+                    if change.begin and self._not_a_voice(change.start, i + 1):
+                        talkover.veto()
+                    else:
+                        events.append(self._talkover_event(change))
             if a_on or c_on:
                 self._any_speech = True
                 if not (silence.active or silence.bad_run):
@@ -571,6 +592,29 @@ class Pipeline:
         self._frame += n
         if self._frame % SEGMENT_FRAMES == 0:
             self._end_segment(events)
+
+    def _hist_pos(self, first: int, n: int) -> np.ndarray:
+        return (first + np.arange(n)) % HISTORY_FRAMES
+
+    def _not_a_voice(self, start: int, end: int) -> bool:
+        """Whether the agent's side of an overlap about to be reported is not a voice: the
+        far end leaking into the mic (its level follows the customer's, frame by frame, at
+        some delay, even before the echo estimator has locked on), or mostly keystrokes."""
+        start = max(start, end - HISTORY_FRAMES + self._max_lag + 1)
+        n = end - start
+        if n < 10:
+            return False
+        pos = self._hist_pos(start, n)
+        if self._click_hist[pos].mean() >= VETO_CLICK_FRACTION:
+            return True
+        a = self._a_hist[pos] - self._a_hist[pos].mean()
+        for lag in range(self._max_lag + 1):
+            c = self._c_hist[(pos - lag) % HISTORY_FRAMES]
+            c = c - c.mean()
+            denom = math.sqrt(float(a @ a) * float(c @ c))
+            if denom > 0 and float(a @ c) / denom >= VETO_LEAK_CORRELATION:
+                return True
+        return False
 
     def _step_silence(self, i: int, a_change: int, c_change: int, events: list[Event]) -> None:
         a, c = self._agent.spurts, self._customer.spurts

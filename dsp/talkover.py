@@ -34,6 +34,8 @@ class TalkOverDetector:
         self.min_density = min_density
         self.in_overlap = False
         self.confirmed = False
+        self.vetoed = False
+        """The current overlap was judged not to be a talk-over (see :meth:`veto`)."""
         self.start = 0
         self.initiator = Stream.CUSTOMER
         self._frames = 0
@@ -52,6 +54,7 @@ class TalkOverDetector:
             if not self.in_overlap:
                 self.in_overlap = True
                 self.confirmed = False
+                self.vetoed = False
                 a0, c0 = agent.spurt_start, customer.spurt_start
                 self.start = max(a0, c0)
                 self.initiator = Stream.AGENT if a0 > c0 else Stream.CUSTOMER
@@ -72,7 +75,7 @@ class TalkOverDetector:
             return None
         if self.in_overlap:
             self.in_overlap = False
-            if self.confirmed:
+            if self.confirmed and not self.vetoed:
                 self.confirmed = False
                 end = min(agent.last_speech, customer.last_speech) + 1
                 return OverlapChange(False, self.start, max(end, self.start + 1), self.initiator)
@@ -80,12 +83,17 @@ class TalkOverDetector:
 
     def close(self, agent: TalkSpurts, customer: TalkSpurts) -> OverlapChange | None:
         """End a confirmed overlap at the end of input."""
-        if self.in_overlap and self.confirmed:
+        if self.in_overlap and self.confirmed and not self.vetoed:
             self.in_overlap = self.confirmed = False
             end = min(agent.last_speech, customer.last_speech) + 1
             return OverlapChange(False, self.start, max(end, self.start + 1), self.initiator)
         self.in_overlap = self.confirmed = False
         return None
+
+    def veto(self) -> None:
+        """Drop the overlap just confirmed: the caller found it is not two people talking
+        (the agent's side is the far end leaking back, or keystrokes). No END will follow."""
+        self.vetoed = True
 
     def _dense(self) -> bool:
         need = self.min_density * self._frames
