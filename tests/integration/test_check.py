@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -228,3 +229,50 @@ def test_no_sound_server_could_not_run(virtual_headset, tmp_path):  # noqa: F811
     assert res["result"] == "error" and "PulseAudio/PipeWire" in res["error"]
     assert "callwatch check: no audio input devices at all" in out.stderr
     assert not (tmp_path / "state").exists()  # nothing measured: the last result stays
+
+
+def test_running_daemon_exports_the_last_check(virtual_headset, tmp_path):  # noqa: F811
+    """A real daemon on the virtual headset, a real check run beside it (both share the
+    devices, as on a workstation): the check's verdicts appear on the daemon's /metrics."""
+    import urllib.request
+
+    from tests.integration.daemon_run import DaemonProcess
+    from tests.integration.prometheus_server import free_port
+
+    port = free_port()
+    env = virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    daemon = DaemonProcess(tmp_path / "daemon", HEADSET + f"[metrics]\nport = {port}\n",
+                           args=("--no-server",), env=env, servers=True)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape() -> str:
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            return ""
+
+    try:
+        deadline = time.monotonic() + 15
+        while "callwatch_check_timestamp_seconds" not in scrape():
+            assert daemon.proc.poll() is None, daemon.stderr.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no /metrics within 15 s"
+            time.sleep(0.2)
+        assert 'callwatch_check_result{check="hum"}' not in scrape()  # no check yet
+        t = np.arange(20 * RATE) / RATE
+        hum = (0.003 * np.sin(2 * np.pi * 60 * t)).astype(np.float32)
+        with playing(virtual_headset, "mic_feed", write(tmp_path / "hum.wav", room(20) + hum)):
+            rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback",
+                                        "--silence-s", "2")
+        assert rc == 2 and item(res, "hum")["verdict"] == "fail", err
+        deadline = time.monotonic() + 5
+        while 'callwatch_check_result{check="hum"} 2.0' not in (text := scrape()):
+            assert time.monotonic() < deadline, text[-3000:]
+            time.sleep(0.2)
+        assert 'callwatch_check_result{check="noise"} 0.0' in text
+        assert 'check="mic_level"' not in text  # skipped (no speech test): not exported
+        ts = [line for line in text.splitlines()
+              if line.startswith("callwatch_check_timestamp_seconds ")]
+        assert len(ts) == 1 and float(ts[0].split()[1]) == pytest.approx(res["unix_time"])
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(timeout=15)
