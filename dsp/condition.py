@@ -29,25 +29,7 @@ class Condition:
 
     def update(self, i: int, bad: bool, good: bool) -> int:
         """Advance to frame ``i``; returns NOTHING, BEGIN or END."""
-        if bad:
-            self.good_run = 0
-            if self.bad_run == 0 and not self.active:
-                self.start = i
-            self.bad_run += 1
-            if not self.active and self.bad_run >= self.on_frames:
-                self.active = True
-                return BEGIN
-        elif good:
-            self.bad_run = 0
-            if self.active:
-                if self.good_run == 0:
-                    self.end = i
-                self.good_run += 1
-                if self.good_run >= self.off_frames:
-                    self.active = False
-                    self.good_run = 0
-                    return END
-        return NOTHING
+        return self.update_many(i, 1, bad, good)
 
     def update_many(self, i: int, n: int, bad: bool, good: bool) -> int:
         """Advance by ``n`` frames that share one verdict, the first of them being ``i``.
