@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from daemon.check import LastCheckWatcher, load_last_check
+from daemon.check import SENTENCE, LastCheckWatcher, load_last_check
 from daemon.state import DaemonState
 from dsp.levels import ActiveLevelMeter
 from tests.integration.pulse import PulseServer, virtual_headset  # noqa: F401
@@ -276,3 +276,46 @@ def test_running_daemon_exports_the_last_check(virtual_headset, tmp_path):  # no
     finally:
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.proc.wait(timeout=15)
+
+
+def test_interactive_run_follows_the_prompts(virtual_headset, tmp_path):  # noqa: F811
+    """On a terminal the check waits for Enter before each test and shows the sentence; the
+    'agent' (speech played into the mic when the prompt appears) reads it."""
+    import os
+    import pty
+
+    speech_file = write(tmp_path / "speech.wav", speech())
+    bed = write(tmp_path / "room.wav", room(30))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(HEADSET)
+    master, slave = pty.openpty()
+    env = virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state"))
+    with playing(virtual_headset, "mic_feed", bed):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "check", "--config", str(cfg), "--json",
+             "--no-playback", "--silence-s", "1", "--speech-s", "5"],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        os.close(slave)
+        shown, prompts = "", 0
+        try:
+            assert proc.stderr is not None
+            while prompts < 2:
+                line = proc.stderr.readline()
+                assert line, f"check ended before prompting: {shown}"
+                shown += line
+                if "[press Enter]" in line:
+                    prompts += 1
+                    if prompts == 2:  # the agent starts reading as they press Enter
+                        voice_proc = virtual_headset.play("mic_feed", speech_file)
+                    os.write(master, b"\n")
+            out, err = proc.communicate(timeout=60)
+            voice_proc.wait(timeout=10)
+        finally:
+            os.close(master)
+            if proc.poll() is None:
+                proc.kill()
+    res = json.loads(out)
+    assert proc.returncode == 0, (res, err)
+    assert res["mode"] == "interactive"
+    assert "stay quiet" in shown and SENTENCE in shown
+    assert abs(item(res, "mic_level")["value"] - (-26)) < 3
