@@ -322,7 +322,7 @@ class Check:
                 continue
             on = f" (source {source})" if source else ""
             self.items.append(Item(item, Verdict.PASS, float(rec.rate), "Hz",
-                                   float(self.cfg.capture.samplerate_hz),
+                                   float(self.cfg.capture.samplerate_hz) or None,
                                    f"The {role} device {label}{on} delivers audio at "
                                    f"{rec.rate} Hz", extra={"device": label}))
 

@@ -386,8 +386,9 @@ def judge_hum(hum: Hum | None, c: CheckSettings) -> Item:
     if audible and hum.prominence_db >= c.hum_warn_db:
         return Item("hum", Verdict.WARN, hum.prominence_db, "dB", c.hum_warn_db, msg, fix, extra)
     return Item("hum", Verdict.PASS, hum.prominence_db, "dB", c.hum_warn_db,
-                f"No mains hum (strongest candidate {hum.harmonic_hz:.0f} Hz, "
-                f"{hum.prominence_db:.0f} dB above the floor)", None, extra)
+                f"No mains hum (strongest candidate {hum.harmonic_hz:.0f} Hz of "
+                f"{hum.mains_hz:.0f} Hz mains, {hum.prominence_db:.0f} dB above the floor)",
+                None, extra)
 
 
 def judge_dc(offset: float, c: CheckSettings) -> Item:

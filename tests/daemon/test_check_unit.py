@@ -321,3 +321,21 @@ def test_watcher_rereads_only_on_change(tmp_path):
     assert slow.poll(state)
     save_result(_result(Verdict.PASS), path)
     assert not slow.poll(state)  # rate-limited: the loop may call it every pass
+
+
+# -- bad input (before any device is touched) -----------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--speech", "/nonexistent/speech.wav"], "--speech /nonexistent/speech.wav: "),
+    (["--silence-s", "100"], "--silence-s 100.0: must be between 1 and 30"),
+    (["--config", "/nonexistent.toml"], "/nonexistent.toml: no such config file"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    from daemon.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert main(["check", "--non-interactive", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("callwatch check: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "callwatch").exists()

@@ -319,3 +319,15 @@ def test_interactive_run_follows_the_prompts(virtual_headset, tmp_path):  # noqa
     assert res["mode"] == "interactive"
     assert "stay quiet" in shown and SENTENCE in shown
     assert abs(item(res, "mic_level")["value"] - (-26)) < 3
+
+
+def test_unknown_speech_sink_is_bad_input(virtual_headset, tmp_path):  # noqa: F811
+    speech_file = write(tmp_path / "speech.wav", speech())
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(HEADSET)
+    out = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "check", "--config", str(cfg), "--non-interactive",
+         "--speech", str(speech_file), "--speech-sink", "mouth"], capture_output=True, text=True,
+        env=virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state")), timeout=60)
+    assert out.returncode == 2
+    assert "--speech-sink pulse:mouth: no such sink; sinks: headset_speaker, mic_feed" in out.stderr
