@@ -50,5 +50,7 @@ class WebRtcVad:
 
 
 def to_pcm16(frames: np.ndarray) -> np.ndarray:
-    """Float frames in [-1, 1) to int16 (saturating), the format webrtcvad takes."""
-    return np.clip(np.rint(frames * 32768.0), -32768, 32767).astype("<i2")
+    """Float frames in [-1, 1) to int16 (saturating, truncating), the format webrtcvad takes."""
+    scaled = frames * np.float32(32768.0)
+    np.clip(scaled, -32768.0, 32767.0, out=scaled)
+    return scaled.astype("<i2")
