@@ -228,7 +228,7 @@ class Check:
         self.sd = sd
         self.interactive = interactive
         self.det = cfg.detectors
-        self.cs = CheckSettings()
+        self.cs = getattr(cfg, "check", None) or CheckSettings()
         self.items: list[Item] = []
         self.devices: dict[str, Any] = {}
         self.mic: Recorder | None = None

@@ -102,6 +102,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "alerts": ("alerts.policy", "AlertSettings"),
     "server": ("alerts.server", "ServerSettings"),
     "metrics": ("daemon.metrics", "MetricsSettings"),
+    "check": ("daemon.check_measure", "CheckSettings"),
 }
 """Config table -> (module, settings dataclass). A table whose module is not installed is
 left out (``None`` in :class:`Config`) and rejected if the file uses it."""
@@ -131,6 +132,7 @@ class Config:
     alerts: Any = None
     server: Any = None
     metrics: Any = None
+    check: Any = None
 
     @property
     def agent_id(self) -> str:

@@ -123,3 +123,15 @@ def test_default_path_from_xdg_config_home(tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
     out = run_check(env=env)
     assert out.returncode == 2 and "vad_mode = 9: must be between 0 and 3" in out.stderr
+
+
+def test_check_table_reaches_the_headset_check(tmp_path):
+    from daemon.check_measure import CheckSettings
+    from daemon.config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text("[check]\nhum_warn_db = 12.5\n")
+    cfg = load_config(str(path))
+    assert isinstance(cfg.check, CheckSettings)
+    assert cfg.check.hum_warn_db == 12.5
+    assert cfg.check.hum_fail_db == CheckSettings().hum_fail_db
