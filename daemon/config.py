@@ -56,7 +56,7 @@ class CaptureSettings:
     block_s: float = setting(0.02, 0.005, 0.2, "audio callback block length")
     ring_s: float = setting(2.0, 0.5, 60.0, "ring buffer per stream (audio the loop may lag)")
     process_interval_s: float = setting(
-        0.02, 0.02, 0.1, "the processing loop drains the rings this often (latency vs CPU)"
+        0.05, 0.02, 0.1, "the processing loop drains the rings this often (latency vs CPU)"
     )
     stall_timeout_s: float = setting(
         1.0, 0.2, 30.0, "no audio callback for this long = stream stalled, reopen it"
