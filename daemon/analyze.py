@@ -119,6 +119,32 @@ def format_report(label: str, report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _NoProgress:
+    """Stands in for a tqdm bar when none is shown (not a terminal, or one file), so batch
+    runs do not pay tqdm's import time."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @staticmethod
+    def write(line: str, file: Any = None) -> None:
+        print(line, file=file)
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int, show: bool) -> Any:
+    if not show:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="call", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         sources = _sources(args)
@@ -127,11 +153,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"callwatch analyze: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    from tqdm import tqdm
-
     failures: list[str] = []
     show_bar = len(sources) > 1 and sys.stderr.isatty()
-    with tqdm(total=len(sources), unit="call", disable=not show_bar, file=sys.stderr) as bar:
+    with _progress(len(sources), show_bar) as bar:
         for source in sources:
             try:
                 report = analyze_call(source, settings)

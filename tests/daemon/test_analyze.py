@@ -160,3 +160,35 @@ def test_bundled_sample_call_talk_overs_match_its_truth():
         assert got["initiator"] == want["initiator"]
         assert abs(got["start_s"] - want["start_s"]) < 0.3
         assert abs(got["end_s"] - want["end_s"]) < 0.3
+
+
+def test_progress_bar_only_on_a_terminal(call_wav):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "daemon.cli", "analyze", str(call_wav), str(call_wav),
+             "--json"], stdout=subprocess.PIPE, stderr=slave, cwd=ROOT, timeout=120)
+        os.close(slave)
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert len(proc.stdout.splitlines()) == 2
+    assert b"2/2" in tty  # the bar reached the end on the terminal
+    piped = callwatch(str(call_wav), str(call_wav), "--json")
+    assert piped.stderr == ""  # no bar when stderr is not a terminal
