@@ -96,6 +96,11 @@ P56_DECIMATION = 2
 its envelope has a 30 ms time constant, so halving the rate leaves the level within a few
 hundredths of a dB on speech while halving its cost, the largest in the pipeline."""
 
+WARMUP_FRAMES = 150
+"""No talk-over is reported in a stream's first 3 s, while the background and the echo
+estimates are still settling (babble and speaker leak look like a voice until then). The
+daemon runs one pipeline for the whole session, so this only touches a file's first seconds."""
+
 HISTORY_FRAMES = 512
 """Frame levels kept for vetting talk-overs (10 s)."""
 
@@ -549,7 +554,8 @@ class Pipeline:
             if (a_on and c_on) or talkover.in_overlap:
                 change = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
                 if change is not None:
-                    if change.begin and self._not_a_voice(change.start, i + 1):
+                    if change.begin and (i < WARMUP_FRAMES
+                                         or self._not_a_voice(change.start, i + 1)):
                         talkover.veto()
                     else:
                         events.append(self._talkover_event(change))
