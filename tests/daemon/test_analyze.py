@@ -192,3 +192,16 @@ def test_progress_bar_only_on_a_terminal(call_wav):
     assert b"2/2" in tty  # the bar reached the end on the terminal
     piped = callwatch(str(call_wav), str(call_wav), "--json")
     assert piped.stderr == ""  # no bar when stderr is not a terminal
+
+
+def test_thresholds_from_a_config_file(tmp_path, call_wav):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[detectors]\nmin_overlap_s = -1\n")
+    out = callwatch(str(call_wav), "--config", str(bad))
+    assert out.returncode == 2
+    assert str(bad) in out.stderr and "min_overlap_s" in out.stderr and "between" in out.stderr
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[detectors]\nmin_overlap_s = 5.0\n")  # longer than any overlap here
+    out = callwatch(str(call_wav), "--config", str(strict), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["talk_over"]["count"] == 0
