@@ -8,7 +8,22 @@ speaking): such a frame holds the state and does not count toward either duratio
 
 from __future__ import annotations
 
-NOTHING, BEGIN, END = 0, 1, 2
+from enum import Enum
+
+
+class Change(Enum):
+    """What one update did to a condition; compare by identity (``r is BEGIN``)."""
+
+    NOTHING = "nothing"
+    BEGIN = "begin"
+    END = "end"
+
+    def __bool__(self) -> bool:
+        """Only a change is true, so ``[r for r in results if r]`` keeps BEGIN and END."""
+        return self is not Change.NOTHING
+
+
+NOTHING, BEGIN, END = Change.NOTHING, Change.BEGIN, Change.END
 
 
 class Condition:
@@ -27,11 +42,11 @@ class Condition:
         self.end = 0
         """Frame index where the condition ended (first good frame of the resolving run)."""
 
-    def update(self, i: int, bad: bool, good: bool) -> int:
+    def update(self, i: int, bad: bool, good: bool) -> Change:
         """Advance to frame ``i``; returns NOTHING, BEGIN or END."""
         return self.update_many(i, 1, bad, good)
 
-    def update_many(self, i: int, n: int, bad: bool, good: bool) -> int:
+    def update_many(self, i: int, n: int, bad: bool, good: bool) -> Change:
         """Advance by ``n`` frames that share one verdict, the first of them being ``i``.
 
         Used by detectors judged once per segment (noise, levels): same semantics as ``n``

@@ -36,6 +36,11 @@ MIN_SLOPE, MAX_SLOPE = 0.3, 2.0
 """The mic's floor must rise with the far end (dB per dB); below its noise floor it cannot,
 so a real leak measures between about 0.3 and 1."""
 
+MAX_COUPLING_DB = 0.0
+"""A leak is quieter at the mic than the far end it comes from (an ERL above 0 dB); a "leak"
+louder than its source is the agent's own voice, which early in a call, with little far-end
+speech kept, can correlate with the customer's by chance (both talk in the same exchanges)."""
+
 SLOPE_BIN_DB = 3.0
 SLOPE_MIN_BIN_FRAMES = 8
 SLOPE_MIN_SPAN_DB = 9.0
@@ -129,7 +134,8 @@ class EchoEstimator:
         self.delay_frames = lag
         self.coupling_db = float(np.median(resid[:, lag]))
         self.slope = _floor_slope(far[:, lag], mic[:, 0])
-        found = self.correlation >= MIN_CORRELATION and MIN_SLOPE <= self.slope <= MAX_SLOPE
+        found = (self.correlation >= MIN_CORRELATION and MIN_SLOPE <= self.slope <= MAX_SLOPE
+                 and self.coupling_db <= MAX_COUPLING_DB)
         self.present = found or (self.present and self.correlation >= KEEP_CORRELATION)
 
 

@@ -26,6 +26,13 @@ class Kind(StrEnum):
     ECHO = "echo"
     SILENCE = "silence"
     MIC_DEAD = "mic_dead"
+    FAST_SPEECH = "fast_speech"
+    MONOLOGUE = "monologue"
+    ACOUSTIC_SHOCK = "acoustic_shock"
+    LOUD_FAR_END = "loud_far_end"
+    EXPOSURE = "exposure"
+    """The day's noise exposure at the agent's ear reached an action value: a live alert of
+    the daemon (the exposure spans calls and days), never an event of one analysed call."""
 
 
 class Stream(StrEnum):

@@ -81,6 +81,11 @@ class BackgroundLevel:
         k = int(self._percentile / 100.0 * (filled.size - 1))
         self.live_dbfs = float(np.partition(filled, k)[k])
 
+    @property
+    def frames(self) -> int:
+        """Frames folded in so far."""
+        return self._count
+
     def add_quiet(self, mean_square: float) -> None:
         """Count a segment in which the party was mostly silent toward the call's noise floor:
         the mean energy of its silent frames (what the room sounds like between words)."""

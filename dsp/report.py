@@ -26,6 +26,9 @@ def stream_report(s: StreamStats) -> dict[str, float | None]:
         "noise_floor_dbfs": _round(s.noise_floor_dbfs),
         "snr_db": _round(s.snr_db),
         "clipped_ratio": round(s.clipped_ratio, 6),
+        "talk_share": _round(s.talk_share, 3),
+        "longest_turn_s": round(s.longest_turn_s, 2),
+        "speech_rate_sps": _round(s.speech_rate_sps),
     }
 
 
@@ -45,6 +48,8 @@ def build_report(
             "seconds": round(stats.talk_over.seconds, 2),
             "by_agent": stats.talk_over.by_agent,
             "by_customer": stats.talk_over.by_customer,
+            "per_minute": round(stats.talk_over.count / (duration_s / 60.0), 2)
+            if duration_s > 0 else 0.0,
         },
         "events": [e.to_json() for e in finished],
     }

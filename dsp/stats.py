@@ -28,6 +28,12 @@ class StreamStats:
     """Peak of the latest frame (live meters)."""
     speaking: bool
     """Whether the party is in a talk spurt at the latest frame."""
+    talk_share: float | None = None
+    """The party's share of both parties' speech time (0..1), None without speech."""
+    longest_turn_s: float = 0.0
+    """The party's longest turn (see :mod:`dsp.detectors.turns`)."""
+    speech_rate_sps: float | None = None
+    """Articulation rate, syllables per second of speech; None with too little speech."""
 
 
 @dataclass(frozen=True, slots=True)

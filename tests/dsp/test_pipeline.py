@@ -208,3 +208,52 @@ def test_digital_silence_and_extreme_values_do_not_break_anything():
         _, events = run(x, np.zeros(n, np.float32))
         for e in events:
             assert np.isfinite(e.start) and np.isfinite(e.end)
+
+
+def test_events_and_statistics_of_the_sample_call_do_not_depend_on_chunking():
+    """The sample call has office babble and dead air: the gates that read the party's own
+    level and background must change only at fixed frame positions."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    x, rate = sf.read(Path(__file__).parents[2] / "samples" / "sample-call.wav",
+                      dtype="float32")
+    outcomes = []
+    for seed in (None, 1, 2):
+        p = Pipeline(agent_rate=rate, customer_rate=rate)
+        events = []
+        if seed is None:
+            events += p.push(x[:, 0], x[:, 1])
+        else:
+            rng = np.random.default_rng(seed)
+            i = 0
+            while i < len(x):
+                n = int(rng.integers(1, 9000))
+                events += p.push(x[i : i + n, 0], x[i : i + n, 1])
+                i += n
+        events += p.finish()
+        outcomes.append((events, p.stats))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert any(e.kind is Kind.SILENCE for e in outcomes[0][0])
+
+
+@pytest.mark.parametrize(("who", "level", "room"), [("agent", -60.0, -85.0),
+                                                     ("customer", -60.0, -85.0),
+                                                     ("agent", -54.0, -75.0),
+                                                     ("customer", -54.0, -75.0)])
+def test_a_quiet_party_is_too_quiet_down_to_minus_60_dbfs(who, level, room):
+    from bench.levels import active_level_dbfs
+
+    turns = [("agent", "kristoff", 0.3), ("customer", "hts2", 6.0), ("agent", "mmt1", 12.5),
+             ("customer", "cq_ref", 17.0), ("agent", "hts1", 26.5)]
+    agent, customer = two_party_call(turns, 34, seed=5)
+    x = {"agent": agent, "customer": customer}
+    x[who] = x[who] * 10 ** ((level - active_level_dbfs(x[who], RATE)) / 20)
+    rng = np.random.default_rng(0)
+    for k in x:
+        x[k] = x[k] + rng.normal(0, 10 ** (room / 20), len(x[k])).astype(np.float32)
+    p = Pipeline()
+    events = p.push(x["agent"], x["customer"]) + p.finish()
+    quiet = [e for e in events if e.kind is Kind.TOO_QUIET and e.phase is Phase.BEGIN]
+    assert [e.stream.value for e in quiet] == [who]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.activity import TalkSpurts
+from dsp.activity import SpurtChange, TalkSpurts
 from dsp.condition import BEGIN, END, NOTHING, Condition
+from dsp.detectors.talkover import TalkOverDetector
 from dsp.echo import EchoEstimator
 from dsp.events import Stream
 from dsp.noise import BackgroundLevel, MinimumFloor
-from dsp.talkover import TalkOverDetector
 
 
 def test_spurt_needs_onset_frames_and_ends_after_hangover():
@@ -46,22 +46,44 @@ def test_condition_update_many_matches_single_steps():
     assert (a.start, a.end) == (b.start, b.end)
 
 
-def test_talk_over_initiator_is_the_later_starter_and_short_overlap_is_ignored():
-    agent, customer = TalkSpurts(1, 5), TalkSpurts(1, 5)
+def _episodes(agent_speech, customer_speech, n: int, hangover: int = 5) -> list:
+    agent, customer = TalkSpurts(1, hangover), TalkSpurts(1, hangover)
     det = TalkOverDetector(min_frames=10)
     changes = []
-    for i in range(60):
-        c_speech = i < 50
-        a_speech = 20 <= i < 26 or 30 <= i < 45  # a short burst, then a real interruption
-        agent.step(i, a_speech)
-        customer.step(i, c_speech)
-        ch = det.step(i, agent, customer, a_speech, c_speech)
+    for i in range(n):
+        a, c = agent_speech(i), customer_speech(i)
+        agent.step(i, a)
+        customer.step(i, c)
+        ch = det.step(i, agent, customer, a, c)
         if ch:
             changes.append(ch)
-    # The burst at 20..25 and the speech from 30 form one spurt (gap < hangover) starting at 20.
+    return changes
+
+
+def test_talk_over_initiator_is_the_later_starter_and_short_overlap_is_ignored():
+    changes = _episodes(lambda i: 20 <= i < 26 or 30 <= i < 45,  # a short burst, then more
+                        lambda i: i < 50, 100)
+    # The burst at 20..25 and the speech from 30 are one episode (gap < 0.5 s) from 20; it is
+    # over 0.5 s after the last frame both were heard in.
     assert [c.begin for c in changes] == [True, False]
     assert changes[0].initiator is Stream.AGENT and changes[0].start == 20
     assert changes[1].end == 45
+
+
+def test_a_pause_in_the_interrupted_turn_does_not_flip_the_initiator():
+    # The customer talks with a 0.4 s pause between phrases; the agent cuts in before it and
+    # talks on. The customer's next phrase starts after the agent's run, but the episode began
+    # with the agent's interruption.
+    changes = _episodes(lambda i: 30 <= i < 90, lambda i: i < 40 or 60 <= i < 100, 160)
+    assert [c.begin for c in changes] == [True, False]
+    assert changes[0].initiator is Stream.AGENT and changes[0].start == 30
+    assert changes[1].end == 90
+
+
+def test_overlaps_further_apart_than_half_a_second_are_two_episodes():
+    changes = _episodes(lambda i: 10 <= i < 30 or 56 <= i < 80, lambda i: i < 100, 160)
+    assert [c.begin for c in changes] == [True, False, True, False]
+    assert (changes[1].end, changes[2].start) == (30, 56)
 
 
 def test_overlap_of_speech_tails_is_not_talk_over():
@@ -118,3 +140,25 @@ def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio()
     clean.add(rng.uniform(-70, -60, n), lagged)
     assert clean.refresh()
     assert not clean.present
+
+
+def test_a_run_after_a_pause_carries_a_spurt_on_only_once_it_reaches_the_resume_level():
+    sp = TalkSpurts(1, 15)
+    for i in range(20):
+        sp.step(i, True)
+    # A weaker voice after a 0.1 s pause: VAD speech, never at the resume level.
+    for i in range(20, 25):
+        sp.step(i, False)
+    changes = [sp.step(i, True, False, False) for i in range(25, 60)]
+    assert SpurtChange.STOP in changes and not sp.active
+    assert sp.spurt_end == 20
+    # The talker's own next words after a pause: counted from the run's first frame.
+    sp2 = TalkSpurts(1, 15)
+    for i in range(20):
+        sp2.step(i, True)
+    for i in range(20, 25):
+        sp2.step(i, False)
+    sp2.step(25, True, False, False)
+    sp2.step(26, True, False, True)
+    assert sp2.active and sp2.last_speech == 26 and sp2.active_frames == 27
+

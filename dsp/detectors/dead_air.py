@@ -1,0 +1,71 @@
+"""Dead air: neither party speaking for ``silence_min_s``, once someone has spoken.
+
+The silence is dated from the end of the last spurt (its last speech frame, not its
+hangover) and confirmed as soon as it has lasted ``silence_min_s`` from there, so the nudge
+comes when the threshold is crossed, however late a spurt's end was known (a spurt cut back
+to its last loud frame, see :meth:`dsp.activity.TalkSpurts.step`). It ends at the first frame
+of the next spurt.
+"""
+
+from __future__ import annotations
+
+from dsp import FRAME_S
+from dsp.activity import SpurtChange, TalkSpurts
+from dsp.detectors import event
+from dsp.events import Event, Kind, Phase
+from dsp.party import frames
+from dsp.settings import DetectorSettings
+
+
+class DeadAir:
+    """Stepped per frame with both parties' spurts while either is silent or dead air is on."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.active = False
+        self.start = 0
+        self.call_start = 0
+        """Frame where the current call began: dead air never starts before it."""
+        self.any_speech = False
+        """Nothing is dead air before the first word of the call."""
+        self.configure(settings)
+
+    def configure(self, s: DetectorSettings) -> None:
+        self.threshold_s = s.silence_min_s
+        self.min_frames = frames(s.silence_min_s)
+
+    def start_call(self, frame: int) -> None:
+        self.call_start = frame
+        self.any_speech = False
+
+    @property
+    def pending(self) -> bool:
+        """Whether dead air is on (else a frame in which someone talks needs no step)."""
+        return self.active
+
+    def step(self, i: int, a: TalkSpurts, c: TalkSpurts, a_change: SpurtChange,
+             c_change: SpurtChange) -> Event | None:
+        if not a.active and not c.active:
+            if self.active:
+                return None
+            start = max(a.spurt_end, c.spurt_end, self.call_start)
+            if i + 1 - start < self.min_frames:
+                return None
+            self.active = True
+            self.start = start
+            return event(Kind.SILENCE, Phase.BEGIN, None, start, i + 1,
+                         threshold_s=self.threshold_s)
+        if not self.active:
+            return None
+        self.active = False
+        started = [p.spurt_start for p, ch in ((a, a_change), (c, c_change))
+                   if ch is SpurtChange.START]
+        end = max(self.start, min(started)) if started else i
+        return event(Kind.SILENCE, Phase.END, None, self.start, end,
+                     duration_s=(end - self.start) * FRAME_S, threshold_s=self.threshold_s)
+
+    def close(self, frame: int) -> list[Event]:
+        if not self.active:
+            return []
+        self.active = False
+        return [event(Kind.SILENCE, Phase.END, None, self.start, frame,
+                      duration_s=(frame - self.start) * FRAME_S, threshold_s=self.threshold_s)]

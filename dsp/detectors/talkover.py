@@ -1,0 +1,254 @@
+"""Talk-over: both parties speaking at once for at least ``min_overlap_s``, and who started it.
+
+The initiator is the party whose activity run began second, i.e. who started speaking while
+the other was already talking. The overlap is measured between the parties' last *speech*
+frames (not their hangovers), so a quick turn change never looks like an interruption; stretches
+of overlap less than 0.5 s apart are one episode (a turn's pauses do not split it); and both
+parties must actually be speaking through most of it (``min_density``), so a few keystrokes or
+a cough under the other's speech do not count. Backchannels ("mm-hmm", "yeah") are shorter than
+the minimum overlap and so are not interruptions.
+
+:class:`TalkOverDetector` is the overlap state machine; :class:`TalkOver` wraps it with the
+vetting that drops what is not two people talking (far-end leak into the mic,
+keystrokes), the events and the counters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp import FRAME_S
+from dsp.activity import GAP_FILL_FRAMES, TalkSpurts
+from dsp.detectors import event
+from dsp.events import Event, Kind, Phase, Stream
+from dsp.party import frames
+from dsp.settings import DetectorSettings
+
+MERGE_FRAMES = 25
+"""Stretches of both parties speaking less than 0.5 s apart are one talk-over (the accuracy
+definitions' merge, DESIGN.md §4.4)."""
+
+ONSET_LAG_FRAMES = 10
+"""A stretch is seen only once both spurts are on, which can be this long after its first
+speech frame (a spurt's onset run); the gap to it is measured from that first frame, so an
+episode is held open this much longer than the merge distance before it is closed."""
+
+HISTORY_FRAMES = 512
+"""Frame levels kept for vetting talk-overs (10 s)."""
+
+VETO_LEAK_CORRELATION = 0.8
+"""An overlap whose agent level tracks the customer's this closely is leak, not speech."""
+
+VETO_CLICK_FRACTION = 0.2
+"""An overlap in which this share of the agent's frames are clicks is typing."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverlapChange:
+    """A talk-over confirmed (``begin``) or over (``begin`` False), in frame indices."""
+
+    begin: bool
+    start: int
+    end: int
+    initiator: Stream
+
+
+class TalkOverDetector:
+    """Talk-over *episodes*, stepped once per frame with both parties' spurt states.
+
+    A turn holds pauses of 0.3-1 s between phrases, as long as the gaps between speakers
+    (Heldner & Edlund, 2010), so a talk spurt often ends inside a turn. An overlap is therefore
+    not over when a spurt ends: stretches where both speak, separated by less than
+    ``merge_frames``, are one episode (as the accuracy definitions merge fragments closer than
+    0.5 s). The episode's initiator is fixed at its first stretch: the party whose activity run
+    began later. Were each stretch judged on its own, the interrupted party's next phrase
+    would look like a new interruption by them, and a long talk-over broken by pauses would
+    never reach the minimum length.
+    """
+
+    def __init__(self, min_frames: int, min_density: float = 0.4,
+                 merge_frames: int = MERGE_FRAMES) -> None:
+        self.min_frames = max(1, min_frames)
+        self.min_density = min_density
+        self.merge_frames = merge_frames
+        self.in_overlap = False
+        """An episode is open (confirmed or not)."""
+        self.confirmed = False
+        self.vetoed = False
+        """The current episode was judged not to be a talk-over (see :meth:`veto`)."""
+        self.start = 0
+        self.end = 0
+        """Just after the last frame both parties were heard in, so far."""
+        self.initiator = Stream.CUSTOMER
+        self._frames = 0
+        self._agent_speech = 0
+        self._customer_speech = 0
+
+    def step(
+        self,
+        i: int,
+        agent: TalkSpurts,
+        customer: TalkSpurts,
+        agent_speech: bool,
+        customer_speech: bool,
+    ) -> OverlapChange | None:
+        both = (agent.active and customer.active
+                and i - agent.last_speech <= GAP_FILL_FRAMES
+                and i - customer.last_speech <= GAP_FILL_FRAMES)
+        if both:
+            if self.in_overlap and (max(agent.run_start, customer.run_start) - self.end
+                                    >= self.merge_frames):
+                # A new stretch whose (backdated) start is too far from the last: the open
+                # episode ended there.
+                change = self._close()
+                self._open(i, agent, customer)
+                self._count(agent, customer, agent_speech, customer_speech)
+                return change
+            if not self.in_overlap:
+                self._open(i, agent, customer)
+            self._count(agent, customer, agent_speech, customer_speech)
+            if (not self.confirmed and self.end - self.start >= self.min_frames
+                    and self._dense()):
+                self.confirmed = True
+                return OverlapChange(True, self.start, i + 1, self.initiator)
+            return None
+        if self.in_overlap and i - self.end >= self.merge_frames + ONSET_LAG_FRAMES:
+            return self._close()
+        return None
+
+    def _count(self, agent: TalkSpurts, customer: TalkSpurts, agent_speech: bool,
+               customer_speech: bool) -> None:
+        self._frames += 1
+        self._agent_speech += agent_speech
+        self._customer_speech += customer_speech
+        self.end = max(self.end, min(agent.last_speech, customer.last_speech) + 1)
+
+    def _open(self, i: int, agent: TalkSpurts, customer: TalkSpurts) -> None:
+        self.in_overlap = True
+        self.confirmed = self.vetoed = False
+        a0, c0 = agent.run_start, customer.run_start
+        self.start = max(a0, c0)
+        self.end = self.start
+        self.initiator = Stream.AGENT if a0 > c0 else Stream.CUSTOMER
+        # Frames between the episode's start and now were speech for the later starter (its
+        # onset run) and, by the spurt's definition, mostly for the earlier one.
+        back = max(0, i - self.start)
+        self._frames = self._agent_speech = self._customer_speech = back
+
+    def _close(self) -> OverlapChange | None:
+        reported = self.confirmed and not self.vetoed
+        self.in_overlap = self.confirmed = False
+        if not reported:
+            return None
+        return OverlapChange(False, self.start, max(self.end, self.start + 1), self.initiator)
+
+    def close(self, agent: TalkSpurts, customer: TalkSpurts) -> OverlapChange | None:
+        """End the open episode at the end of input (or of the call)."""
+        if not self.in_overlap:
+            return None
+        return self._close()
+
+    def veto(self) -> None:
+        """Drop the episode just confirmed: the caller found it is not two people talking
+        (the agent's side is the far end leaking back, or keystrokes). No END will follow."""
+        self.vetoed = True
+
+    def _dense(self) -> bool:
+        need = self.min_density * self._frames
+        return self._agent_speech >= need and self._customer_speech >= need
+
+
+class TalkOver:
+    """Talk-over events and counters, from the parties' spurts stepped once per frame.
+
+    ``record`` is fed each slice's frame levels (and the agent's clicks) before its frames are
+    stepped, so that an overlap about to be reported can be vetted against them.
+    """
+
+    def __init__(self, settings: DetectorSettings, max_lag: int) -> None:
+        self.overlap = TalkOverDetector(frames(settings.min_overlap_s))
+        self.max_lag = max_lag
+        """Longest far-end delay (frames) searched for leak, as the echo estimator's."""
+        self._a_hist = np.zeros(HISTORY_FRAMES)
+        self._c_hist = np.zeros(HISTORY_FRAMES)
+        self._click_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
+        # [this call, lifetime] x [count, frames, by agent, by customer, frames by agent,
+        # frames by customer]
+        self.counts = [[0] * 6, [0] * 6]
+
+    def configure(self, s: DetectorSettings, max_lag: int) -> None:
+        self.overlap.min_frames = frames(s.min_overlap_s)
+        self.max_lag = max_lag
+
+    def start_call(self) -> None:
+        self.counts[0] = [0] * 6
+
+    def record(self, first: int, agent_dbfs: np.ndarray, customer_dbfs: np.ndarray,
+               agent_clicks: np.ndarray) -> None:
+        pos = _hist_pos(first, len(agent_dbfs))
+        self._a_hist[pos] = agent_dbfs
+        self._c_hist[pos] = customer_dbfs
+        self._click_hist[pos] = agent_clicks
+
+    @property
+    def in_overlap(self) -> bool:
+        return self.overlap.in_overlap
+
+    def step(self, i: int, agent: TalkSpurts, customer: TalkSpurts, agent_speech: bool,
+             customer_speech: bool) -> Event | None:
+        """Frame ``i``; to be called while both are in a spurt or an overlap is open."""
+        change = self.overlap.step(i, agent, customer, agent_speech, customer_speech)
+        if change is None:
+            return None
+        if change.begin and self._not_a_voice(change.start, i + 1):
+            self.overlap.veto()
+            return None
+        return self._event(change)
+
+    def close(self, frame: int, agent: TalkSpurts, customer: TalkSpurts) -> list[Event]:
+        """End of input or call at ``frame`` (the overlap ends at the last speech)."""
+        change = self.overlap.close(agent, customer)
+        return [] if change is None else [self._event(change)]
+
+    def _not_a_voice(self, start: int, end: int) -> bool:
+        """Whether the agent's side of an overlap about to be reported is not a voice: the
+        far end leaking into the mic (its level follows the customer's, frame by frame, at
+        some delay, even before the echo estimator has locked on), or mostly keystrokes."""
+        start = max(start, end - HISTORY_FRAMES + self.max_lag + 1)
+        n = end - start
+        if n < 10:
+            return False
+        pos = _hist_pos(start, n)
+        if self._click_hist[pos].mean() >= VETO_CLICK_FRACTION:
+            return True
+        a = self._a_hist[pos] - self._a_hist[pos].mean()
+        for lag in range(self.max_lag + 1):
+            c = self._c_hist[(pos - lag) % HISTORY_FRAMES]
+            c = c - c.mean()
+            denom = math.sqrt(float(a @ a) * float(c @ c))
+            if denom > 0 and float(a @ c) / denom >= VETO_LEAK_CORRELATION:
+                return True
+        return False
+
+    def _event(self, change: OverlapChange) -> Event:
+        if change.begin:
+            for span in (0, 1):
+                counts = self.counts[span]
+                counts[0] += 1
+                counts[2 if change.initiator is Stream.AGENT else 3] += 1
+            return event(Kind.TALK_OVER, Phase.BEGIN, None, change.start, change.end,
+                         initiator=change.initiator.value)
+        by = 4 if change.initiator is Stream.AGENT else 5
+        for span in (0, 1):
+            self.counts[span][1] += change.end - change.start
+            self.counts[span][by] += change.end - change.start
+        return event(Kind.TALK_OVER, Phase.END, None, change.start, change.end,
+                     initiator=change.initiator.value,
+                     duration_s=(change.end - change.start) * FRAME_S)
+
+
+def _hist_pos(first: int, n: int) -> np.ndarray:
+    return (first + np.arange(n)) % HISTORY_FRAMES

@@ -1,0 +1,297 @@
+"""One side of the call: the per-stream state every detector reads.
+
+A :class:`Party` holds what both the frame loop and the segment step need about one stream:
+its resampler and framer, its VAD, its noise estimates (minimum floor, background level), its
+P.56 meter, its talk spurts, its counters and what the current segment has gathered. The
+speech gate (:meth:`Party.gate`) lives here because it is the party's own decision, made from
+the party's own noise estimates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
+from dsp.activity import TalkSpurts
+from dsp.events import Stream
+from dsp.framing import Reframer
+from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, FrameFeatures, power_dbfs
+from dsp.noise import BackgroundLevel, MinimumFloor
+from dsp.pace import SyllableCounter
+from dsp.resample import Resampler
+from dsp.settings import DetectorSettings
+from dsp.speech_time import SpeechTime
+from dsp.stats import StreamStats
+from dsp.vad import VoiceActivityDetector, create_vad
+
+SEGMENT_FRAMES = 50
+"""One second: the resolution of the noise, level, clipping, dead-mic and echo detectors."""
+
+NOISE_LEVEL_MARGIN_DB = 8.0
+"""Speech must also stand this far above the party's typical background (see below). Tuned on
+the development set: a margin that grew with the background's fluctuation did no better."""
+
+BACKGROUND_WINDOW_FRAMES = 200
+"""The background level is the 30th percentile of the last 4 s of frame levels: low enough to
+sit in the pauses of continuous speech, high enough that babble's dips do not pull it down to
+the quiet-room floor (see :class:`dsp.noise.BackgroundLevel`)."""
+
+BACKGROUND_PERCENTILE = 30.0
+
+QUIET_MIN_FRAMES = 100
+"""The background between spurts is trusted once it has seen 2 s of frames."""
+
+LONG_SPURT_FRAMES = 500
+"""Talkers pause for breath every few seconds; a spurt that runs 10 s without a 0.3 s pause is
+a noise holding it open, and the background then counts its frames too."""
+
+START_BELOW_LEVEL_DB = 4.0
+START_DECAY_DB_PER_S = 0.5
+"""A talk spurt starts only on a frame within 4 dB of the party's own speech level (see
+:meth:`Party.voice_dbfs`), a requirement that relaxes by 0.5 dB for every second since the party was
+last heard. A voice close to the mic has syllables at its own level in every phrase;
+background talkers (office babble) reach the mic 10 dB or more below it, yet stand well out
+of a quiet room, so the background gate alone lets them start spurts that hold dead air off
+and lower the party's measured level. The relaxation lets a party who really got quieter
+(moved the mic away) be heard again within seconds."""
+
+VAD_REFERENCE_DBFS = -30.0
+VAD_MAX_GAIN_DB = 30.0
+"""See :meth:`Party._vad_input`."""
+
+VOICE_MIN_FRAMES = 50
+"""Speech frames the own-level reference needs (one second)."""
+
+RESUME_BELOW_LEVEL_DB = 6.0
+"""Inside a spurt, a run of speech after a pause carries it on only once a frame comes within
+this of the party's level (decayed as above): the talker's next words do, a background
+voice starting as they stop does not (see :meth:`dsp.activity.TalkSpurts.step`)."""
+
+EDGE_MARGIN_DB = 3.0
+EDGE_WITHIN_DB = 30.0
+"""A spurt's soft edge (:class:`dsp.activity.SoftEdges`) stands this far above the background
+and within this far of the party's own level (the accuracy definitions' 30 dB)."""
+
+SPURT_PEAK_MARGIN_DB = 7.0
+"""A talk spurt starts only once a frame of it stands this far above the speech threshold
+(its syllable peaks); babble, which the VAD also flags, rarely gets there."""
+
+IMPULSE_CREST_DB = 12.5
+IMPULSE_SPREAD_DB = 9.0
+IMPULSE_SLICES = 8
+"""Click detection: peak over RMS, and loudest over median 2.5 ms slice (see impulsive)."""
+
+P56_DECIMATION = 2
+"""The P.56 meter runs on every other sample (8 kHz, the rate P.56 is usually applied at):
+its envelope has a 30 ms time constant, so halving the rate leaves the level within a few
+hundredths of a dB on speech while halving its cost, the largest in the pipeline."""
+
+
+def frames(seconds: float) -> int:
+    """A duration in whole frames (at least one)."""
+    return max(1, round(seconds / FRAME_S))
+
+
+def segments(seconds: float) -> int:
+    """A duration in whole segments (at least one)."""
+    return max(1, round(seconds / (SEGMENT_FRAMES * FRAME_S)))
+
+
+def impulsive(feats: FrameFeatures, frames: np.ndarray) -> np.ndarray:
+    """Frames whose energy sits in a click: keystrokes, mouse clicks, a tapped mic.
+
+    webrtcvad flags most keystrokes as speech. A click puts its energy into a few
+    milliseconds, so its peak stands far above its RMS (crest factor) and one 2.5 ms slice of
+    the frame holds far more energy than the rest; voiced speech spreads its energy over the
+    whole frame. Measured on the development set (typing under speech), these two limits drop
+    about half of the click frames and a few per cent of speech frames, which the talk-spurt
+    hangover bridges.
+    """
+    crest = feats.peak_dbfs - feats.rms_dbfs
+    candidates = crest >= IMPULSE_CREST_DB
+    if not candidates.any():
+        return candidates
+    sub = frames[candidates].reshape(-1, IMPULSE_SLICES, frames.shape[1] // IMPULSE_SLICES)
+    energy = np.einsum("ijk,ijk->ij", sub, sub, dtype=np.float64) + 1e-20
+    half = IMPULSE_SLICES // 2
+    middle = np.partition(energy, (half - 1, half), axis=1)[:, half - 1 : half + 1].mean(axis=1)
+    spread = 10.0 * np.log10(energy.max(axis=1) / middle)
+    out = np.zeros_like(candidates)
+    out[candidates] = spread >= IMPULSE_SPREAD_DB
+    return out
+
+
+class Party:
+    """Per-stream state: resampler, framer, VAD, spurts, noise, level window, counters, and
+    what the current segment has gathered so far."""
+
+    def __init__(self, stream: Stream, rate: int, settings: DetectorSettings) -> None:
+        self.stream = stream
+        self.resampler = Resampler(rate, ANALYSIS_RATE)
+        self.framer = Reframer(FRAME_LEN)
+        self.vad_name = settings.vad
+        self.vad: VoiceActivityDetector = create_vad(settings.vad, settings.vad_mode)
+        self.floor = MinimumFloor()
+        self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
+        """Background from the frames outside the party's talk spurts: the room between turns."""
+        self.noise_all = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
+        """Background from every frame, the fallback once a spurt runs on too long."""
+        self.meter = ActiveLevelMeter(ANALYSIS_RATE // P56_DECIMATION)
+        self.meter_pending: list[np.ndarray] = []
+        """Talk-spurt samples of the current block, measured in one call at its end."""
+        self.level_energy = np.zeros(0)
+        self.level_pos = 0
+        self.level_count = 0
+        self.spurts = TalkSpurts(frames(settings.vad_start_s), frames(settings.vad_hangover_s))
+        self.speech_time = SpeechTime()
+        """Speech time as the accuracy definitions count it, near the spurts."""
+        self.pace = SyllableCounter()
+        """Syllable nuclei of the party's spurts: the speaking rate."""
+        self.configure(settings)
+        # Counters, [this call, lifetime].
+        self.audio_frames = [0, 0]
+        self.speech_frames = [0, 0]
+        """Speech activity, [this call, lifetime]: the spurts' activity counts, copied."""
+        self.clipped = [0, 0]
+        self.last_rms = DBFS_FLOOR
+        self.last_peak = DBFS_FLOOR
+        # The current segment's gatherings.
+        self.seg_quiet = 0
+        self.seg_quiet_levels: list[np.ndarray] = []
+        self.seg_quiet_first = -1
+        self.seg_speech: list[np.ndarray] = []
+        self.seg_clipped = 0
+        self.seg_levels: list[np.ndarray] = []
+
+    def configure(self, s: DetectorSettings) -> None:
+        """Apply thresholds; the spurt state and the level window's content carry over (the
+        window restarts only when its length changes)."""
+        self.speech_margin_db = s.speech_margin_db
+        self.min_speech_dbfs = s.min_speech_dbfs
+        self.vad_mode = s.vad_mode
+        """Kept to show which mode the VAD was given (the VAD does not expose it)."""
+        self.spurts.start_frames = frames(s.vad_start_s)
+        self.spurts.hangover_frames = frames(s.vad_hangover_s)
+        if s.vad != self.vad_name:
+            # A new engine starts from scratch; the spurt state carries over.
+            self.vad_name = s.vad
+            self.vad = create_vad(s.vad, s.vad_mode)
+        self.vad.set_mode(s.vad_mode)
+        window = frames(s.level_window_s)
+        if window != self.level_energy.size:
+            self.level_energy = np.zeros(window)
+            self.level_pos = self.level_count = 0
+
+    def background_dbfs(self, frame: int) -> float | None:
+        """The background speech must stand out of at ``frame``.
+
+        Measured on the frames outside the party's spurts, because a low percentile of *all*
+        frames sits inside the party's own speech when they talk with few pauses (a quiet
+        talker's softer syllables then fail the gate, and a turn looks like scattered
+        spurts). Until that has seen :data:`QUIET_MIN_FRAMES`, and once a spurt runs on
+        past :data:`LONG_SPURT_FRAMES` (babble loud enough to start a spurt never shows
+        outside one), the estimate over all frames is used.
+        """
+        quiet, every = self.noise.live_dbfs, self.noise_all.live_dbfs
+        if quiet is None or self.noise.frames < QUIET_MIN_FRAMES:
+            return every
+        sp = self.spurts
+        if every is not None and sp.active and frame - sp.spurt_start >= LONG_SPURT_FRAMES:
+            return max(quiet, every)
+        return quiet
+
+    def gate(
+        self, feats: FrameFeatures, pcm16: np.ndarray, clicks: np.ndarray,
+        floor_extra: np.ndarray | None, frame: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Speech decision per frame (stands out of the noise and leak, then webrtcvad),
+        which speech frames are strong enough to start a spurt and to carry one on after a
+        pause, and which frames could be a spurt's soft edge (:class:`dsp.activity.SoftEdges`:
+        above the background and any leak, within :data:`EDGE_WITHIN_DB` of the party's
+        level); ``frame`` is the first frame's index."""
+        db = feats.rms_dbfs
+        noise = self.background_dbfs(frame)
+        floor = self.floor.floors(db)
+        threshold = floor + self.speech_margin_db
+        np.maximum(threshold, self.min_speech_dbfs, out=threshold)
+        background = floor if noise is None else np.maximum(floor, noise)
+        margin = NOISE_LEVEL_MARGIN_DB
+        if noise is not None:
+            np.maximum(threshold, noise + margin, out=threshold)
+        if floor_extra is not None:
+            np.maximum(threshold, floor_extra, out=threshold)
+        speech = db >= threshold
+        speech &= ~clicks
+        self.vad.classify(self._vad_input(pcm16), speech)
+        start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
+        resume = threshold
+        own = self.voice_dbfs()
+        if own is not None:
+            quiet_s = max(0, frame - self.spurts.last_speech) * FRAME_S
+            ref = own - START_DECAY_DB_PER_S * quiet_s
+            start = np.maximum(start, ref - START_BELOW_LEVEL_DB)
+            resume = np.maximum(threshold, ref - RESUME_BELOW_LEVEL_DB)
+            edge_at = np.maximum(background + EDGE_MARGIN_DB, own - EDGE_WITHIN_DB)
+            if floor_extra is not None:
+                np.maximum(edge_at, floor_extra, out=edge_at)
+            edge = (db >= edge_at) & ~clicks
+        else:
+            edge = speech
+        return speech, speech & (db >= start), speech & (db >= resume), edge
+
+    def add_speech_energy(self, energies: np.ndarray) -> None:
+        size = self.level_energy.size
+        for e in energies[-size:]:
+            self.level_energy[self.level_pos] = e
+            self.level_pos = (self.level_pos + 1) % size
+        self.level_count += energies.size
+
+    def level_dbfs(self) -> float | None:
+        """Power mean of the last ``level_window_s`` of speech frames, once the window is full."""
+        if self.level_count < self.level_energy.size:
+            return None
+        return power_dbfs(float(self.level_energy.mean()))
+
+    def _vad_input(self, pcm16: np.ndarray) -> np.ndarray:
+        """The frames as the VAD sees them: a quiet party's speech raised toward a normal level.
+
+        WebRTC's VAD has fixed energy floors: measured on real speech under a -75 dBFS room,
+        it flags 88 % of active frames at -30 dBFS, 56 % at -54 and 23 % at -60. The energy
+        gates decide what stands out of the noise; the VAD only has to say "voice", so it is
+        given the frames raised by the gain that brings the party's own level to
+        :data:`VAD_REFERENCE_DBFS` (at most :data:`VAD_MAX_GAIN_DB`).
+        """
+        own = self.voice_dbfs()
+        if own is None or own >= VAD_REFERENCE_DBFS:
+            return pcm16
+        gain = 10.0 ** (min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own) / 20.0)
+        return np.clip(pcm16 * gain, -32768, 32767).astype(np.int16)
+
+    def voice_dbfs(self, min_frames: int = VOICE_MIN_FRAMES) -> float | None:
+        """The power mean of the level window's speech frames so far, once it holds
+        ``min_frames`` of them (by default a second: the party's own level for the spurt
+        gates). Updated at segment ends only, so it does not depend on how the input was
+        chunked."""
+        n = min(self.level_count, self.level_energy.size)
+        if n < min_frames:
+            return None
+        return power_dbfs(float(self.level_energy[:n].mean()))
+
+    def snapshot(self, span: int) -> StreamStats:
+        audio = self.audio_frames[span]
+        level = self.meter.level_dbfs
+        noise = self.noise.call_dbfs
+        snr = level - noise if level is not None and noise is not None else None
+        samples = audio * FRAME_LEN
+        return StreamStats(
+            audio_s=audio * FRAME_S,
+            speech_s=self.speech_frames[span] * FRAME_S,
+            active_level_dbfs=level,
+            noise_floor_dbfs=noise,
+            snr_db=snr,
+            clipped_samples=self.clipped[span],
+            clipped_ratio=self.clipped[span] / samples if samples else 0.0,
+            rms_dbfs=self.last_rms,
+            peak_dbfs=self.last_peak,
+            speaking=self.spurts.active,
+        )

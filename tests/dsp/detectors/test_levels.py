@@ -1,0 +1,70 @@
+"""Too quiet / too loud on the party's speech level window, and reload."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dsp import ANALYSIS_RATE
+from dsp.detectors.levels import EARLY_QUIET_FRAMES, EARLY_QUIET_MARGIN_DB, Levels
+from dsp.events import Kind, Phase, Stream
+from dsp.party import Party, frames
+from dsp.settings import DetectorSettings
+
+S = DetectorSettings()
+
+
+def _levels(level_dbfs: float, settings: DetectorSettings = S) -> Levels:
+    party = Party(Stream.AGENT, ANALYSIS_RATE, settings)
+    party.add_speech_energy(np.full(frames(settings.level_window_s), 10 ** (level_dbfs / 10)))
+    return Levels(party, settings)
+
+
+def test_nothing_until_the_window_is_full_unless_far_under_the_threshold():
+    near = 10 ** ((S.too_quiet_dbfs - EARLY_QUIET_MARGIN_DB + 0.5) / 10)
+    party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+    party.add_speech_energy(np.full(frames(S.level_window_s) - 1, near))
+    assert Levels(party, S).judge(1000, 0) == []
+    # A second of speech far under the threshold is enough; less is not.
+    far = 10 ** ((S.too_quiet_dbfs - EARLY_QUIET_MARGIN_DB - 0.5) / 10)
+    party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+    party.add_speech_energy(np.full(EARLY_QUIET_FRAMES - 1, far))
+    assert Levels(party, S).judge(1000, 0) == []
+    party.add_speech_energy(np.full(1, far))
+    (begin,) = Levels(party, S).judge(1000, 0)
+    assert begin.kind is Kind.TOO_QUIET
+
+
+def test_too_quiet_below_the_threshold_only():
+    (begin,) = _levels(S.too_quiet_dbfs - 0.5).judge(1000, 0)
+    assert begin.kind is Kind.TOO_QUIET and begin.phase is Phase.BEGIN
+    assert begin.start == (1000 - frames(S.level_window_s)) * 320
+    assert _levels(S.too_quiet_dbfs + 0.5).judge(1000, 0) == []
+
+
+def test_too_loud_and_dated_no_earlier_than_the_call():
+    (begin,) = _levels(S.too_loud_dbfs + 1.0).judge(300, 200)
+    assert begin.kind is Kind.TOO_LOUD and begin.start == 200 * 320
+
+
+def test_reload_resolves_against_the_new_threshold():
+    det = _levels(-45.0)
+    assert len(det.judge(1000, 0)) == 1
+    det.configure(dataclasses.replace(S, too_quiet_dbfs=-50.0))
+    (end,) = det.judge(1050, 0)
+    assert end.phase is Phase.END and end.kind is Kind.TOO_QUIET
+    assert det.close(1100) == []
+
+
+def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
+    from dsp.party import VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS
+
+    party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+    pcm = np.full((2, 320), 100, dtype=np.int16)
+    assert party._vad_input(pcm) is pcm  # level unknown yet
+    party.add_speech_energy(np.full(100, 10 ** (-54 / 10)))
+    raised = party._vad_input(pcm)
+    assert abs(int(raised[0, 0]) - 100 * 10 ** ((VAD_REFERENCE_DBFS + 54) / 20)) < 1
+    party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (-90 / 10)))
+    assert abs(int(party._vad_input(pcm)[0, 0]) - 100 * 10 ** (VAD_MAX_GAIN_DB / 20)) < 1

@@ -1,0 +1,73 @@
+"""Talk-over: the minimum overlap boundary, a call's first seconds, the vetting and reload."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dsp import FRAME_LEN
+from dsp.activity import TalkSpurts
+from dsp.detectors.talkover import TalkOver
+from dsp.events import Kind, Phase
+from dsp.party import frames
+from dsp.settings import DetectorSettings
+
+S = DetectorSettings()
+
+
+def _run(overlap: int, settings: DetectorSettings = S, first: int = 200,
+         clicks: bool = False, talkover: TalkOver | None = None) -> list:
+    """The agent talks from ``first`` for 200 frames; the customer cuts in 100 frames later
+    and speaks ``overlap`` frames. Levels are uncorrelated noise so leak vetting passes."""
+    det = talkover or TalkOver(settings, max_lag=15)
+    rng = np.random.default_rng(0)
+    end = first + 400
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.full(end, clicks))
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(first, end):
+        a_sp = first <= i < first + 200
+        c_sp = first + 100 <= i < first + 100 + overlap
+        a.step(i, a_sp)
+        c.step(i, c_sp)
+        if (a.active and c.active) or det.in_overlap:
+            ev = det.step(i, a, c, a_sp, c_sp)
+            if ev is not None:
+                events.append(ev)
+    return events + det.close(end, a, c)
+
+
+def test_overlap_of_exactly_min_overlap_is_reported_one_frame_under_is_not():
+    n = frames(S.min_overlap_s)
+    events = _run(n)
+    assert [(e.kind, e.phase) for e in events] == [(Kind.TALK_OVER, Phase.BEGIN),
+                                                    (Kind.TALK_OVER, Phase.END)]
+    assert events[0].data["initiator"] == "customer"
+    assert _run(n - 1) == []
+
+
+def test_a_talk_over_in_the_first_seconds_is_reported():
+    events = _run(60, first=0)
+    assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
+    assert events[0].start == 100 * FRAME_LEN  # samples
+
+
+def test_typing_is_vetted():
+    assert _run(60, clicks=True) == []
+
+
+def test_reload_changes_the_minimum_overlap():
+    longer = dataclasses.replace(S, min_overlap_s=2.0)
+    det = TalkOver(S, max_lag=15)
+    det.configure(longer, max_lag=15)
+    assert _run(frames(1.5), talkover=det) == []
+    assert _run(frames(2.0), longer) != []
+
+
+def test_counts_by_initiator_and_call():
+    det = TalkOver(S, max_lag=15)
+    _run(60, talkover=det)
+    assert det.counts[0][0] == det.counts[1][0] == 1 and det.counts[0][3] == 1
+    det.start_call()
+    assert det.counts[0] == [0] * 6 and det.counts[1][0] == 1
