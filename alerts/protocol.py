@@ -107,9 +107,11 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
     }
 
 
-def alert_message(alert: Alert) -> dict[str, Any]:
-    """A nudge changed state (topic ``alerts``)."""
-    return _msg("alert", alert=alert_to_json(alert))
+def alert_message(alert: Alert | dict[str, Any]) -> dict[str, Any]:
+    """A nudge changed state (topic ``alerts``). ``alert`` is the :class:`Alert` or the
+    object :func:`alert_to_json` already made of it: the daemon logs that object too, and
+    passes it here so that each alert is converted once."""
+    return _msg("alert", alert=alert_to_json(alert) if isinstance(alert, Alert) else alert)
 
 
 class Meter(Protocol):
@@ -257,7 +259,7 @@ def parse_client_message(text: str | bytes) -> ClientRequest:
     if msg["v"] != VERSION or isinstance(msg["v"], bool):
         raise ProtocolError("unsupported_version", f'"v": {msg["v"]!r} unsupported; use "v": 1')
     type_ = msg.get("type")
-    if type_ not in _CLIENT_FIELDS:
+    if not isinstance(type_, str) or type_ not in _CLIENT_FIELDS:  # a list is unhashable
         known = ", ".join(_CLIENT_FIELDS)
         raise ProtocolError("unknown_type", f"unknown type {type_!r}; client types: {known}")
     required, optional = _CLIENT_FIELDS[type_]

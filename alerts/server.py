@@ -15,137 +15,46 @@ messages (counted in ``dropped_messages``). Nothing a client does can block or k
     server.publish(protocol.alert_message(alert), "alerts")
     server.stop()
 
-Security (docs/protocol.md has the details): it listens on loopback by default; every
-WebSocket handshake needs the token (``?token=``, ``Authorization: Bearer`` or a
-``callwatch.token.<token>`` subprotocol), browsers must come from the server's own origin, and
-the ``Host`` header must name the server (DNS rebinding). The token is generated once into
-``$XDG_CONFIG_HOME/callwatch/token`` (mode 0600) unless the config sets one.
+Security (:mod:`alerts.gate` checks every request; docs/protocol.md has the details): it
+listens on loopback by default; every WebSocket handshake needs the token (``?token=``,
+``Authorization: Bearer`` or a ``callwatch.token.<token>`` subprotocol), browsers must come
+from the server's own origin, and the ``Host`` header must name the server (DNS rebinding). The
+token is generated once into ``$XDG_CONFIG_HOME/callwatch/token`` (mode 0600) unless the config
+sets one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
-import os
-import secrets
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
-from importlib import resources
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from alerts import protocol
+from alerts.gate import Gate, select_subprotocol
 from alerts.protocol import ProtocolError
+from alerts.server_settings import ServerSettings, url_host
+from alerts.token import load_or_create_token
 from dsp.events import Kind
-from dsp.settings import setting
 
 log = logging.getLogger("callwatch.alerts")
 
-SUBPROTOCOL = "callwatch.v1"
-TOKEN_SUBPROTOCOL_PREFIX = "callwatch.token."
-STATIC_FILES: dict[str, tuple[str, str]] = {
-    # URL path -> (file in alerts/static, content type)
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
-}
-_WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 INBOX_MAX = 10_000
 """Messages published but not yet fanned out; only reached if the server's loop is stuck."""
 SEND_BUFFER_BYTES = 64 * 1024
 """Kernel send buffer per connection. Linux would autotune it up to 4 MB for a client that
 stopped reading; a fixed size bounds what a stalled client costs and makes the queue (and its
 drop counter) take over quickly. At a few messages per second this is seconds of backlog."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """The ``[server]`` table: where the alert server listens and how it protects itself."""
-
-    host: str = setting("127.0.0.1", doc="listen address; keep loopback unless you must")
-    port: int = setting(8765, 0, 65535, "TCP port of the WebSocket and the nudge page (0 = any)")
-    token: str = setting(
-        "", doc="shared secret for clients; \"\" = generated once into "
-        "$XDG_CONFIG_HOME/callwatch/token (mode 0600)"
-    )
-    allowed_origins: tuple[str, ...] = setting(
-        (), doc="browser origins allowed to connect; empty = the server's own "
-        "http://127.0.0.1:PORT and http://localhost:PORT"
-    )
-    max_message_bytes: int = setting(
-        4096, 256, 1 << 20, "largest client message; bigger closes the connection (1009)"
-    )
-    queue_max_messages: int = setting(
-        256, 8, 100_000, "messages queued per client; a slow client loses its oldest"
-    )
-    max_clients: int = setting(64, 1, 10_000, "connections beyond this are refused (HTTP 503)")
-    ping_interval_s: float = setting(20.0, 1.0, 600.0, "keepalive ping every this many seconds")
-    ping_timeout_s: float = setting(20.0, 1.0, 600.0, "close a client that misses a pong this long")
-    desktop_notifications: bool = setting(
-        False, doc="nudge page also raises desktop notifications (if the agent allows them)"
-    )
-
-    def __post_init__(self) -> None:
-        if self.token and (len(self.token) < 16 or not _token_chars_ok(self.token)):
-            raise ValueError(
-                "token: use at least 16 characters of A-Z a-z 0-9 - _ . ~ "
-                "(or leave it empty to generate one)"
-            )
-
-
-def _token_chars_ok(token: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "-_.~") for c in token)
-
-
-# -- token file ---------------------------------------------------------------------------
-
-
-def token_path() -> Path:
-    """``$XDG_CONFIG_HOME/callwatch/token`` (``~/.config`` when unset)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "callwatch" / "token"
-
-
-def read_token(path: Path | None = None) -> str:
-    """The token stored by a previous start; raises ``OSError`` if there is none."""
-    path = path or token_path()
-    token = path.read_text("ascii").strip()
-    if not token:
-        raise FileNotFoundError(f"{path}: empty token file")
-    return token
-
-
-def load_or_create_token(path: Path | None = None) -> str:
-    """Read the token file, or create it (0600, directory 0700) with a new random token."""
-    path = path or token_path()
-    with contextlib.suppress(FileNotFoundError):
-        token = read_token(path)
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-            log.warning("%s was readable by other users; set its mode to 0600", path)
-        return token
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(token + "\n")
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the whole token or none
-    return token
 
 
 # -- server -------------------------------------------------------------------------------
@@ -180,8 +89,7 @@ class AlertServer:
         self.settings = settings or ServerSettings()
         self._hello_info = dict(hello_info or {})
         self._on_snooze = on_snooze
-        self._token = self.settings.token or ""
-        self._static = _load_static()
+        self._gate = Gate(self.settings, self.settings.token or "")
         self._clients: set[_Client] = set()
         self._active_alerts: dict[str, str] = {}  # alert id -> serialised firing message
         self._inbox: deque[tuple[str, str, tuple[str, bool] | None]] = deque(maxlen=INBOX_MAX)
@@ -192,14 +100,13 @@ class AlertServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._port = self.settings.port
-        self._origins: set[str] = set()
-        self._hosts: set[str] = set()
         self.published_messages = 0
         """Messages handed to :meth:`publish` while the server ran."""
         self.dropped_messages = 0
-        """Messages a slow client lost (oldest first) because its queue was full."""
-        self.refused_connections = 0
-        """Handshakes refused (token, origin, host, too many clients)."""
+        """Messages a slow client lost (oldest first) because its queue was full. Counted by
+        the publishing thread (inbox full) and by the server's loop (a client's queue full),
+        so every increment goes through :meth:`_count_drop`."""
+        self._drop_lock = threading.Lock()
         self.bad_messages = 0
         """Client messages answered with an ``error``."""
         self.stalled_clients_closed = 0
@@ -211,8 +118,8 @@ class AlertServer:
         """Start listening in a background thread; returns once the port is open."""
         if self._thread is not None:
             raise RuntimeError("AlertServer already started")
-        if not self._token:
-            self._token = load_or_create_token()
+        if not self._gate.token:
+            self._gate.token = load_or_create_token()
         self._thread = threading.Thread(target=self._run, name="callwatch-alerts", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
@@ -250,17 +157,28 @@ class AlertServer:
 
     @property
     def token(self) -> str:
-        return self._token
+        return self._gate.token
 
     @property
     def url(self) -> str:
         """WebSocket URL without the token."""
-        return f"ws://{_url_host(self.settings.host)}:{self._port}/"
+        return f"ws://{url_host(self.settings.host)}:{self._port}/"
+
+    @property
+    def page_address(self) -> str:
+        """The nudge page without its token: what logs may hold (the token opens the page and
+        the WebSocket, so it must not reach the journal or log files)."""
+        return f"http://{url_host(self.settings.host)}:{self._port}/"
 
     @property
     def page_url(self) -> str:
         """The nudge page, with its token: open it in the agent's browser."""
-        return f"http://{_url_host(self.settings.host)}:{self._port}/?token={self._token}"
+        return f"http://{url_host(self.settings.host)}:{self._port}/?token={self._gate.token}"
+
+    @property
+    def refused_connections(self) -> int:
+        """Handshakes refused (token, origin, host, too many clients)."""
+        return self._gate.refused
 
     @property
     def clients(self) -> int:
@@ -290,7 +208,7 @@ class AlertServer:
         track = (alert["id"], alert["state"] == "firing") if isinstance(alert, dict) else None
         inbox = self._inbox
         if len(inbox) == inbox.maxlen:
-            self.dropped_messages += 1  # the loop itself is stuck: shed the oldest
+            self._count_drop()  # the loop itself is stuck: shed the oldest
         inbox.append((text, topic, track))
         # One wake-up per batch: most calls are a deque append that never gives up the GIL
         # (a wake-up writes to the loop's self-pipe, a system call).
@@ -298,6 +216,12 @@ class AlertServer:
             self._wakeup_pending = True
             with contextlib.suppress(RuntimeError):  # loop closed by a concurrent stop()
                 loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _count_drop(self) -> None:
+        """``+=`` on an attribute is a read, an add and a store: two threads doing it at
+        once can lose a count, so both go through one lock (taken only when dropping)."""
+        with self._drop_lock:
+            self.dropped_messages += 1
 
     def _drain_inbox(self) -> None:
         self._wakeup_pending = False  # cleared before draining: a later append wakes us again
@@ -320,7 +244,7 @@ class AlertServer:
     def _push(self, client: _Client, text: str) -> None:
         if len(client.queue) == client.queue.maxlen:
             client.dropped += 1
-            self.dropped_messages += 1
+            self._count_drop()
         client.queue.append(text)
         client.wake.set()
 
@@ -348,7 +272,7 @@ class AlertServer:
                 s.host,
                 s.port,
                 process_request=self._process_request,
-                select_subprotocol=_select_subprotocol,
+                select_subprotocol=select_subprotocol,
                 max_size=s.max_message_bytes,
                 max_queue=4,
                 ping_interval=s.ping_interval_s,
@@ -371,75 +295,12 @@ class AlertServer:
 
     def _set_port(self, port: int) -> None:
         self._port = port
-        names = {"127.0.0.1", "localhost", "[::1]", _url_host(self.settings.host)}
-        self._hosts = {f"{n}:{port}" for n in names}
-        self._origins = set(self.settings.allowed_origins) or {
-            f"http://127.0.0.1:{port}", f"http://localhost:{port}",
-            f"http://{_url_host(self.settings.host)}:{port}",
-        }
+        self._gate.set_port(port)
 
-    # -- HTTP side: static files and handshake checks --------------------------------------------
+    # -- HTTP side: handshake checks and static files (alerts.gate) ----------------------
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        path, query = _split_path(request.path)
-        if self.settings.host not in _WILDCARD_HOSTS and request.headers.get("Host") not in \
-                self._hosts:
-            return self._refuse(conn, HTTPStatus.FORBIDDEN,
-                                "Host header does not name this server")
-        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        if not upgrade:
-            return self._static_response(conn, path, query)
-        if path not in ("/", "/ws"):
-            return self._refuse(conn, HTTPStatus.NOT_FOUND, "WebSocket endpoint is /")
-        origin = request.headers.get("Origin")
-        if origin is not None and origin not in self._origins:
-            return self._refuse(conn, HTTPStatus.FORBIDDEN,
-                                f"origin {origin} is not allowed (server.allowed_origins)")
-        token = _request_token(request, query)
-        if token is None:
-            return self._refuse(conn, HTTPStatus.UNAUTHORIZED, "missing token")
-        if not hmac.compare_digest(token.encode(), self._token.encode()):
-            return self._refuse(conn, HTTPStatus.UNAUTHORIZED, "wrong token")
-        if len(self._clients) >= self.settings.max_clients:
-            return self._refuse(conn, HTTPStatus.SERVICE_UNAVAILABLE,
-                                f"too many clients (server.max_clients = "
-                                f"{self.settings.max_clients})")
-        return None
-
-    def _refuse(self, conn: ServerConnection, status: HTTPStatus, why: str) -> Response:
-        self.refused_connections += 1
-        response = conn.respond(status, f"callwatch: {why}\n")
-        if status == HTTPStatus.UNAUTHORIZED:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="callwatch"'
-        return response
-
-    def _static_response(self, conn: ServerConnection, path: str, query: dict) -> Response:
-        entry = STATIC_FILES.get(path)
-        if entry is None or entry[0] not in self._static:
-            return conn.respond(HTTPStatus.NOT_FOUND, "callwatch: not found\n")
-        if path == "/":
-            token = (query.get("token") or [""])[0]
-            if not hmac.compare_digest(token.encode(), self._token.encode()):
-                return self._refuse(
-                    conn, HTTPStatus.UNAUTHORIZED,
-                    "open the nudge page with its token: `callwatch tail --page-url` prints it",
-                )
-        body = self._static[entry[0]]
-        origin_hosts = " ".join(f"ws://{h}" for h in sorted(self._hosts) if "[" not in h)
-        headers = Headers([
-            ("Content-Type", entry[1]),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
-            ("X-Frame-Options", "DENY"),
-            ("Content-Security-Policy",
-             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             f"connect-src 'self' {origin_hosts}; base-uri 'none'; form-action 'none'; "
-             "frame-ancestors 'none'"),
-        ])
-        return Response(200, "OK", headers, body)
+        return self._gate.check(conn, request, len(self._clients))
 
     # -- WebSocket side ----------------------------------------------------------------------------
 
@@ -527,48 +388,3 @@ class AlertServer:
         return [{"remote": str(c.ws.remote_address), "topics": sorted(c.topics),
                  "queued": len(c.queue), "sent": c.sent, "dropped": c.dropped}
                 for c in list(self._clients)]
-
-
-def _load_static() -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    root = resources.files("alerts").joinpath("static")
-    for name, _ in STATIC_FILES.values():
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            out[name] = root.joinpath(name).read_bytes()
-    return out
-
-
-def _split_path(target: str) -> tuple[str, dict[str, list[str]]]:
-    parts = urlsplit(target)
-    return parts.path or "/", parse_qs(parts.query)
-
-
-def _request_token(request: Request, query: dict[str, list[str]]) -> str | None:
-    if "token" in query:
-        return query["token"][0]
-    auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    for value in request.headers.get_all("Sec-WebSocket-Protocol"):
-        for proto in value.split(","):
-            proto = proto.strip()
-            if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-                return proto[len(TOKEN_SUBPROTOCOL_PREFIX):]
-    return None
-
-
-def _select_subprotocol(conn: ServerConnection, offered: Any) -> str | None:
-    """Accept ``callwatch.v1`` when offered; a browser that sent only the token subprotocol
-    must get one of its offers back, so echo that one."""
-    if SUBPROTOCOL in offered:
-        return SUBPROTOCOL
-    for proto in offered:
-        if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            return proto
-    return None
-
-
-def _url_host(host: str) -> str:
-    if host in _WILDCARD_HOSTS:
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -1,16 +1,28 @@
 """``callwatch tail``: print the running daemon's live alerts, one line each (or JSON lines).
 
-It is an ordinary protocol-v1 client (docs/protocol.md): it reads the token the daemon wrote
-to ``$XDG_CONFIG_HOME/callwatch/token`` unless ``--token`` is given, connects, subscribes and
-prints. Exit 3 when no daemon is listening or the token is refused, so scripts can tell
+It is an ordinary protocol-v1 client (docs/protocol.md). It finds the daemon the way the
+daemon's own config says it listens: the ``[server]`` host and port give the URL, and the token
+is ``--token``, else the config's ``[server] token``, else the one the daemon wrote to
+``$XDG_CONFIG_HOME/callwatch/token``. (The config is read by ``daemon.tail``, which hands the
+``[server]`` settings in: ``alerts`` imports nothing of ``daemon``.) It connects, subscribes
+and prints. Exit 3 when no daemon is listening or the token is refused, so scripts can tell
 "nothing to watch" from "nothing happened".
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
+import time
 from typing import Any, TextIO
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from alerts.server_settings import ServerSettings, url_host
+from alerts.token import read_token, token_path
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -19,9 +31,10 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=DEFAULT_URL,
-                        help=f"the daemon's WebSocket URL (default {DEFAULT_URL})")
-    parser.add_argument("--token", help="client token (default: read the daemon's token file)")
+    parser.add_argument("--url", help="the daemon's WebSocket URL (default: from the config's "
+                        f"[server] host and port, {DEFAULT_URL} without one)")
+    parser.add_argument("--token", help="client token (default: the config's [server] token, "
+                        "else the daemon's token file)")
     parser.add_argument("--json", action="store_true",
                         help="print every message as one JSON line, as received")
     parser.add_argument("--levels", action="store_true", help="also print the live level meters")
@@ -31,11 +44,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the nudge page's address (with its token) and exit")
 
 
-def main(args: argparse.Namespace) -> int:
-    import asyncio
+def server_url(settings: ServerSettings) -> str | None:
+    """The WebSocket URL of a daemon listening as ``settings`` say (a wildcard address is
+    reached on loopback); ``None`` for port 0, which the daemon picks at start."""
+    if settings.port == 0:
+        return None
+    return f"ws://{url_host(settings.host)}:{settings.port}/"
 
-    from alerts.server import read_token, token_path
 
+def main(args: argparse.Namespace, server: ServerSettings | None = None) -> int:
+    """``server``: the ``[server]`` table of the daemon's config (defaults without one)."""
+    server = server or ServerSettings()
+    if args.url is None:
+        args.url = server_url(server)
+        if args.url is None:
+            print("callwatch tail: [server] port = 0 lets the daemon pick its port at start; "
+                  "pass --url ws://127.0.0.1:PORT/ with the port of its nudge page (printed at "
+                  "start)", file=sys.stderr)
+            return EXIT_USAGE
     if not args.url.startswith(("ws://", "wss://")):
         print(f"callwatch tail: --url {args.url}: must start with ws:// (e.g. {DEFAULT_URL})",
               file=sys.stderr)
@@ -43,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     if args.count < 0:
         print(f"callwatch tail: --count {args.count}: must be 0 or more", file=sys.stderr)
         return EXIT_USAGE
-    token = args.token
+    token = args.token or server.token
     if not token:
         try:
             token = read_token()
@@ -63,11 +89,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> int:
-    import json
-
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-
     try:
         ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"},
                            open_timeout=5, max_size=2**22)
@@ -113,8 +134,6 @@ async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> 
 
 
 def _clock(t: Any) -> str:
-    import time
-
     if not isinstance(t, int | float):
         return "--:--:--"
     return time.strftime("%H:%M:%S", time.localtime(t))

@@ -1,5 +1,10 @@
-// callwatch nudge page: live level meters and the agent's current nudges.
-// Protocol: docs/protocol.md (WebSocket v1, JSON). No build step, no external resources.
+// callwatch nudge page: live level meters, the agent's current nudges and, after a call, a
+// short summary card. Protocol: docs/protocol.md (WebSocket v1, JSON). No build step, no
+// external resources.
+//
+// The meters never contradict a nudge: a party's meter takes the colour of the most severe
+// nudge about that party (a talk-over is about whoever started it, dead air about both), and
+// "All good" shows only while the page is connected, in the clear and not showing a summary.
 "use strict";
 
 (() => {
@@ -9,6 +14,11 @@
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 10000;
   const LEVELS_STALE_MS = 2000;
+  // Agent talk share norm for the summary card (Genesys 40/60; design §5): a report and board
+  // band, not a live nudge, so the daemon has no setting for it.
+  const TALK_SHARE_BAND = [0.40, 0.60];
+  const PARTIES = ["agent", "customer"];
+  const SEVERITY_RANK = {critical: 0, warning: 1, info: 2};
 
   const params = new URLSearchParams(location.search);
   const token = params.get("token") || "";
@@ -17,6 +27,7 @@
   const allGoodEl = document.getElementById("all-good");
   const urgentEl = document.getElementById("urgent");
   const notifyBtn = document.getElementById("notify");
+  const summaryEl = document.getElementById("summary");
 
   let ws = null;
   let attempt = 0;
@@ -27,6 +38,7 @@
   function setStatus(state, text) {
     statusEl.dataset.state = state;
     statusEl.textContent = text;
+    refreshEmpty();
   }
 
   function send(msg) {
@@ -35,8 +47,34 @@
 
   // -- nudges -----------------------------------------------------------------------------
 
+  // "All good" is a claim: make it only when connected, with no nudge up and no summary card
+  // (whose flags speak for the call that just ended).
   function refreshEmpty() {
-    allGoodEl.hidden = nudgesEl.children.length > 0;
+    allGoodEl.hidden = nudgesEl.children.length > 0 || statusEl.dataset.state !== "connected" ||
+                       !summaryEl.hidden;
+    refreshMeterAlerts();
+  }
+
+  // Who a nudge is about: a talk-over's initiator (the agent when not said), a condition's
+  // stream, or "call" for whole-call conditions such as dead air (then both meters show it).
+  function partyOf(kind, stream, values) {
+    if (kind === "talk_over") return (values && values.initiator) === "customer" ? "customer" : "agent";
+    return PARTIES.includes(stream) ? stream : "call";
+  }
+
+  function refreshMeterAlerts() {
+    for (const party of PARTIES) {
+      let worst = null;
+      for (const li of nudgesEl.children) {
+        if (li.dataset.party !== party && li.dataset.party !== "call") continue;
+        const sev = li.dataset.severity;
+        if (worst === null || SEVERITY_RANK[sev] < SEVERITY_RANK[worst]) worst = sev;
+      }
+      const el = document.getElementById(`meter-${party}`);
+      if (!el) continue;
+      if (worst === null) delete el.dataset.alert;
+      else el.dataset.alert = worst;
+    }
   }
 
   function findNudge(id) {
@@ -44,7 +82,7 @@
     return null;
   }
 
-  function showNudge(id, kind, severity, text, snoozable) {
+  function showNudge(id, kind, party, severity, text, snoozable) {
     let li = findNudge(id);
     const isNew = !li;
     if (isNew) {
@@ -66,14 +104,15 @@
     }
     li.className = `nudge sev-${severity}`;
     li.dataset.kind = kind;
+    li.dataset.party = party;
+    li.dataset.severity = severity;
     li.querySelector(".msg").textContent = text;
     if (isNew) {
       // Most severe first, then newest first.
-      const rank = {critical: 0, warning: 1, info: 2};
       let before = null;
       for (const other of nudgesEl.children) {
-        const r = rank[other.className.replace(/.*sev-/, "")] ?? 3;
-        if (r >= rank[severity]) { before = other; break; }
+        const r = SEVERITY_RANK[other.dataset.severity] ?? 3;
+        if (r >= SEVERITY_RANK[severity]) { before = other; break; }
       }
       nudgesEl.insertBefore(li, before);
       if (severity === "critical") urgentEl.textContent = text;
@@ -96,7 +135,8 @@
 
   function onAlert(a) {
     if (a.state === "firing") {
-      if (showNudge(a.id, a.kind, a.severity, a.message, true)) notify(a.message);
+      const party = partyOf(a.kind, a.stream, a.values);
+      if (showNudge(a.id, a.kind, party, a.severity, a.message, true)) notify(a.message);
     } else {
       removeNudge(a.id);
     }
@@ -106,7 +146,8 @@
     const id = `device-${d.stream}`;
     if (d.state === "lost") {
       const what = d.stream === "agent" ? "Your headset microphone" : "The customer audio";
-      showNudge(id, "device", "critical", `${what} was lost: check the headset connection`, false);
+      showNudge(id, "device", d.stream, "critical",
+                `${what} was lost: check the headset connection`, false);
     } else {
       removeNudge(id);
     }
@@ -150,6 +191,72 @@
     if (Date.now() - lastLevelsAt > LEVELS_STALE_MS) document.body.dataset.levels = "stale";
   }, 500);
 
+  // -- call summary -----------------------------------------------------------------------
+
+  function duration(s) {
+    if (s === null || s === undefined) return "–";
+    if (s < 60) return `${s.toFixed(1)} s`;
+    const whole = Math.round(s);
+    return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+  }
+
+  function setCell(row, party, text, flag) {
+    const td = summaryEl.querySelector(`tr[data-row="${row}"] td[data-party="${party}"]`);
+    td.textContent = text;
+    td.classList.toggle("flag", !!flag);
+    td.removeAttribute("title");
+    if (flag) {
+      td.title = flag;
+      const hint = document.createElement("small");
+      hint.textContent = flag;
+      td.appendChild(hint);
+    }
+  }
+
+  // The summary flags only what the agent was nudged about during the call (the call's
+  // fast_speech, monologue and talk-over events, with the thresholds they carry) plus the
+  // talk share band: the card never disagrees with the nudges the agent saw.
+  function showSummary(summary) {
+    if (!summary || !summary.agent || !summary.customer) return;
+    const events = Array.isArray(summary.events) ? summary.events : [];
+    const first = kind => events.find(e => e.kind === kind && e.stream === "agent");
+    summaryEl.querySelector(".duration").textContent = duration(summary.duration_s);
+
+    const [low, high] = TALK_SHARE_BAND;
+    for (const party of PARTIES) {
+      const share = summary[party].talk_share;
+      const off = party === "agent" && share !== null && share !== undefined &&
+                  (share < low || share > high);
+      setCell("talk_share", party, share === null || share === undefined ? "–" :
+              `${Math.round(100 * share)} %`,
+              off ? `aim ${Math.round(100 * low)}–${Math.round(100 * high)} %` : null);
+    }
+    const monologue = first("monologue");
+    setCell("longest_turn", "agent", duration(summary.agent.longest_turn_s),
+            monologue ? `over ${duration(monologue.threshold_s)}` : null);
+    setCell("longest_turn", "customer", duration(summary.customer.longest_turn_s), null);
+    const fast = first("fast_speech");
+    for (const party of PARTIES) {
+      const rate = summary[party].speech_rate_sps;
+      setCell("pace", party, rate === null || rate === undefined ? "–" : `${rate.toFixed(1)} syl/s`,
+              party === "agent" && fast ? `fast: over ${fast.threshold_sps} syl/s` : null);
+    }
+    const to = summary.talk_over || {};
+    setCell("talk_overs", "agent", String(to.by_agent ?? 0),
+            to.by_agent > 0 ? "let them finish" : null);
+    setCell("talk_overs", "customer", String(to.by_customer ?? 0), null);
+
+    summaryEl.hidden = false;
+    refreshEmpty();
+  }
+
+  function hideSummary() {
+    summaryEl.hidden = true;
+    refreshEmpty();
+  }
+
+  document.getElementById("summary-close").addEventListener("click", hideSummary);
+
   // -- connection -------------------------------------------------------------------------
 
   function onMessage(ev) {
@@ -168,8 +275,8 @@
       case "alert": onAlert(msg.alert); break;
       case "levels": onLevels(msg); break;
       case "device": onDevice(msg); break;
-      case "call_started": document.body.dataset.call = "on"; break;
-      case "call_ended": document.body.dataset.call = "off"; break;
+      case "call_started": document.body.dataset.call = "on"; hideSummary(); break;
+      case "call_ended": document.body.dataset.call = "off"; showSummary(msg.summary); break;
       case "error": console.warn("callwatch:", msg.code, msg.message); break;
       default: break;  // newer server: ignore what we do not know
     }

@@ -82,9 +82,9 @@ def test_cooldown_suppresses_a_second_nudge_of_the_same_kind_within_60_s():
 def test_cooldown_length_is_a_setting():
     p = AlertPolicy(AlertSettings(cooldown_s=10.0, resolve_s=0.0))
     out = p.update([talk_over(Phase.BEGIN, 0, 1), talk_over(Phase.END, 0, 2)], now=0.0)
-    out += p.update([talk_over(Phase.BEGIN, 9, 10)], now=9.9)
-    out += p.update([talk_over(Phase.END, 9, 11)], now=10.5)
-    out += p.update([talk_over(Phase.BEGIN, 11, 12)], now=10.0 + 1.0)
+    out += p.update([talk_over(Phase.BEGIN, 9, 9.9)], now=9.9)    # held until 10.0
+    out += p.update([talk_over(Phase.END, 9, 9.95)], now=9.95)    # over before that
+    out += p.update([talk_over(Phase.BEGIN, 11, 12)], now=11.0)
     assert states(out) == [("talk_over-1", "firing"), ("talk_over-1", "resolved"),
                            ("talk_over-2", "firing")]
     assert p.counts["suppressed_cooldown"] == 1
@@ -96,10 +96,10 @@ def test_second_begin_while_firing_is_deduplicated():
     out += p.update([noise(Phase.BEGIN, 0, 6)], now=6.0)
     assert states(out) == [("noise-1", "firing")]
     assert p.counts["deduplicated"] == 1
-    # The same kind on the other stream is another condition: de-dup is per kind+stream, but
-    # the per-kind cooldown still holds it back.
-    assert p.update([ev(Kind.NOISE, Phase.BEGIN, Stream.CUSTOMER, 0, 6)], now=7.0) == []
-    assert p.counts["suppressed_cooldown"] == 1
+    # The same kind on the other stream is another party: its own nudge and allowance.
+    assert states(p.update([ev(Kind.NOISE, Phase.BEGIN, Stream.CUSTOMER, 0, 6)], now=7.0)) == [
+        ("noise-2", "firing")]
+    assert p.counts["suppressed_cooldown"] == 0
 
 
 def test_condition_back_inside_resolve_window_keeps_the_same_alert():
@@ -202,3 +202,134 @@ def test_update_settings_keeps_firing_alerts():
     p.update_settings(AlertSettings(resolve_s=0.5))
     p.update([noise(Phase.END, 0, 6)], now=6.0)
     assert states(p.tick(6.5)) == [("noise-1", "resolved")]
+
+
+# -- allowances per kind and party -------------------------------------------------------
+
+
+def test_customer_talk_over_never_holds_back_the_agents():
+    """The sample call: the customer cuts in at 9.6 s, the agent at 16.1 s; both are nudged."""
+    p = AlertPolicy()
+    out = p.update([talk_over(Phase.BEGIN, 9.57, 10.37, initiator="customer")], now=10.37)
+    out += p.update([talk_over(Phase.END, 9.57, 11.08, initiator="customer")], now=11.1)
+    out += p.tick(14.1)
+    out += p.update([talk_over(Phase.BEGIN, 16.06, 16.86)], now=16.86)
+    assert [(a.id, a.state, a.message, a.severity) for a in out] == [
+        ("talk_over-1", "firing", TALK_OVER_BY_CUSTOMER, "info"),
+        ("talk_over-1", "resolved", TALK_OVER_BY_CUSTOMER, "info"),
+        ("talk_over-2", "firing", TALK_OVER_BY_AGENT, "warning"),
+    ]
+    assert out[1].at == pytest.approx(14.1) and out[2].at == 16.86
+    assert p.counts["suppressed_cooldown"] == 0
+
+
+def test_talk_overs_of_both_parties_are_two_nudges_with_their_own_ends():
+    p = AlertPolicy()
+    out = p.update([talk_over(Phase.BEGIN, 1.0, 1.8, initiator="customer")], now=1.8)
+    out += p.update([talk_over(Phase.END, 1.0, 2.5, initiator="customer")], now=2.5)
+    # Inside the customer's resolve window the agent cuts in: not a continuation of hers.
+    out += p.update([talk_over(Phase.BEGIN, 4.0, 4.8)], now=4.8)
+    assert [a.message for a in p.active] == [TALK_OVER_BY_AGENT, TALK_OVER_BY_CUSTOMER]
+    out += p.tick(5.5)                                    # hers: 3 s after her END
+    out += p.update([talk_over(Phase.END, 4.0, 6.0)], now=6.0)
+    out += p.tick(9.0)
+    assert states(out) == [("talk_over-1", "firing"), ("talk_over-2", "firing"),
+                           ("talk_over-1", "resolved"), ("talk_over-2", "resolved")]
+    assert out[2].at == 5.5 and out[3].at == 9.0
+    assert p.counts["continued"] == 0
+
+
+def test_every_kind_keeps_one_allowance_per_party():
+    p = AlertPolicy()
+    out = []
+    for kind in (Kind.NOISE, Kind.TOO_LOUD, Kind.CLIPPING, Kind.ECHO):
+        for stream in (Stream.AGENT, Stream.CUSTOMER):
+            out += p.update([ev(kind, Phase.BEGIN, stream, 0, 5)], now=5.0)
+            out += p.update([ev(kind, Phase.END, stream, 0, 6)], now=6.0)
+    out += p.tick(100.0)
+    fired = [(a.kind, a.stream) for a in out if a.state == "firing"]
+    assert len(fired) == len(set(fired)) == 6           # clipping waits its 2 s delay...
+    assert p.counts["too_short"] == 2                   # ...and both ended within it
+    # The same party again within the minute is held back.
+    p.update([ev(Kind.NOISE, Phase.BEGIN, Stream.CUSTOMER, 100, 105)], now=105.0)
+    assert p.update([ev(Kind.NOISE, Phase.END, Stream.CUSTOMER, 100, 106)], now=106.0) == []
+    p2 = AlertPolicy()
+    p2.update([noise(Phase.BEGIN, 0, 5), noise(Phase.END, 0, 6)], now=6.0)
+    assert states(p2.tick(9.0)) == [("noise-1", "resolved")]
+    assert p2.update([noise(Phase.BEGIN, 20, 25), noise(Phase.END, 20, 26)], now=26.0) == []
+    assert p2.counts["suppressed_cooldown"] == 1
+
+
+def test_a_condition_outlasting_the_cooldown_fires_when_the_allowance_returns():
+    p = AlertPolicy(AlertSettings(resolve_s=0.0))
+    p.update([talk_over(Phase.BEGIN, 0, 0.8), talk_over(Phase.END, 0, 2)], now=0.8)
+    assert p.update([talk_over(Phase.BEGIN, 50, 50.8)], now=50.8) == []
+    assert p.counts["held"] == 1
+    assert p.tick(60.7) == []
+    [a] = p.tick(60.8)                                  # 60 s after the first firing
+    assert (a.id, a.state, a.message) == ("talk_over-2", "firing", TALK_OVER_BY_AGENT)
+    assert a.started_at == pytest.approx(50.0)           # when the condition began
+    [r] = p.update([talk_over(Phase.END, 50, 61)], now=61.0)
+    assert (r.id, r.state) == ("talk_over-2", "resolved")
+    assert p.counts["suppressed_cooldown"] == 0
+
+
+# -- firing, ranking and resolving --------------------------------------------------------
+
+
+def test_nudge_fires_in_the_update_that_confirms_it():
+    p = AlertPolicy()
+    # A clipping waiting for its delay does not hold back another kind confirmed meanwhile.
+    assert p.update([ev(Kind.CLIPPING, Phase.BEGIN, Stream.AGENT, 0, 1)], now=1.0) == []
+    [a] = p.update([talk_over(Phase.BEGIN, 1.2, 2.0)], now=2.0)
+    assert (a.state, a.at, a.started_at) == ("firing", 2.0, pytest.approx(1.2))
+    [c] = p.tick(3.0)
+    assert (c.kind, c.at) == (Kind.CLIPPING, 3.0)
+
+
+def test_warnings_outrank_info():
+    p = AlertPolicy()
+    out = p.update([
+        ev(Kind.TOO_QUIET, Phase.BEGIN, Stream.CUSTOMER, 0, 5),          # info
+        ev(Kind.SILENCE, Phase.BEGIN, None, 0, 5),                       # info
+        noise(Phase.BEGIN, 0, 5),                                        # warning
+        ev(Kind.MIC_DEAD, Phase.BEGIN, Stream.AGENT, 0, 5),              # critical
+    ], now=5.0)
+    assert [a.severity for a in out] == ["critical", "warning", "info", "info"]
+    assert [a.kind for a in out[2:]] == [Kind.TOO_QUIET, Kind.SILENCE]   # stable
+    assert [a.kind for a in p.active] == [a.kind for a in out]
+
+
+def test_snoozing_the_customers_talk_over_keeps_the_agents():
+    p = AlertPolicy()
+    p.update([talk_over(Phase.BEGIN, 1.0, 1.8, initiator="customer")], now=1.8)
+    p.snooze("talk_over", until=600.0)                   # the button on the showing nudge
+    [r] = p.tick(2.0)
+    assert (r.message, r.state) == (TALK_OVER_BY_CUSTOMER, "resolved")
+    assert p.snoozed_until(Kind.TALK_OVER, Stream.CUSTOMER) == 600.0
+    assert p.snoozed_until(Kind.TALK_OVER, Stream.AGENT) is None
+    [a] = p.update([talk_over(Phase.BEGIN, 8.0, 8.8)], now=8.8)
+    assert (a.message, a.severity) == (TALK_OVER_BY_AGENT, "warning")
+    assert p.update([talk_over(Phase.BEGIN, 70, 70.8, initiator="customer")], now=70.8) == []
+    # Nothing showing: a snooze silences the kind for every party.
+    q = AlertPolicy()
+    q.snooze(Kind.TALK_OVER, until=100.0)
+    assert q.update([talk_over(Phase.BEGIN, 1, 1.8)], now=1.8) == []
+    assert q.update([talk_over(Phase.BEGIN, 5, 5.8, initiator="customer")], now=5.8) == []
+
+
+def test_dead_air_fires_at_the_threshold_and_resolves_at_the_first_speech():
+    p = AlertPolicy(AlertSettings(resolve_s=3.0))
+    [a] = p.update([ev(Kind.SILENCE, Phase.BEGIN, None, 18.56, 23.56, threshold_s=5.0)],
+                   now=23.56)
+    assert (a.kind, a.state, a.at, a.severity) == (Kind.SILENCE, "firing", 23.56, "info")
+    assert a.started_at == pytest.approx(18.56) and a.thresholds == {"threshold_s": 5.0}
+    [r] = p.update([ev(Kind.SILENCE, Phase.END, None, 18.56, 24.75, duration_s=6.19,
+                       threshold_s=5.0)], now=24.8)
+    assert (r.id, r.state, r.at) == (a.id, "resolved", 24.8)   # no resolve_s wait
+    assert r.values["duration_s"] == 6.19
+    assert p.active == []
+    # Another stretch of dead air within the minute waits for the allowance.
+    assert p.update([ev(Kind.SILENCE, Phase.BEGIN, None, 40, 45)], now=45.0) == []
+    assert p.update([ev(Kind.SILENCE, Phase.END, None, 40, 46)], now=46.0) == []
+    assert p.counts["suppressed_cooldown"] == 1

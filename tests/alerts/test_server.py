@@ -19,7 +19,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from alerts import protocol
 from alerts.policy import AlertPolicy
-from alerts.server import AlertServer, ServerSettings, load_or_create_token, token_path
+from alerts.server import AlertServer, ServerSettings
+from alerts.token import load_or_create_token, token_path
 from dsp import ANALYSIS_RATE
 from dsp.events import Event, Kind, Phase, Stream
 

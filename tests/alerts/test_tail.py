@@ -106,3 +106,61 @@ def test_format_message_covers_calls_devices_and_levels():
     assert "agent lost: headset_mic" in line
     assert format_message(protocol.levels_message(None, None, 0.0)).strip().endswith("LEVELS")
     assert format_message({"v": 1, "type": "pong", "at": 0.0}) is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def configured_server(tmp_path, monkeypatch):
+    """A server on the port and with the token a config file names, and no token file: tail
+    can only find it through the config."""
+    port, token = _free_port(), "configured-token-0123456789"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    config = tmp_path / "xdg" / "callwatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[server]\nport = {port}\ntoken = "{token}"\n')
+    srv = AlertServer(ServerSettings(port=port, token=token), {"version": "0.1.0",
+                                                              "agent": "ana@ws-17"})
+    srv.start()
+    yield srv, config
+    srv.stop()
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_tail_finds_the_daemon_by_the_configs_server_port_and_token(configured_server,
+                                                                     explicit):
+    srv, config = configured_server
+    args = ("--config", str(config)) if explicit else ()  # else the default config path
+    proc = tail(*args, "--count", "2")
+    rc, out, err = publish_when_connected(srv, proc, talk_over_alerts())
+    assert rc == 0, err
+    assert out.splitlines()[0] == "connected to callwatch 0.1.0 (agent ana@ws-17)"
+
+
+def test_tail_page_url_uses_the_configs_port_and_token(configured_server):
+    srv, _ = configured_server
+    proc = tail("--page-url")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out.strip() == srv.page_url
+
+
+def test_tail_with_port_0_in_the_config_asks_for_the_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\nport = 0\n")
+    proc = tail("--config", str(config))
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and "port = 0" in err and "--url" in err
+
+
+def test_tail_with_a_broken_config_says_which_key(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\nport = 99999\n")
+    proc = tail("--config", str(config))
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and "[server] port = 99999" in err

@@ -1,0 +1,92 @@
+"""The token file on a real file system, and what ``callwatch tail`` needs of it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from alerts.server_settings import ServerSettings, url_host
+from alerts.token import load_or_create_token, read_token, token_chars_ok, token_path
+
+
+@pytest.fixture(autouse=True)
+def config_home(tmp_path, monkeypatch):
+    """Token files go to a temporary config dir, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def test_token_path_falls_back_to_dot_config_under_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert token_path() == tmp_path / "home" / ".config" / "callwatch" / "token"
+
+
+def test_missing_and_empty_token_files_are_os_errors(config_home):
+    with pytest.raises(FileNotFoundError):
+        read_token()
+    token_path().parent.mkdir(parents=True)
+    token_path().write_text("  \n")
+    with pytest.raises(FileNotFoundError, match="empty token file"):
+        read_token()
+
+
+def test_created_token_is_url_safe_private_and_stable(config_home):
+    token = load_or_create_token()
+    path = token_path()
+    assert token_chars_ok(token) and len(token) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert read_token() == token == load_or_create_token()
+    assert [p.name for p in path.parent.iterdir()] == ["token"], "no temporary file left"
+
+
+def test_an_empty_token_file_is_replaced_by_a_new_token(config_home):
+    token_path().parent.mkdir(parents=True)
+    token_path().write_text("\n")
+    token = load_or_create_token()
+    assert len(token) >= 32 and read_token() == token
+
+
+def test_a_loosened_token_file_is_tightened_with_a_warning(config_home, caplog):
+    token = load_or_create_token()
+    os.chmod(token_path(), 0o644)
+    with caplog.at_level(logging.WARNING, "callwatch.alerts"):
+        assert load_or_create_token() == token
+    assert stat.S_IMODE(token_path().stat().st_mode) == 0o600
+    assert "readable by other users" in caplog.text
+
+
+def test_token_characters_and_length_are_checked_by_the_settings():
+    assert token_chars_ok("abc-DEF_123.~")
+    assert not token_chars_ok("has space") and not token_chars_ok("ünïcode") \
+        and not token_chars_ok("a&b=c")
+    with pytest.raises(ValueError, match="A-Z a-z 0-9"):
+        ServerSettings(token="sixteen-chars-but&amp")
+    assert ServerSettings(token="a-configured-token-123").token == "a-configured-token-123"
+
+
+def test_url_host_reaches_wildcards_on_loopback_and_brackets_ipv6():
+    assert url_host("0.0.0.0") == url_host("::") == url_host("") == "127.0.0.1"
+    assert url_host("::1") == "[::1]" and url_host("[::1]") == "[::1]"
+    assert url_host("192.168.1.20") == "192.168.1.20"
+
+
+def test_tail_reads_the_token_file_without_importing_the_server(config_home):
+    token = load_or_create_token()
+    probe = (
+        "import argparse, sys\n"
+        "from alerts import tail\n"
+        "p = argparse.ArgumentParser(); tail.add_arguments(p)\n"
+        "rc = tail.main(p.parse_args(['--page-url']))\n"
+        "print('alerts.server' in sys.modules, rc)\n"
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env=env, timeout=30, check=True).stdout.splitlines()
+    assert out == [f"http://127.0.0.1:8765/?token={token}", "False 0"]
