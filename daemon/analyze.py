@@ -3,13 +3,21 @@
 Quality auditors run it over thousands of files, so a bad file never stops a batch: it is
 reported on stderr (file, problem, fix), every other file is still analysed, the failures are
 listed at the end, and the exit code is 2 if any file failed.
+
+Batches run in ``--jobs`` worker processes (one call is one sequential stream, so calls are
+the unit of parallelism). Each worker renders its call's output text; the parent prints the
+texts in argument order as soon as the next one in order is ready, so the output is the same,
+byte for byte, as a serial run, and starts before the batch ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.audiofile import AudioFileError, CallReader, CallSource
@@ -31,15 +39,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print one callwatch.analysis/1 JSON object per call, one per line")
     p.add_argument("--config", metavar="TOML",
                    help="take detector thresholds from this config file ([detectors] table)")
+    p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                   help="analyse N files at once in worker processes (default: the number of "
+                        "CPU cores); the output is the same, in the same order, for any N")
 
 
-def analyze_call(source: CallSource, settings: Any = None) -> dict[str, object]:
-    """Analyse one call; raises :class:`AudioFileError` for unusable input."""
+def _jobs(text: str) -> int:
+    """argparse type of ``--jobs``: a positive whole number (argparse exits 2 otherwise)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of worker processes: pass a whole number, 1 or more"
+        )
+    return n
+
+
+def default_jobs() -> int:
+    """The CPU cores this process may use (its affinity mask where the platform has one)."""
+    count = getattr(os, "process_cpu_count", None)  # Python >= 3.13
+    if count is not None:
+        return count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@dataclass(slots=True)
+class CallAnalysis:
+    """One call's report, the unrounded data of its listed events, and reading warnings."""
+
+    report: dict[str, Any]
+    details: list[Mapping[str, object]]
+    warnings: list[str] = field(default_factory=list)
+
+
+def analyze_call(source: CallSource, settings: Any = None, hearing: Any = None
+                 ) -> dict[str, object]:
+    """Analyse one call with ``settings`` (``[detectors]``) and ``hearing`` (``[hearing]``);
+    raises :class:`AudioFileError` for unusable input."""
+    return _analyze(source, settings, hearing).report
+
+
+def _analyze(source: CallSource, settings: Any = None, hearing: Any = None) -> CallAnalysis:
+    from dsp.events import Phase
     from dsp.pipeline import Pipeline
     from dsp.report import build_report
 
     with CallReader(source) as reader:
-        pipeline = Pipeline(settings, reader.agent_rate, reader.customer_rate)
+        pipeline = Pipeline(settings, reader.agent_rate, reader.customer_rate, hearing)
         events = []
         try:
             for agent, customer in reader.blocks():
@@ -51,7 +101,11 @@ def analyze_call(source: CallSource, settings: Any = None) -> dict[str, object]:
             ) from None
         events.extend(pipeline.finish())
         stats = pipeline.stats
-        return build_report(stats, events, stats.duration_s, reader.agent_rate)
+        report = build_report(stats, events, stats.duration_s, reader.agent_rate)
+        # Same selection and order as build_report's event list.
+        finished = sorted((e for e in events if e.phase is Phase.END),
+                          key=lambda e: (e.start, e.kind))
+        return CallAnalysis(report, [e.data for e in finished], list(reader.warnings))
 
 
 def _sources(args: argparse.Namespace) -> list[CallSource]:
@@ -77,19 +131,34 @@ def _sources(args: argparse.Namespace) -> list[CallSource]:
     return [CallSource(f, f, args.agent_channel, args.customer_channel) for f in args.files]
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ``[detectors]`` and ``[hearing]`` tables of ``--config`` (defaults without one)."""
     if not args.config:
-        return None
+        return None, None
     from daemon.config import ConfigError, load_config
 
     try:
-        return load_config(args.config).detectors
+        cfg = load_config(args.config)
     except ConfigError as exc:
         raise AudioFileError(str(exc)) from None
+    return cfg.detectors, cfg.hearing
 
 
-def format_report(label: str, report: dict[str, Any]) -> str:
-    """A short human-readable report of one call."""
+def _number(v: object) -> str:
+    """An event value for reading: two decimals, or three significant digits for the small
+    ratios and thresholds (0.001) that two decimals would print as 0.0."""
+    if isinstance(v, float):
+        return f"{v:.2f}" if v == 0 or abs(v) >= 0.1 else f"{v:.3g}"
+    return str(v)
+
+
+def format_report(label: str, report: dict[str, Any],
+                  details: Sequence[Mapping[str, object]] | None = None) -> str:
+    """A short human-readable report of one call.
+
+    ``details`` are the events' unrounded data (the JSON report rounds to two decimals), in
+    the order of ``report["events"]``.
+    """
     lines = [f"{label}: {report['duration_s']:.1f} s at {report['sample_rate_hz']} Hz"]
     for side in ("agent", "customer"):
         s = report[side]
@@ -102,18 +171,25 @@ def format_report(label: str, report: dict[str, Any]) -> str:
             f"{db(s['active_level_dbfs'], 'dBFS')}, noise {db(s['noise_floor_dbfs'], 'dBFS')},"
             f" SNR {db(s['snr_db'], 'dB')}, clipped {100 * s['clipped_ratio']:.3f} %"
         )
+        share = "n/a" if s["talk_share"] is None else f"{100 * s['talk_share']:.0f} %"
+        rate = "n/a" if s["speech_rate_sps"] is None else f"{s['speech_rate_sps']:.1f} syl/s"
+        lines.append(f"  {'':<8} talk share {share}, longest turn {s['longest_turn_s']:.1f} s,"
+                     f" pace {rate}")
     t = report["talk_over"]
     lines.append(
         f"  talk-over {t['count']} ({t['seconds']:.1f} s): started by agent {t['by_agent']},"
-        f" by customer {t['by_customer']}"
+        f" by customer {t['by_customer']}, {t['per_minute']:.1f} per minute"
     )
-    for e in report["events"]:
-        extra = ", ".join(
-            f"{k}={v}" for k, v in e.items() if k not in ("kind", "stream", "start_s", "end_s")
-        )
+    events = report["events"]
+    lines.append(f"  events   {len(events) or 'none'}")
+    fixed = ("kind", "stream", "start_s", "end_s")
+    for i, e in enumerate(events):
+        data = details[i] if details is not None else {
+            k: v for k, v in e.items() if k not in fixed}
+        extra = ", ".join(f"{k}={_number(v)}" for k, v in data.items() if k not in fixed)
         who = f" [{e['stream']}]" if e["stream"] else ""
         lines.append(
-            f"  {e['start_s']:8.2f}-{e['end_s']:8.2f} s  {e['kind']}{who}"
+            f"    {e['start_s']:.2f}-{e['end_s']:.2f} s  {e['kind']}{who}"
             + (f"  {extra}" if extra else "")
         )
     return "\n".join(lines)
@@ -145,6 +221,45 @@ def _progress(total: int, show: bool) -> Any:
     return tqdm(total=total, unit="call", file=sys.stderr)
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What one file gives the batch: its output text or its error line, and warnings."""
+
+    text: str | None
+    error: str | None
+    warnings: list[str]
+
+
+def _render(source: CallSource, settings: tuple[Any, Any], as_json: bool) -> _Outcome:
+    """Analyse and render one call (runs in a worker process); never raises for one file."""
+    try:
+        result = _analyze(source, *settings)
+    except AudioFileError as exc:
+        return _Outcome(None, str(exc), [])
+    except Exception as exc:  # a defect must cost one file, not the batch
+        return _Outcome(None, f"{source.label}: cannot analyse ({type(exc).__name__}: {exc}); "
+                              "please report this file to the callwatch maintainers", [])
+    if as_json:
+        text = json.dumps({"file": source.label, **result.report}, separators=(",", ":"))
+    else:
+        text = format_report(source.label, result.report, result.details)
+    return _Outcome(text, None, result.warnings)
+
+
+def _outcomes(sources: list[CallSource], settings: tuple[Any, Any], as_json: bool, jobs: int
+              ) -> Iterator[_Outcome]:
+    """Outcomes in the order of ``sources``, each as soon as it and all before it are done."""
+    if jobs <= 1 or len(sources) <= 1:
+        for source in sources:
+            yield _render(source, settings, as_json)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(sources))) as pool:
+        yield from pool.map(_render, sources, repeat(settings), repeat(as_json))
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         sources = _sources(args)
@@ -153,21 +268,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"callwatch analyze: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    jobs = args.jobs if args.jobs is not None else default_jobs()
     failures: list[str] = []
     show_bar = len(sources) > 1 and sys.stderr.isatty()
     with _progress(len(sources), show_bar) as bar:
-        for source in sources:
-            try:
-                report = analyze_call(source, settings)
-            except AudioFileError as exc:
-                failures.append(str(exc))
-                bar.write(f"callwatch analyze: {exc}", file=sys.stderr)
+        for outcome in _outcomes(sources, settings, args.json, jobs):
+            for warning in outcome.warnings:
+                bar.write(f"callwatch analyze: warning: {warning}", file=sys.stderr)
+            if outcome.error is not None:
+                failures.append(outcome.error)
+                bar.write(f"callwatch analyze: {outcome.error}", file=sys.stderr)
             else:
-                if args.json:
-                    report = {"file": source.label, **report}
-                    bar.write(json.dumps(report, separators=(",", ":")), file=sys.stdout)
-                else:
-                    bar.write(format_report(source.label, report), file=sys.stdout)
+                bar.write(outcome.text, file=sys.stdout)
             bar.update(1)
     sys.stdout.flush()
     if failures:

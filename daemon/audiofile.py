@@ -8,10 +8,13 @@ that names the file, the problem and the fix. Files are never loaded whole.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile as sf
@@ -19,9 +22,21 @@ import soundfile as sf
 BLOCK_S = 10.0
 """Seconds of audio read per block: large enough to amortise per-call overhead."""
 
+MIN_DURATION_S = 1.0
+"""Shortest call analysed. No detector can fire on less (the shortest reportable condition,
+dead air or a dead mic at their lowest settings, lasts one second, and a talk-over needs two
+spurts), and levels measured on fewer than 50 frames mean nothing: a shorter file would get a
+"clean" report that is really no report at all."""
+
 
 class AudioFileError(Exception):
     """A recorded call that cannot be analysed; the message names the file and the fix."""
+
+
+def display_path(path: str) -> str:
+    """``path`` printable on any terminal or log: bytes that are not UTF-8 (kept by Python as
+    lone surrogates) become ``\\xNN`` escapes instead of a ``UnicodeEncodeError`` at print."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,57 +51,145 @@ class CallSource:
     @property
     def label(self) -> str:
         if self.agent_path == self.customer_path:
-            return self.agent_path
-        return f"{self.agent_path} + {self.customer_path}"
+            return display_path(self.agent_path)
+        return f"{display_path(self.agent_path)} + {display_path(self.customer_path)}"
 
 
-def _check_riff(path: str) -> None:
-    """Catch a truncated WAV, which libsndfile would otherwise read short without a word."""
+class _PatchedFile(io.RawIOBase):
+    """A read-only file with a few header bytes replaced, for libsndfile's virtual I/O: lets a
+    WAV whose recorder crashed before writing its sizes be read without copying it."""
+
+    def __init__(self, path: str, patches: dict[int, bytes]) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._patches = patches
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        pos = self._f.tell()
+        data = bytearray(self._f.read(size))
+        for at, patch in self._patches.items():
+            lo, hi = max(at, pos), min(at + len(patch), pos + len(data))
+            if lo < hi:
+                data[lo - pos : hi - pos] = patch[lo - at : hi - at]
+        return bytes(data)
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+@dataclass(slots=True)
+class _Riff:
+    """What the RIFF walk found: header patches for an unfinished WAV, and why."""
+
+    patches: dict[int, bytes] = field(default_factory=dict)
+    warning: str | None = None
+
+
+def _check_riff(path: str) -> _Riff:
+    """Catch a truncated WAV, which libsndfile would otherwise read short without a word, and
+    an unfinished one (data size 0 but audio after it), which it would call empty."""
     size = os.path.getsize(path)
+    name = display_path(path)
     with open(path, "rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            return  # not RIFF/WAVE: leave it to libsndfile
+            return _Riff()  # not RIFF/WAVE: leave it to libsndfile
         if head[:4] == b"RF64":
-            return
+            return _Riff()
         pos = 12
         while pos + 8 <= size:
             f.seek(pos)
             chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
             if chunk_id == b"data":
                 have = size - pos - 8
+                if chunk_size == 0 and have > 0:
+                    return _Riff(
+                        {4: struct.pack("<I", size - 8), pos + 4: struct.pack("<I", have)},
+                        f"{name}: WAV header says 0 bytes of audio but {have} follow (the "
+                        "recorder did not finish the file); analysing what is there",
+                    )
                 if chunk_size > have and chunk_size != 0xFFFFFFFF:
                     raise AudioFileError(
-                        f"{path}: truncated WAV: the header declares {chunk_size} bytes of "
+                        f"{name}: truncated WAV: the header declares {chunk_size} bytes of "
                         f"audio but the file holds {have}; re-export or re-copy the recording"
                     )
-                return
+                return _Riff()
             pos += 8 + chunk_size + (chunk_size & 1)
-        raise AudioFileError(f"{path}: WAV file has no audio data chunk; it is corrupt or empty")
+        raise AudioFileError(f"{name}: WAV file has no audio data chunk; it is corrupt or empty")
 
 
-def open_audio(path: str) -> sf.SoundFile:
-    """Open one file for streaming, or raise :class:`AudioFileError` saying what is wrong."""
-    if not os.path.exists(path):
-        raise AudioFileError(f"{path}: no such file; check the path")
-    if os.path.isdir(path):
-        raise AudioFileError(f"{path}: is a directory; pass audio files (e.g. {path}/*.wav)")
-    if os.path.getsize(path) == 0:
-        raise AudioFileError(f"{path}: empty file (0 bytes); the recording is missing")
-    _check_riff(path)
+def _os_error(name: str, exc: OSError) -> AudioFileError:
+    """The one-line message for an operating-system refusal, with the fix for it."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AudioFileError(
+            f"{name}: permission denied; make the file (and its directories) readable by "
+            "this user, e.g. chmod o+r, or run as its owner"
+        )
+    return AudioFileError(f"{name}: cannot read: {exc.strerror or exc}")
+
+
+def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
+    """Open one file for streaming, or raise :class:`AudioFileError` saying what is wrong.
+
+    Problems that do not stop the analysis (an unfinished WAV header) are appended to
+    ``warnings`` as one line each.
+    """
+    name = display_path(path)
     try:
-        f = sf.SoundFile(path)
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioFileError(f"{name}: no such file; check the path") from None
+    except OSError as exc:
+        raise _os_error(name, exc) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"{name}: is a directory; pass audio files (e.g. {name}/*.wav)")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise AudioFileError(
+            f"{name}: not a regular file ({kind}); save the recording to a file and pass that"
+        )
+    if st.st_size == 0:
+        raise AudioFileError(f"{name}: empty file (0 bytes); the recording is missing")
+    try:
+        riff = _check_riff(path)
+        # Bytes, not str: libsndfile takes the name as it is on disk (soundfile would encode a
+        # str as UTF-8, which a name that is not UTF-8 cannot be).
+        source: bytes | _PatchedFile = (_PatchedFile(path, riff.patches) if riff.patches
+                                        else os.fsencode(path))
+        f = sf.SoundFile(source)
     except sf.LibsndfileError as exc:
         detail = str(exc).split(":", 1)[-1].strip() or "unreadable"
         raise AudioFileError(
-            f"{path}: cannot decode audio ({detail}); supported: WAV (PCM 8/16/24/32-bit, "
+            f"{name}: cannot decode audio ({detail}); supported: WAV (PCM 8/16/24/32-bit, "
             "float), FLAC, OGG/Vorbis, AIFF"
         ) from None
-    except (OSError, RuntimeError) as exc:
-        raise AudioFileError(f"{path}: cannot read: {exc}") from None
-    if f.frames == 0:
+    except OSError as exc:
+        raise _os_error(name, exc) from None
+    except (RuntimeError, ValueError, struct.error) as exc:
+        raise AudioFileError(f"{name}: cannot decode audio ({exc}); the file is corrupt") from None
+    if riff.warning and warnings is not None:
+        warnings.append(riff.warning)
+    if f.frames <= 0:
         f.close()
-        raise AudioFileError(f"{path}: holds no audio frames; the recording is empty")
+        raise AudioFileError(f"{name}: holds no audio frames; the recording is empty")
     return f
 
 
@@ -95,26 +198,36 @@ class CallReader:
 
     def __init__(self, source: CallSource) -> None:
         self.source = source
+        self.warnings: list[str] = []
+        """Problems that do not stop the analysis, one line each, for the caller to show."""
         self._files: list[sf.SoundFile] = []
+        self._finite = {"agent": 0, "customer": 0}
         try:
-            a = open_audio(source.agent_path)
+            a = open_audio(source.agent_path, self.warnings)
             self._files.append(a)
             if source.customer_path == source.agent_path:
                 c = a
             else:
-                c = open_audio(source.customer_path)
+                c = open_audio(source.customer_path, self.warnings)
                 self._files.append(c)
             self._check_channel(a, source.agent_path, source.agent_channel, "--agent-channel")
             self._check_channel(
                 c, source.customer_path, source.customer_channel, "--customer-channel"
             )
+            self._agent, self._customer = a, c
+            if self.duration_s < MIN_DURATION_S:
+                frames = min(a.frames, c.frames)
+                raise AudioFileError(
+                    f"{source.label}: too short to analyse: {self.duration_s:.3f} s "
+                    f"({frames} sample(s)); a call needs at least {MIN_DURATION_S:g} s"
+                )
         except BaseException:
             self.close()
             raise
-        self._agent, self._customer = a, c
 
     @staticmethod
     def _check_channel(f: sf.SoundFile, path: str, channel: int, flag: str) -> None:
+        path = display_path(path)
         if f.channels == 1 and channel != 0:
             raise AudioFileError(
                 f"{path}: mono file, but a stereo call (agent and customer) is needed; "
@@ -140,6 +253,32 @@ class CallReader:
                    self._customer.frames / self._customer.samplerate)
 
     def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The call block by block; at the end, raises :class:`AudioFileError` if a side held
+        no finite sample at all (an all-NaN float file would otherwise pass for silence)."""
+        done_s = 0.0
+        blocks = self._raw_blocks()
+        while True:
+            try:
+                agent, customer = next(blocks)
+            except StopIteration:
+                break
+            except (RuntimeError, OSError) as exc:  # libsndfile errors mid-file
+                raise AudioFileError(
+                    f"{self.source.label}: audio data is corrupt after {done_s:.1f} s "
+                    f"({str(exc).strip()}); re-export the recording"
+                ) from None
+            done_s += len(agent) / self._agent.samplerate
+            self._finite["agent"] += int(np.count_nonzero(np.isfinite(agent)))
+            self._finite["customer"] += int(np.count_nonzero(np.isfinite(customer)))
+            yield agent, customer
+        dead = [side for side, n in self._finite.items() if n == 0]
+        if dead:
+            raise AudioFileError(
+                f"{self.source.label}: every {' and '.join(dead)} sample is NaN or infinite; "
+                "the recording is corrupt, re-export it"
+            )
+
+    def _raw_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         a, c = self._agent, self._customer
         sa, sc = self.source.agent_channel, self.source.customer_channel
         if a is c:

@@ -14,11 +14,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("daemon.analyze", "analyse recorded calls (WAV/FLAC) and report per call"),
     "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
     "devices": ("daemon.devices", "list audio input devices (and monitor sources) to configure"),
-    "call": ("daemon.calls", "start or end a call in the running daemon, or show its status"),
+    "call": ("daemon.call_cli", "start or end a call in the running daemon, or show its status"),
     "install-service": ("daemon.install_service", "install the systemd user unit"),
     "demo": ("daemon.demo", "the main job: monitor the headset, or replay the sample call"),
-    "tail": ("alerts.tail", "print the running daemon's live alerts (or --json lines)"),
-    "check": ("daemon.check", "validate the headset install: devices, noise, hum, level, echo"),
+    "tail": ("daemon.tail", "print the running daemon's live alerts (or --json lines)"),
+    "check": ("daemon.check.cli", "validate the headset install: devices, noise, hum, level, echo"),
 }
 """Subcommand name -> (module, one-line help)."""
 

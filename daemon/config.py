@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import importlib
+import json
+import math
 import os
 import re
 import socket
@@ -49,14 +51,27 @@ class CaptureSettings:
         "", doc="far-end (customer) audio: \"\" = monitor of the default sink, \"default\", an "
         "index, or part of a name (e.g. a speaker monitor source)"
     )
+    backend: str = choice(
+        "auto", ("auto", "pulse", "portaudio"), "how audio is captured: \"pulse\" = libpulse "
+        "directly (PulseAudio or PipeWire), \"portaudio\" = PortAudio through ALSA, \"auto\" = "
+        "pulse when a sound server answers"
+    )
+    far_end_app: str = setting(
+        "", doc="record only this application's playback as the far end (its name or binary as "
+        "`callwatch devices` lists it; pulse backend); \"\" = the whole far_end_device"
+    )
     samplerate_hz: int = setting(
         16000, 0, 192000, "capture rate of both streams (16000: the sound server resamples, "
         "no resampling latency in the daemon); 0 = each device's default rate"
     )
-    block_s: float = setting(0.02, 0.005, 0.2, "audio callback block length")
+    block_s: float = setting(
+        0.04, 0.005, 0.2, "audio block length: the loop runs as each block arrives, so this "
+        "sets the latency against CPU (BENCHMARKS.md, Live daemon)"
+    )
     ring_s: float = setting(2.0, 0.5, 60.0, "ring buffer per stream (audio the loop may lag)")
     process_interval_s: float = setting(
-        0.05, 0.02, 0.1, "the processing loop drains the rings this often (latency vs CPU)"
+        0.1, 0.02, 1.0, "longest the processing loop sleeps when no audio arrives (control "
+        "requests and device changes wait at most this long); audio wakes it at once"
     )
     stall_timeout_s: float = setting(
         1.0, 0.2, 30.0, "no audio callback for this long = stream stalled, reopen it"
@@ -100,9 +115,10 @@ TABLES: dict[str, tuple[str, str]] = {
     "agent": ("daemon.config", "AgentSettings"),
     "control": ("daemon.config", "ControlSettings"),
     "alerts": ("alerts.policy", "AlertSettings"),
-    "server": ("alerts.server", "ServerSettings"),
-    "metrics": ("daemon.metrics", "MetricsSettings"),
-    "check": ("daemon.check_measure", "CheckSettings"),
+    "server": ("alerts.server_settings", "ServerSettings"),
+    "metrics": ("daemon.metrics_settings", "MetricsSettings"),
+    "check": ("daemon.check.judge", "CheckSettings"),
+    "hearing": ("dsp.hearing", "HearingSettings"),
 }
 """Config table -> (module, settings dataclass). A table whose module is not installed is
 left out (``None`` in :class:`Config`) and rejected if the file uses it."""
@@ -133,6 +149,7 @@ class Config:
     server: Any = None
     metrics: Any = None
     check: Any = None
+    hearing: Any = None
 
     @property
     def agent_id(self) -> str:
@@ -205,24 +222,57 @@ def _coerce(tp: Any, value: Any) -> tuple[bool, Any]:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False, None
-        return True, float(value)
+        try:
+            return True, float(value)
+        except OverflowError:  # an integer beyond any float: refused as not finite
+            return True, math.inf
     if tp is str:
         return isinstance(value, str), value
     return False, None
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A value as error messages quote it: TOML-like, on one line."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)  # quoted, newlines escaped: one line
     if isinstance(value, dict):
         return "{...}"
     return repr(value)
 
 
+def _name(key: str) -> str:
+    """A table or key name as TOML would write it (quoted unless bare), on one line."""
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _fmt_num(x: float) -> str:
     return repr(x) if isinstance(x, float) else str(x)
+
+
+def _range_text(lo: float | None, hi: float | None) -> str:
+    """The allowed range in words: ``between 0.1 and 5.0``, ``at least 0``, ...."""
+    if lo is not None and hi is not None:
+        return f"between {_fmt_num(lo)} and {_fmt_num(hi)}"
+    if lo is not None:
+        return f"at least {_fmt_num(lo)}"
+    if hi is not None:
+        return f"at most {_fmt_num(hi)}"
+    return ""
+
+
+def _finite(value: Any) -> bool:
+    """False for NaN and the infinities (also inside lists). TOML allows ``nan`` and ``inf``,
+    and every range check is false for NaN, so they must be refused before the range check."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def build_settings(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -238,30 +288,30 @@ def build_settings(cls: type, values: dict[str, Any], where: str) -> Any:
         f = fields.get(key)
         if f is None:
             known = ", ".join(fields) or "none"
-            raise ConfigError(f"{where} {key} = {_show(value)}: unknown key; known keys: {known}")
+            raise ConfigError(
+                f"{where} {_name(key)} = {show(value)}: unknown key; known keys: {known}")
         tp = hints[f.name]
         ok, v = _coerce(tp, value)
         if not ok:
-            raise ConfigError(f"{where} {key} = {_show(value)}: must be {_describe(tp)}")
+            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be {_describe(tp)}")
         meta = f.metadata
         lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+        if not _finite(v):
+            rng = _range_text(lo, hi)
+            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be a finite number"
+                              + (f" {rng}" if rng else ""))
         numeric = isinstance(v, int | float) and not isinstance(v, bool)
         if numeric and ((lo is not None and v < lo) or (hi is not None and v > hi)):
-            if lo is not None and hi is not None:
-                rng = f"between {_fmt_num(lo)} and {_fmt_num(hi)}"
-            elif lo is not None:
-                rng = f"at least {_fmt_num(lo)}"
-            else:
-                rng = f"at most {_fmt_num(hi)}"
-            raise ConfigError(f"{where} {key} = {_show(value)}: must be {rng}")
+            rng = _range_text(lo, hi)
+            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be {rng}")
         if choices is not None and v not in choices:
-            allowed = ", ".join(_show(c) for c in choices)
-            raise ConfigError(f"{where} {key} = {_show(value)}: must be one of {allowed}")
+            allowed = ", ".join(show(c) for c in choices)
+            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be one of {allowed}")
         kwargs[key] = v
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:  # a class's own cross-field check (__post_init__)
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
     return obj
 
 
@@ -285,12 +335,12 @@ def parse(data: dict[str, Any], path: str) -> Config:
         cls = classes.get(table)
         if not isinstance(values, dict):
             raise ConfigError(
-                f"{path}: {table} = {_show(values)}: keys outside a table are not allowed; "
+                f"{path}: {_name(table)} = {show(values)}: keys outside a table are not allowed; "
                 f"put settings in a table such as [capture]"
             )
         if cls is None:
             known = ", ".join(f"[{t}]" for t in classes)
-            raise ConfigError(f"{path}: [{table}]: unknown table; known tables: {known}")
+            raise ConfigError(f"{path}: [{_name(table)}]: unknown table; known tables: {known}")
         kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")
     cap: CaptureSettings = kwargs["capture"]
     if cap.retry_max_s < cap.retry_min_s:
@@ -302,21 +352,35 @@ def parse(data: dict[str, Any], path: str) -> Config:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and validate a config file; ``None`` gives the defaults."""
+    """Read and validate a config file; ``None`` gives the defaults.
+
+    Whatever the file holds, the only exception is :class:`ConfigError` (one line): a
+    SIGHUP reload and ``--check-config`` rely on that.
+    """
     if path is None:
         return parse({}, "(defaults)")
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file; check --config") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except PermissionError:
         raise ConfigError(f"{path}: cannot read (permission denied)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        # Windows editors (Notepad) start UTF-8 files with a byte order mark.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    try:
+        return parse(tomllib.loads(text), path)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(path, exc) from None
-    return parse(data, path)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer literal beyond Python's digit limit
+        raise ConfigError(f"{path}: invalid TOML: {str(exc).split(';')[0]}") from None

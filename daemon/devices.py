@@ -23,11 +23,10 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed
+from daemon.pulse_streams import PlayingApp, PulseUnavailable, server_view
+
 PACTL_TIMEOUT_S = 2.0
-
-
-class DeviceError(Exception):
-    """A device spec that matches nothing usable; the message lists the candidates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +41,6 @@ class InputDevice:
     monitor: bool
     """Captures what a sink plays (loopback), i.e. suitable as the far end."""
     default: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceChoice:
-    """A resolved device spec: what to pass to PortAudio, and the PulseAudio source if any."""
-
-    spec: str
-    index: int
-    name: str
-    pulse_source: str | None = None
-    """Set ``PULSE_SOURCE`` to this while opening (``pulse:`` specs and the auto far end)."""
-
-    @property
-    def label(self) -> str:
-        return f"pulse:{self.pulse_source}" if self.pulse_source else self.name
 
 
 # -- PulseAudio (pactl) ---------------------------------------------------------------------
@@ -184,15 +168,16 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
         for d in devices:
             if d.name == "default":
                 return d
-        raise DeviceError(f"{where}: no \"pulse\" or \"default\" PCM to open a PulseAudio "
-                          f"source through; {_candidates(devices)}")
+        raise DeviceNotListed(f"{where}: no \"pulse\" or \"default\" PCM to open a "
+                              f"PulseAudio source through; {_candidates(devices)}")
 
     if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
         idx = int(spec)
         for d in devices:
             if d.index == idx:
                 return DeviceChoice(str(spec), d.index, d.name)
-        raise DeviceError(f"{where}: no input device with index {idx}; {_candidates(devices)}")
+        raise DeviceNotListed(f"{where}: no input device with index {idx}; "
+                              f"{_candidates(devices)}")
     spec = spec.strip()
     if spec == "":
         if role != "far end":
@@ -205,7 +190,7 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
             mons = [d for d in devices if d.monitor]
             if mons:
                 return DeviceChoice("", mons[0].index, mons[0].name)
-            raise DeviceError(
+            raise DeviceNotListed(
                 f"{where}: no monitor source found to capture the far end from; set "
                 f"far_end_device to one of the {_candidates(devices)}")
     if spec.startswith("pulse:"):
@@ -222,13 +207,14 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
                 return DeviceChoice(spec, d.index, d.name)
         if devices:
             return DeviceChoice(spec, devices[0].index, devices[0].name)
-        raise DeviceError(f"{where}: no input devices at all (is the sound server running?)")
+        raise DeviceNotListed(f"{where}: no input devices at all (is the sound server "
+                              "running?)")
     exact = [d for d in devices if d.name == spec]
     matches = exact or [d for d in devices if spec.lower() in d.name.lower()]
     if len(matches) == 1:
         return DeviceChoice(spec, matches[0].index, matches[0].name)
     if not matches:
-        raise DeviceError(f"{where}: no {role} device matches; {_candidates(devices)}")
+        raise DeviceNotListed(f"{where}: no {role} device matches; {_candidates(devices)}")
     raise DeviceError(f"{where}: several devices match ({', '.join(d.name for d in matches)}); "
                       "use a longer part of the name or the index")
 
@@ -248,17 +234,25 @@ def main(args: argparse.Namespace) -> int:
         return 3
     devices = list_input_devices(sd)
     sources = pulse_sources()
+    if not devices:
+        # Without a sound server PortAudio lists nothing: say so, also to a script reading
+        # the JSON lines (an empty output would read as "no devices plugged in").
+        problem = ("no input devices (is PulseAudio/PipeWire running, and libasound2-plugins "
+                   "installed?)")
+        if args.json:
+            print(json.dumps({"error": problem}))
+        print(f"callwatch devices: {problem}", file=sys.stderr)
+        return 3
     if args.json:
         for d in devices:
             print(json.dumps(asdict(d)))
         for s in sources or []:
             print(json.dumps({"pulse_source": s, "monitor": s.endswith(".monitor"),
                               "spec": f"pulse:{s}"}))
+        for a in playing_apps():
+            print(json.dumps({"playing_app": a.application, "binary": a.binary,
+                              "sink": a.sink, "media": a.media, "sink_input": a.index}))
         return 0
-    if not devices:
-        print("no input devices (is PulseAudio/PipeWire running, and libasound2-plugins "
-              "installed?)", file=sys.stderr)
-        return 3
     print(f"{'':2}{'idx':>3}  {'name':<28} {'host API':<10} {'in':>3} {'rate':>6}  notes")
     for d in devices:
         notes = ", ".join(n for n, on in (("monitor (far end)", d.monitor),
@@ -273,4 +267,19 @@ def main(args: argparse.Namespace) -> int:
         mon = default_sink_monitor()
         if mon:
             print(f"\nfar_end_device = \"\" captures pulse:{mon} (monitor of the default sink)")
+    apps = playing_apps()
+    if apps:
+        print("\nPlaying applications (far_end_app = name or binary records only that one):")
+        for a in apps:
+            print(f"  {a.application or '?':<24} binary {a.binary or '?':<16} on {a.sink}"
+                  f"  ({a.media})")
     return 0
+
+
+def playing_apps() -> list[PlayingApp]:
+    """The server's playback streams (:class:`daemon.pulse_streams.PlayingApp`), or none
+    without a PulseAudio-compatible server or libpulse."""
+    try:
+        return list(server_view(apps=True).apps)
+    except (PulseUnavailable, OSError):
+        return []

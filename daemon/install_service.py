@@ -17,6 +17,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from daemon.command import EXIT_CANNOT_RUN, CommandError, command
+from daemon.config import load_config
+
 UNIT_TEMPLATE = """\
 # callwatch: live call-quality monitor for the agent's headset (systemd *user* unit).
 # Install with `callwatch install-service`; see docs/daemon.md.
@@ -96,15 +99,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print", action="store_true", help="print the unit instead of writing it")
 
 
+@command("install-service")
 def main(args: argparse.Namespace) -> int:
     if args.config:
-        from daemon.config import ConfigError, load_config
-
-        try:
-            load_config(args.config)
-        except ConfigError as exc:
-            print(f"callwatch install-service: {exc}", file=sys.stderr)
-            return 2
+        load_config(args.config)  # a bad file is refused now, not when the service starts
     text = render(default_exec(args.config))
     if args.print:
         sys.stdout.write(text)
@@ -117,9 +115,7 @@ def main(args: argparse.Namespace) -> int:
         Path(cfg_home, "callwatch").mkdir(parents=True, exist_ok=True, mode=0o700)
         target.write_text(text)
     except OSError as exc:
-        print(f"callwatch install-service: cannot write {target}: {exc.strerror}",
-              file=sys.stderr)
-        return 3
+        raise CommandError(f"cannot write {target}: {exc.strerror}", EXIT_CANNOT_RUN) from None
     print(f"wrote {target}")
     print("enable and start it with:")
     print("  systemctl --user daemon-reload && systemctl --user enable --now callwatch")

@@ -10,6 +10,8 @@ stdout; a terminal gets the readable form. Writers may be several threads: one l
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import threading
 from datetime import UTC, datetime
@@ -46,6 +48,20 @@ def human(record: dict[str, Any]) -> str:
     return line
 
 
+def open_private(path: str) -> IO[str]:
+    """Open a log file for appending, created 0600: call summaries and agent ids are nobody
+    else's business. An existing file this user owns is narrowed to 0600 too."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+        return open(fd, "a", encoding="utf-8", buffering=1)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class EventLog:
     """Writes each record to every sink: JSON lines and/or readable text."""
 
@@ -63,7 +79,7 @@ class EventLog:
         if output == "auto":
             output = "text" if sys.stdout.isatty() else "json"
         if log_json and log_json != "-":
-            json_out.append(open(log_json, "a", encoding="utf-8", buffering=1))  # noqa: SIM115
+            json_out.append(open_private(log_json))
         if output == "json" or log_json == "-":
             json_out.append(sys.stdout)
         elif output == "text":

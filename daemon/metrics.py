@@ -1,4 +1,4 @@
-"""Every callwatch Prometheus metric, in one module: names, help, units, labels.
+"""The daemon's Prometheus metrics: the registry, the collectors per concern, the histograms.
 
 Naming follows the design's metrics contract: prefix ``callwatch_``, base units (seconds,
 samples), decibels as ``_dbfs`` (relative to full scale) or ``_db`` (differences), counters end
@@ -10,10 +10,13 @@ it with ``* on(instance) group_left(agent) callwatch_agent_info`` instead of mul
 series by free text.
 
 Most values are read at scrape time, as node_exporter and client_python's own collectors do:
-:class:`CallwatchCollector` reads the :class:`~daemon.state.DaemonState` counters and the
-pipeline's statistics when Prometheus asks, so the processing loop pays nothing per frame and
-the audio callback never touches a Prometheus lock. Only the two histograms are instruments the
-loop updates, because a distribution cannot be rebuilt from a counter at scrape time::
+one collector per concern, each registered on its own and failing alone
+(:mod:`daemon.metrics_scrape`), reads the :class:`~daemon.state.DaemonState` counters
+(:mod:`daemon.metrics_state`) or the pipeline's statistics (:mod:`daemon.metrics_pipeline`,
+:mod:`daemon.metrics_coaching`) when Prometheus asks, so the processing loop pays nothing per
+frame and the audio callback never touches a Prometheus lock. Only the two histograms are
+instruments the loop updates, because a distribution cannot be rebuilt from a counter at
+scrape time::
 
     registry = default_registry()            # a fresh registry + process/platform/GC collectors
     published = PublishedStats()
@@ -37,12 +40,6 @@ speech so far) is left out rather than exported as a made-up number or NaN.
 
 from __future__ import annotations
 
-import logging
-import math
-import socket
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import (
@@ -53,20 +50,30 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
 from prometheus_client.registry import Collector
 
+from daemon.check.result import Verdict
+from daemon.metrics_coaching import CoachingCollector
+from daemon.metrics_pipeline import LevelsCollector, PipelineCountersCollector
+from daemon.metrics_scrape import PipelineStats
+from daemon.metrics_server import MetricsServer
+from daemon.metrics_settings import MetricsSettings
+from daemon.metrics_state import state_collectors
 from daemon.state import DaemonState
-from dsp.events import Kind, Stream
-from dsp.settings import setting
-from dsp.stats import CallStats, StreamStats
+from dsp.stats import CallStats
 
-log = logging.getLogger("callwatch.metrics")
+__all__ = [
+    "CALL_DURATION_BUCKETS_S",
+    "CHECK_FAIL",
+    "CHECK_PASS",
+    "CHECK_WARN",
+    "PROCESSING_BUCKETS_S",
+    "Metrics",
+    "MetricsSettings",
+    "PipelineStats",
+    "PublishedStats",
+    "default_registry",
+]
 
 CALL_DURATION_BUCKETS_S: tuple[float, ...] = (
     30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200,
@@ -78,19 +85,15 @@ PROCESSING_BUCKETS_S: tuple[float, ...] = (
 )
 """One loop iteration handles 20-100 ms of audio; beyond that the rings start to fill."""
 
-CHECK_PASS, CHECK_WARN, CHECK_FAIL = 0, 1, 2
-"""Values of ``callwatch_check_result``."""
+CHECK_PASS, CHECK_WARN, CHECK_FAIL = Verdict.PASS, Verdict.WARN, Verdict.FAIL
+"""Values of ``callwatch_check_result``: the check's own verdicts (an ``IntEnum``)."""
+
 
 class _HasStats(Protocol):
     @property
     def totals(self) -> CallStats: ...
     @property
     def stats(self) -> CallStats: ...
-
-
-PipelineStats = Callable[[], "tuple[CallStats, CallStats] | None"]
-"""Returns ``(totals, current)``: the pipeline's lifetime statistics (monotonic) and those of
-the current call, or ``None`` while there is no pipeline."""
 
 
 class PublishedStats:
@@ -111,42 +114,6 @@ class PublishedStats:
         return self._value
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsSettings:
-    """The ``[metrics]`` table: the Prometheus endpoint.
-
-    It listens on loopback by default. To let a central Prometheus scrape it, set
-    ``listen_address = "0.0.0.0"`` together with TLS and basic auth (docs/fleet.md). The
-    password is stored only as its SHA-256 hex digest (``printf %s 'secret' | sha256sum``);
-    the server hashes what a client sends and compares the digests in constant time. Plain
-    SHA-256 keeps the daemon free of extra dependencies; it is a scrape credential on a TLS
-    channel, not a user password, so pick a long random one.
-    """
-
-    enabled: bool = setting(True, doc="serve /metrics for Prometheus")
-    listen_address: str = setting(
-        "127.0.0.1", doc="address to listen on; \"0.0.0.0\" or \"::\" to be scraped remotely"
-    )
-    port: int = setting(9464, 0, 65535, "TCP port of /metrics (0 = any free port)")
-    tls_cert_file: str = setting("", doc="PEM certificate (chain); serve HTTPS when set")
-    tls_key_file: str = setting("", doc="PEM private key of tls_cert_file")
-    basic_auth_user: str = setting("", doc="require HTTP basic auth with this user name")
-    basic_auth_password_sha256: str = setting(
-        "", doc="SHA-256 hex digest of the basic-auth password (printf %s PASS | sha256sum)"
-    )
-
-    def __post_init__(self) -> None:
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ValueError("tls_cert_file and tls_key_file must be set together")
-        if bool(self.basic_auth_user) != bool(self.basic_auth_password_sha256):
-            raise ValueError("basic_auth_user and basic_auth_password_sha256 must be set together")
-        digest = self.basic_auth_password_sha256
-        if digest and (len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest)):
-            raise ValueError(
-                "basic_auth_password_sha256 must be 64 hex digits (printf %s PASS | sha256sum)"
-            )
-
-
 def default_registry() -> CollectorRegistry:
     """A fresh registry with the process, platform and GC collectors a real daemon exports.
 
@@ -157,222 +124,6 @@ def default_registry() -> CollectorRegistry:
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)
     return registry
-
-
-class _Monotonic:
-    """Turns values that may restart from zero (a new pipeline) into counters that never go down.
-
-    When a source value drops, the last value seen is banked, so the exported counter carries
-    on from where it was; Prometheus would survive a reset, but a daemon-internal restart of the
-    pipeline is not a restart of the exporter and must not look like one.
-    """
-
-    def __init__(self) -> None:
-        self._base: dict[tuple[str, str], float] = {}
-        self._last: dict[tuple[str, str], float] = {}
-
-    def value(self, name: str, label: str, current: float | None) -> float:
-        key = (name, label)
-        last = self._last.get(key, 0.0)
-        if current is None:  # source unavailable: hold the last value
-            return self._base.get(key, 0.0) + last
-        if current < last:
-            self._base[key] = self._base.get(key, 0.0) + last
-        self._last[key] = current
-        return self._base.get(key, 0.0) + current
-
-
-def _known(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-class CallwatchCollector(Collector):
-    """Reads the daemon state and the pipeline statistics at scrape time."""
-
-    def __init__(
-        self, state: DaemonState, pipeline_stats: PipelineStats, host: str | None = None
-    ) -> None:
-        self._state = state
-        self._pipeline_stats = pipeline_stats
-        self._host = host if host is not None else socket.gethostname()
-        self._mono = _Monotonic()
-        self._lock = threading.Lock()  # scrapes run on concurrent server threads
-
-    def describe(self) -> Iterable[Metric]:
-        return list(self.collect())
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            totals, current = self._read_pipeline()
-            families = [
-                *self._identity(),
-                *self._levels(current),
-                *self._pipeline_counters(totals),
-                *self._alerts(),
-                *self._calls(),
-                *self._devices(),
-                *self._websocket(),
-                *self._check(),
-            ]
-        yield from families
-
-    def _read_pipeline(self) -> tuple[CallStats | None, CallStats | None]:
-        try:
-            pair = self._pipeline_stats()
-        except Exception:  # a scrape must not fail because the stats could not be read
-            log.exception("reading the pipeline statistics for /metrics failed")
-            return None, None
-        return pair if pair is not None else (None, None)
-
-    def _identity(self) -> Iterator[Metric]:
-        s = self._state
-        yield InfoMetricFamily(
-            "callwatch_build", "callwatch version running on this workstation",
-            value={"version": s.version or "unknown"},
-        )
-        yield InfoMetricFamily(
-            "callwatch_agent",
-            "Who this workstation is: join on instance to label any series with the agent",
-            value={
-                "agent": s.agent_id,
-                "host": self._host,
-                "mic_device": s.streams[Stream.AGENT].device_name,
-                "far_end_device": s.streams[Stream.CUSTOMER].device_name,
-            },
-        )
-
-    def _levels(self, current: CallStats | None) -> Iterator[Metric]:
-        gauges = (
-            ("callwatch_speech_level_dbfs",
-             "Active speech level (ITU-T P.56) in the current call, dBFS; absent until known",
-             lambda st: st.active_level_dbfs),
-            ("callwatch_noise_floor_dbfs",
-             "Noise floor (non-speech frames) in the current call, dBFS; absent until known",
-             lambda st: st.noise_floor_dbfs),
-            ("callwatch_snr_db",
-             "Speech level minus noise floor in the current call, dB; absent until known",
-             lambda st: st.snr_db),
-        )
-        for name, doc, read in gauges:
-            g = GaugeMetricFamily(name, doc, labels=["stream"])
-            if current is not None:
-                for stream in Stream:
-                    stats: StreamStats = getattr(current, stream.value)
-                    value = read(stats)
-                    if _known(value):
-                        g.add_metric([stream.value], value)
-            yield g
-
-    def _pipeline_counters(self, totals: CallStats | None) -> Iterator[Metric]:
-        per_stream = (
-            ("callwatch_audio_seconds", "Audio analysed, seconds", "audio_s"),
-            ("callwatch_speech_seconds", "Speech detected, seconds", "speech_s"),
-            ("callwatch_clipped_samples",
-             "Samples at or above the clip level (at 16 kHz; ratio: divide by 16000 x "
-             "callwatch_audio_seconds_total)", "clipped_samples"),
-        )
-        for name, doc, attr in per_stream:
-            c = CounterMetricFamily(name, doc, labels=["stream"])
-            for stream in Stream:
-                cur = getattr(getattr(totals, stream.value), attr) if totals else None
-                c.add_metric([stream.value], self._mono.value(name, stream.value, cur))
-            yield c
-        to = totals.talk_over if totals else None
-        events = CounterMetricFamily(
-            "callwatch_talk_over_events",
-            "Talk-overs (both parties speaking at least min_overlap_s), by who started them",
-            labels=["initiator"],
-        )
-        for stream, cur in (
-            (Stream.AGENT, to.by_agent if to else None),
-            (Stream.CUSTOMER, to.by_customer if to else None),
-        ):
-            events.add_metric(
-                [stream.value], self._mono.value("talk_over_events", stream.value, cur)
-            )
-        yield events
-        seconds = CounterMetricFamily(
-            "callwatch_talk_over_seconds",
-            "Time both parties spoke at once in talk-overs, by who started them, seconds",
-            labels=["initiator"],
-        )
-        for stream, cur in (
-            (Stream.AGENT, to.seconds_by_agent if to else None),
-            (Stream.CUSTOMER, to.seconds_by_customer if to else None),
-        ):
-            seconds.add_metric(
-                [stream.value], self._mono.value("talk_over_seconds", stream.value, cur)
-            )
-        yield seconds
-
-    def _alerts(self) -> Iterator[Metric]:
-        s = self._state
-        fired = CounterMetricFamily(
-            "callwatch_alerts_fired", "Alerts that reached firing, by kind", labels=["kind"]
-        )
-        active = GaugeMetricFamily(
-            "callwatch_alerts_active", "Alerts firing now, by kind", labels=["kind"]
-        )
-        for kind in Kind:
-            fired.add_metric([kind.value], s.alerts_fired.get(kind.value, 0))
-            active.add_metric([kind.value], s.alerts_active.get(kind.value, 0))
-        yield fired
-        yield active
-
-    def _calls(self) -> Iterator[Metric]:
-        s = self._state
-        yield CounterMetricFamily("callwatch_calls", "Calls started", value=s.calls_total)
-        yield GaugeMetricFamily(
-            "callwatch_call_active", "1 while a call is in progress", value=int(s.call_active)
-        )
-
-    def _devices(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "callwatch_device_up", "1 while the stream's device delivers audio", labels=["stream"]
-        )
-        counters = (
-            ("callwatch_device_restarts", "Times the stream was reopened after a fault",
-             "restarts"),
-            ("callwatch_input_overflows", "PortAudio input-overflow flags (audio lost)",
-             "overflows"),
-            ("callwatch_dropped_blocks",
-             "Blocks the ring buffer had no room for (processing fell behind)", "dropped_blocks"),
-        )
-        families = [CounterMetricFamily(n, d, labels=["stream"]) for n, d, _ in counters]
-        for stream in Stream:
-            h = self._state.streams[stream]
-            up.add_metric([stream.value], int(h.device_up))
-            for fam, (_, _, attr) in zip(families, counters, strict=True):
-                fam.add_metric([stream.value], getattr(h, attr))
-        yield up
-        yield from families
-
-    def _websocket(self) -> Iterator[Metric]:
-        s = self._state
-        yield GaugeMetricFamily(
-            "callwatch_websocket_clients", "Connected WebSocket clients", value=s.ws_clients
-        )
-        yield CounterMetricFamily(
-            "callwatch_websocket_dropped_messages",
-            "Messages dropped for clients that read too slowly", value=s.ws_dropped_messages,
-        )
-
-    def _check(self) -> Iterator[Metric]:
-        s = self._state
-        result = GaugeMetricFamily(
-            "callwatch_check_result",
-            "Last callwatch check verdict per item: 0 pass, 1 warn, 2 fail",
-            labels=["check"],
-        )
-        for item, verdict in sorted(s.check_results.items()):
-            result.add_metric([item], verdict)
-        yield result
-        ts = GaugeMetricFamily(
-            "callwatch_check_timestamp_seconds", "Unix time of the last callwatch check"
-        )
-        if s.check_timestamp is not None:
-            ts.add_metric([], s.check_timestamp)
-        yield ts
 
 
 class Metrics:
@@ -394,8 +145,16 @@ class Metrics:
         disable_created_metrics()
         self.registry = registry
         self.state = state
-        self.collector = CallwatchCollector(state, pipeline_stats, host)
-        registry.register(self.collector)
+        self.http: MetricsServer | None = None
+        """The HTTP endpoint serving this registry, once the daemon has started it."""
+        self.collectors: tuple[Collector, ...] = (
+            *state_collectors(state, host),
+            LevelsCollector(pipeline_stats),
+            PipelineCountersCollector(pipeline_stats),
+            CoachingCollector(pipeline_stats),
+        )
+        for collector in self.collectors:
+            registry.register(collector)
         self._call_duration = Histogram(
             "callwatch_call_duration_seconds", "Duration of finished calls, seconds",
             buckets=CALL_DURATION_BUCKETS_S, registry=registry,

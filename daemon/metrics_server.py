@@ -15,7 +15,9 @@ import hashlib
 import hmac
 import socket
 import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +27,14 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
-from daemon.metrics import MetricsSettings
+from daemon.metrics_settings import MetricsSettings
 
 REQUEST_TIMEOUT_S = 10.0
 """A client that stalls (mid-handshake or mid-request) is dropped after this long."""
+
+ERROR_LOG_EVERY_S = 10.0
+"""Failed connections (TLS probes, port scanners, a client on plain HTTP) write at most one
+line this often; the next line counts the ones left out."""
 
 _WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -44,6 +50,38 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class ErrorLine:
+    """One short stderr line per failed connection, at most one per :data:`ERROR_LOG_EVERY_S`
+    (socketserver's default is a ~23-line traceback each: a scanner floods the journal)."""
+
+    def __init__(self, out: Callable[[str], object] | None = None,
+                 every_s: float = ERROR_LOG_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._out = out or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._every_s = every_s
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+        self.suppressed = 0
+        self.total = 0
+
+    def __call__(self, client: Any, exc: BaseException | None) -> None:
+        with self._lock:
+            self.total += 1
+            now = self._clock()
+            if self._last is not None and now - self._last < self._every_s:
+                self.suppressed += 1
+                return
+            self._last = now
+            more, self.suppressed = self.suppressed, 0
+        who = client[0] if isinstance(client, tuple) and client else client
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else "error"
+        line = f"callwatch: metrics: connection from {who} failed ({' '.join(what.split())})"
+        if more:
+            line += f"; {more} more since the last such line"
+        self._out(line[:300])
 
 
 def _check_basic_auth(header: str, user: str, password_sha256: str) -> bool:
@@ -133,8 +171,13 @@ def start_metrics_server(settings: MetricsSettings, registry: CollectorRegistry)
             f"host has ({exc.strerror}); use 127.0.0.1, 0.0.0.0 or one of its own addresses"
         ) from None
 
+    report = ErrorLine()
+
     class Server(ThreadingWSGIServer):
         address_family = family
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            report(client_address, sys.exc_info()[1])
 
     try:
         httpd = make_server(
@@ -145,7 +188,7 @@ def start_metrics_server(settings: MetricsSettings, registry: CollectorRegistry)
             f"[metrics] port = {settings.port}: cannot listen on "
             f"{settings.listen_address}:{settings.port} ({exc.strerror}); choose a free port "
             f"or stop what is using it"
-        ) from None
+        ) from exc  # the cause's errno tells a replay that the port is merely taken
     if ctx is not None:
         # The handshake happens on the first read, in the request's own thread.
         httpd.socket = ctx.wrap_socket(

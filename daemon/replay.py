@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 
 import numpy as np
 
-from daemon.audiofile import CallReader, CallSource
-from daemon.capture import Epoch
+from daemon.audiofile import AudioFileError, CallReader, CallSource
+from daemon.epoch import Epoch
 
 
 class ReplayStream:
@@ -44,6 +45,11 @@ class ReplayFeeder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replay", daemon=True)
         self.error: str | None = None
+        """Why the file could not be replayed to its end (bad input: exit 2)."""
+        self.crash: str | None = None
+        """The traceback of an unexpected exception that ended the replay (a bug: exit 1)."""
+        self.warnings = list(self.reader.warnings)
+        """Problems reading the file that did not stop it (an unfinished WAV header)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -86,7 +92,11 @@ class ReplayFeeder:
                     ia += na
                     ic += nc
                     played += max(len(a) / self.agent.rate, len(c) / self.customer.rate)
+        except AudioFileError as exc:  # found only at the end of the file (all NaN)
+            self.error = str(exc)
         except (RuntimeError, OSError) as exc:
             self.error = f"{self.reader.source.label}: audio data is corrupt ({exc})"
+        except Exception:  # a bug: the run must not pass for a replay that ended early
+            self.crash = traceback.format_exc()
         finally:
             self.done.set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.align import Aligner
+from dsp.align import Aligner
 from dsp.events import Kind, Phase
 from dsp.pipeline import Pipeline
 from tests.speech import two_party_call

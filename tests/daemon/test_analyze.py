@@ -205,3 +205,205 @@ def test_thresholds_from_a_config_file(tmp_path, call_wav):
     out = callwatch(str(call_wav), "--config", str(strict), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["talk_over"]["count"] == 0
+
+
+# -- batches in worker processes ------------------------------------------------------------
+
+
+def test_jobs_give_the_serial_output_in_argument_order(tmp_path, call_wav):
+    bad = _bad_files(tmp_path, call_wav)
+    sample = ROOT / "samples" / "sample-call.wav"
+    files = [str(call_wav), str(sample), str(bad["truncated"][0]), str(call_wav), str(sample)]
+    for fmt in (["--json"], []):
+        serial = callwatch(*files, *fmt, "--jobs", "1")
+        parallel = callwatch(*files, *fmt, "--jobs", "3")
+        assert serial.returncode == parallel.returncode == 2
+        assert parallel.stdout == serial.stdout
+        assert parallel.stderr == serial.stderr
+        assert "1 of 5 file(s) failed" in serial.stderr
+    labels = [json.loads(line)["file"] for line in callwatch(*files, "--json", "-j", "2")
+              .stdout.splitlines()]
+    assert labels == [files[0], files[1], files[3], files[4]]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1.5"])
+def test_a_bad_jobs_value_is_a_usage_error(call_wav, value):
+    out = callwatch(str(call_wav), f"--jobs={value}")
+    assert out.returncode == 2
+    assert "--jobs" in out.stderr and "1 or more" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""
+
+
+# -- files the operating system refuses -----------------------------------------------------
+
+NOBODY = 65534
+
+
+def _run_as_nobody(argv: list[str], warm_up: str) -> subprocess.CompletedProcess[str]:
+    """Run ``callwatch argv`` as an unprivileged user, so file permissions really apply.
+
+    Root reads any file, and the interpreter lives where only root may look, so Python starts
+    as root, imports what the command needs (by analysing ``warm_up``), then drops to nobody.
+    """
+    code = (
+        "import os, sys, contextlib, io\n"
+        "from daemon.analyze import analyze_call\n"
+        "from daemon.audiofile import CallSource\n"
+        "import daemon.cli, daemon.run, daemon.replay, daemon.logjson, daemon.config\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    analyze_call(CallSource({warm_up!r}, {warm_up!r}))\n"
+        f"os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+        f"sys.exit(daemon.cli.main({argv!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env=_home(Path(warm_up).parent))
+
+
+def _home(home: Path) -> dict[str, str]:
+    """The environment with a home directory the unprivileged user may read."""
+    import os
+
+    return {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+
+
+@pytest.fixture
+def locked_call(call_wav):
+    """(a readable call, a call this user may not read), in a directory anyone may enter."""
+    import os
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="callwatch-perm-"))
+    base.chmod(0o755)
+    good = base / "good.wav"
+    shutil.copy(call_wav, good)
+    good.chmod(0o644)
+    locked = base / "locked.wav"
+    shutil.copy(call_wav, locked)
+    locked.chmod(0o000)
+    try:
+        yield good, locked
+    finally:
+        os.chmod(locked, 0o644)
+        shutil.rmtree(base)
+
+
+def _as_user(argv: list[str], good: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    if os.geteuid() == 0:
+        return _run_as_nobody(argv, str(good))
+    return subprocess.run([sys.executable, "-m", "daemon.cli", *argv], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env=_home(good.parent))
+
+
+def test_an_unreadable_file_is_one_line_and_the_batch_goes_on(locked_call):
+    good, locked = locked_call
+    out = _as_user(["analyze", str(good), str(locked), str(good), "--json", "--jobs", "1"], good)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stdout.splitlines()) == 2  # the file after the unreadable one was analysed
+    first = out.stderr.splitlines()[0]
+    assert str(locked) in first and "permission denied" in first and "chmod" in first
+    assert "1 of 3 file(s) failed" in out.stderr
+
+
+def test_replay_of_an_unreadable_file_says_permission_not_portaudio(locked_call):
+    good, locked = locked_call
+    out = _as_user(["run", "--replay", str(locked)], good)
+    assert out.returncode == 2, out.stderr
+    assert "permission denied" in out.stderr and str(locked) in out.stderr
+    assert "libportaudio2" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path, call_wav):
+    import os
+
+    raw = os.fsencode(tmp_path) + b"/call-\xff.wav"
+    with open(raw, "wb") as f:
+        f.write(call_wav.read_bytes())
+    missing = os.fsencode(tmp_path) + b"/gone-\xfe.wav"
+    out = subprocess.run([sys.executable, "-m", "daemon.cli", "analyze", raw, missing,
+                          str(call_wav), "--json"], capture_output=True, cwd=ROOT, timeout=120)
+    stdout, stderr = out.stdout.decode(), out.stderr.decode()
+    assert out.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    files = [json.loads(line)["file"] for line in stdout.splitlines()]
+    assert files == [f"{tmp_path}/call-\\xff.wav", str(call_wav)]
+    assert f"{tmp_path}/gone-\\xfe.wav: no such file" in stderr.splitlines()[0]
+
+
+def test_a_fifo_is_not_a_regular_file(tmp_path, call_wav):
+    import os
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    out = callwatch(str(fifo), str(call_wav), "--json")
+    assert out.returncode == 2
+    first = out.stderr.splitlines()[0]
+    assert str(fifo) in first and "not a regular file" in first and "FIFO" in first
+    assert "empty" not in first
+    assert len(out.stdout.splitlines()) == 1
+
+
+# -- files with something wrong inside -----------------------------------------------------
+
+
+def _zero_data_size(good: Path, out: Path) -> None:
+    """The file a recorder leaves when it dies before writing the sizes into the header."""
+    data = bytearray(good.read_bytes())
+    pos = data.index(b"data")
+    data[pos + 4 : pos + 8] = b"\x00\x00\x00\x00"
+    data[4:8] = b"\x00\x00\x00\x00"
+    out.write_bytes(bytes(data))
+
+
+def test_a_wav_whose_data_size_is_zero_is_read_with_a_warning(tmp_path, call_wav):
+    crashed = tmp_path / "crashed.wav"
+    _zero_data_size(call_wav, crashed)
+    want = json.loads(callwatch(str(call_wav), "--json").stdout)
+    out = callwatch(str(crashed), "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["file"] == str(crashed)
+    assert {**got, "file": None} == {**want, "file": None}
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and "warning" in lines[0] and str(crashed) in lines[0]
+    assert "0 bytes of audio" in lines[0]
+
+
+def test_an_all_nan_float_file_is_an_error(tmp_path):
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full((32000, 2), np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    out = callwatch(str(nan), "--json")
+    assert out.returncode == 2, out.stdout
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and str(nan) in lines[0] and "NaN" in lines[0]
+
+
+@pytest.mark.parametrize("frames", [1, 15999])
+def test_a_file_shorter_than_a_second_is_too_short(tmp_path, frames):
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros((frames, 2), dtype=np.float32), 16000, subtype="PCM_16")
+    out = callwatch(str(short))
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and str(short) in lines[0] and "too short" in lines[0]
+
+
+def test_readable_report_lists_events_apart_with_precise_thresholds(tmp_path, call_wav):
+    data, rate = sf.read(call_wav, dtype="float32")
+    data[:, 0] = np.clip(data[:, 0] * 40, -1.0, 1.0)  # a heavily clipped agent
+    loud = tmp_path / "clipped.wav"
+    sf.write(loud, data, rate, subtype="PCM_16")
+    out = callwatch(str(loud))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    talk = next(i for i, line in enumerate(lines) if line.startswith("  talk-over "))
+    assert lines[talk + 1].startswith("  events ")
+    events = lines[talk + 2 :]
+    assert events and all(line.startswith("    ") and line[4] != " " for line in events)
+    clipping = [line for line in events if " clipping" in line]
+    assert clipping and all("threshold_ratio=0.001" in line for line in clipping)
+    assert "=0.0," not in out.stdout and not out.stdout.rstrip().endswith("=0.0")

@@ -11,22 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from daemon.check import (
-    SCHEMA,
-    LastCheckWatcher,
-    apply_last_check,
-    build_result,
-    check_verdicts,
-    load_last_check,
-    render_text,
-    save_result,
-)
-from daemon.check_measure import (
+from daemon.check.cli import build_result, render_text
+from daemon.check.judge import (
     CheckSettings,
-    Item,
-    Verdict,
-    band_limited_noise,
-    dc_offset,
     judge_clipping,
     judge_dc,
     judge_echo,
@@ -35,12 +22,26 @@ from daemon.check_measure import (
     judge_noise,
     judge_snr,
     judge_speech_level,
+    overall,
+    volume_advice,
+)
+from daemon.check.measure import (
+    band_limited_noise,
+    dc_offset,
     measure_coupling,
     measure_hum,
     measure_speech,
     noise_floor_dbfs,
-    overall,
-    volume_advice,
+)
+from daemon.check.result import (
+    SCHEMA,
+    Item,
+    LastCheckWatcher,
+    Verdict,
+    apply_last_check,
+    check_verdicts,
+    load_last_check,
+    save_result,
 )
 from daemon.config import ConfigError, build_settings
 from daemon.state import DaemonState

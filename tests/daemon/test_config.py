@@ -7,12 +7,20 @@ import re
 import subprocess
 import sys
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
 
 import daemon
-from daemon.config import CaptureSettings, ConfigError, load_config, settings_classes
+from daemon.config import (
+    CaptureSettings,
+    ConfigError,
+    build_settings,
+    choice,
+    load_config,
+    settings_classes,
+)
 from dsp.settings import DetectorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +134,7 @@ def test_default_path_from_xdg_config_home(tmp_path):
 
 
 def test_check_table_reaches_the_headset_check(tmp_path):
-    from daemon.check_measure import CheckSettings
+    from daemon.check.judge import CheckSettings
     from daemon.config import load_config
 
     path = tmp_path / "c.toml"
@@ -135,3 +143,151 @@ def test_check_table_reaches_the_headset_check(tmp_path):
     assert isinstance(cfg.check, CheckSettings)
     assert cfg.check.hum_warn_db == 12.5
     assert cfg.check.hum_fail_db == CheckSettings().hum_fail_db
+
+
+# -- values no range check can catch -------------------------------------------------------
+
+
+def _float_fields() -> list[tuple[str, str]]:
+    out = []
+    for table, cls in settings_classes().items():
+        hints = typing.get_type_hints(cls)
+        out += [(table, f.name) for f in dataclasses.fields(cls) if hints[f.name] is float]
+    return out
+
+
+@pytest.mark.parametrize(("table", "key"), _float_fields())
+@pytest.mark.parametrize("literal", ["nan", "inf", "-inf"])
+def test_every_float_setting_refuses_nan_and_infinity(tmp_path, table, key, literal):
+    p = tmp_path / "c.toml"
+    p.write_text(f"[{table}]\n{key} = {literal}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    message = str(info.value)
+    assert message.startswith(f"{p}: [{table}] {key} = {literal}: must be a finite number")
+    field = next(f for f in dataclasses.fields(settings_classes()[table]) if f.name == key)
+    lo, hi = field.metadata.get("min"), field.metadata.get("max")
+    if lo is not None and hi is not None:
+        assert f"between {lo!r} and {hi!r}" in message or f"between {lo} and {hi}" in message
+
+
+def test_an_integer_too_large_for_a_float_is_not_finite(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[detectors]\nmin_overlap_s = 1" + "0" * 400 + "\n")
+    with pytest.raises(ConfigError, match=r"min_overlap_s = 10+: must be a finite number"):
+        load_config(p)
+
+
+def test_nan_inside_a_list_setting_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Gains:
+        gains_db: tuple[float, ...] = ()
+
+    with pytest.raises(ConfigError, match=r"\[t\] gains_db = \[1\.0, nan\]: must be a finite"):
+        build_settings(Gains, {"gains_db": [1.0, float("nan")]}, "c.toml: [t]")
+
+
+def test_a_setting_with_choices_is_validated_generically():
+    @dataclasses.dataclass(frozen=True)
+    class Voice:
+        vad: str = choice("webrtc", ("webrtc", "earshot", "silero"))
+
+    assert build_settings(Voice, {"vad": "silero"}, "c.toml: [t]").vad == "silero"
+    with pytest.raises(ConfigError, match=r'c\.toml: \[t\] vad = "other": must be one of '
+                                          r'"webrtc", "earshot", "silero"'):
+        build_settings(Voice, {"vad": "other"}, "c.toml: [t]")
+    with pytest.raises(ConfigError, match=r"vad = 3: must be a string"):
+        build_settings(Voice, {"vad": 3}, "c.toml: [t]")
+
+
+def test_deep_nesting_is_one_config_error(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match=r"c\.toml: invalid TOML: .*nested too deeply"):
+        load_config(p)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_bytes(b"\xef\xbb\xbf[detectors]\nmin_overlap_s = 1.5\n")
+    assert load_config(p).detectors.min_overlap_s == 1.5
+
+
+def test_a_key_with_a_newline_still_gives_one_line(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[detectors]\n"a\\nb" = "x\\ny"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert "\n" not in str(info.value)
+    assert r'"a\nb" = "x\ny": unknown key' in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[detectors]\nmin_overlap_s = nan\n",
+     r"\[detectors\] min_overlap_s = nan: must be a finite number between 0\.1 and 5\.0"),
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", r"nested too deeply"),
+])
+def test_check_config_refuses_non_finite_and_deep_files_in_one_line(tmp_path, text, message):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    out = run_check("--config", str(p))
+    assert out.returncode == 2, out
+    assert re.search(message, out.stderr), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[metrics]\nlisten_address = "no-such-host.invalid"\n',
+     r'\[metrics\] listen_address = "no-such-host\.invalid": does not resolve'),
+    ('[server]\nhost = "no-such-host.invalid"\n',
+     r'\[server\] host = "no-such-host\.invalid": does not resolve'),
+    ('[metrics]\ntls_cert_file = "{tmp}/none.pem"\ntls_key_file = "{tmp}/none.key"\n',
+     r"\[metrics\] tls_cert_file = .*none\.pem.*cannot load the certificate"),
+    ('[control]\nsocket_path = "{tmp}/' + "s" * 120 + '.sock"\n',
+     r"\[control\] socket_path = .*longer than the 107 bytes"),
+    ('[control]\nsocket_path = "{tmp}/c.toml/control.sock"\n',
+     r"\[control\] socket_path = .*c\.toml is not a directory"),
+])
+def test_check_config_finds_what_would_fail_at_start(tmp_path, text, message):
+    p = tmp_path / "c.toml"
+    p.write_text(text.replace("{tmp}", str(tmp_path)))
+    load_config(p)  # a valid file...
+    out = run_check("--config", str(p))
+    assert out.returncode == 2, out  # ...that could not start
+    assert re.search(message, out.stderr), out.stderr
+
+
+_DEFAULT_TEXT = re.compile(
+    r'Default ("[^"]*"|\[[^\]]*\]|true|false|-?\d+(?:\.\d+)?(?:e-?\d+)?)(?![\d.]*\d)')
+_RANGE_TEXT = re.compile(r"range (-?\d+(?:\.\d+)?)\.\.(-?\d+(?:\.\d+)?)")
+
+
+def test_example_comments_state_the_real_default_and_range():
+    """The comment above each key says "Default X" (and "range A..B"): X and the range must
+    be the settings' own, or the example misleads whoever tunes from it."""
+    parts = re.split(r"^\[(\w+)\]$", EXAMPLE.read_text(), flags=re.M)
+    sections = dict(zip(parts[1::2], parts[2::2], strict=True))
+    wrong = []
+    for table, cls in settings_classes().items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            block = re.search(rf"((?:#.*\n)+){f.name} = ", sections[table])
+            assert block, f"[{table}] {f.name}: no comment"
+            comment = " ".join(line.lstrip("# ") for line in block.group(1).splitlines())
+            m = _DEFAULT_TEXT.search(comment)
+            if not m:
+                wrong.append(f"[{table}] {f.name}: no readable default in {comment!r}")
+                continue
+            stated = tomllib.loads(f"x = {m.group(1)}")["x"]
+            default = getattr(defaults, f.name)
+            if isinstance(default, tuple):
+                default = list(default)
+            if stated != default:
+                wrong.append(f"[{table}] {f.name}: comment says {stated!r}, default {default!r}")
+            lo, hi = f.metadata.get("min"), f.metadata.get("max")
+            r = _RANGE_TEXT.search(comment)
+            if lo is not None and hi is not None and (
+                    r is None or (float(r.group(1)), float(r.group(2))) != (lo, hi)):
+                wrong.append(f"[{table}] {f.name}: comment range "
+                             f"{r.group(0) if r else None!r}, settings {lo}..{hi}")
+    assert not wrong, "\n".join(wrong)

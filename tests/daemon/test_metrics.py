@@ -102,9 +102,14 @@ def shape(registry: CollectorRegistry) -> list[str]:
 
 
 GOLDEN = """\
+counter callwatch_alerts_fired_total{kind=acoustic_shock}
 counter callwatch_alerts_fired_total{kind=clipping}
 counter callwatch_alerts_fired_total{kind=echo}
+counter callwatch_alerts_fired_total{kind=exposure}
+counter callwatch_alerts_fired_total{kind=fast_speech}
+counter callwatch_alerts_fired_total{kind=loud_far_end}
 counter callwatch_alerts_fired_total{kind=mic_dead}
+counter callwatch_alerts_fired_total{kind=monologue}
 counter callwatch_alerts_fired_total{kind=noise}
 counter callwatch_alerts_fired_total{kind=silence}
 counter callwatch_alerts_fired_total{kind=talk_over}
@@ -129,9 +134,14 @@ counter callwatch_talk_over_seconds_total{initiator=agent}
 counter callwatch_talk_over_seconds_total{initiator=customer}
 counter callwatch_websocket_dropped_messages_total{}
 gauge callwatch_agent_info{agent=*,far_end_device=*,host=*,mic_device=*}
+gauge callwatch_alerts_active{kind=acoustic_shock}
 gauge callwatch_alerts_active{kind=clipping}
 gauge callwatch_alerts_active{kind=echo}
+gauge callwatch_alerts_active{kind=exposure}
+gauge callwatch_alerts_active{kind=fast_speech}
+gauge callwatch_alerts_active{kind=loud_far_end}
 gauge callwatch_alerts_active{kind=mic_dead}
+gauge callwatch_alerts_active{kind=monologue}
 gauge callwatch_alerts_active{kind=noise}
 gauge callwatch_alerts_active{kind=silence}
 gauge callwatch_alerts_active{kind=talk_over}
@@ -145,6 +155,8 @@ gauge callwatch_check_result{check=noise}
 gauge callwatch_check_timestamp_seconds{}
 gauge callwatch_device_up{stream=agent}
 gauge callwatch_device_up{stream=customer}
+gauge callwatch_longest_turn_seconds{stream=agent}
+gauge callwatch_longest_turn_seconds{stream=customer}
 gauge callwatch_noise_floor_dbfs{stream=agent}
 gauge callwatch_noise_floor_dbfs{stream=customer}
 gauge callwatch_snr_db{stream=agent}

@@ -92,3 +92,33 @@ def wait_for_no_nudge(page, text: str, timeout_s: float = 5.0) -> float:
         arg=text, timeout=timeout_s * 1000, polling="raf",
     )
     return time.monotonic() - t0
+
+
+NUDGE_RECORDER = """
+window.__nudges = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const stamp = (what, li) => window.__nudges.push({
+    at: (performance.timeOrigin + performance.now()) / 1000, what, id: li.dataset.id,
+    kind: li.dataset.kind, severity: li.className.replace(/.*sev-/, ''),
+    text: li.querySelector('.msg').textContent});
+  new MutationObserver(records => {
+    for (const r of records) {
+      for (const li of r.addedNodes) stamp('shown', li);
+      for (const li of r.removedNodes) stamp('gone', li);
+    }
+  }).observe(document.getElementById('nudges'), {childList: true});
+});
+"""
+
+
+def record_nudges(page) -> None:
+    """Before the page loads: stamp every nudge that enters or leaves the list with the wall
+    clock (seconds, the same clock as Python's ``time.time()``), in ``window.__nudges``.
+    The stamp is the DOM change, at most one frame before it is painted."""
+    page.add_init_script(NUDGE_RECORDER)
+
+
+def nudge_timeline(page) -> list[dict]:
+    """What :func:`record_nudges` saw so far: ``{at, what: shown|gone, id, kind, severity,
+    text}`` in order."""
+    return page.evaluate("window.__nudges")

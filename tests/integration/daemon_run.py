@@ -38,6 +38,10 @@ class DaemonProcess:
             cmd += ["--no-server", "--no-metrics"]
         full_env = dict(env if env is not None else os.environ)
         full_env["XDG_CONFIG_HOME"] = str(workdir / "xdg-config")
+        # The day's exposure and the crash journal stay in the test's directory, never in
+        # the user's (a test may pass its own, to share them between two daemons).
+        if env is None or "XDG_STATE_HOME" not in env:
+            full_env["XDG_STATE_HOME"] = str(workdir / "xdg-state")
         full_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env,
                                      stdout=self.stdout.open("w"), stderr=self.stderr.open("w"))

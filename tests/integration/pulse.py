@@ -63,6 +63,9 @@ class PulseServer:
     """One private PulseAudio daemon and its keep-alive readers."""
 
     def __init__(self, root: Path | None = None) -> None:
+        self._own_dir = root is None
+        """The directory was made here, so :meth:`stop` removes it (a test run must not leave
+        a ``cw-pulse-*`` folder behind in the temp directory)."""
         self.dir = root or Path(tempfile.mkdtemp(prefix="cw-pulse-"))
         self.runtime = self.dir / "runtime"
         self.home = self.dir / "home"
@@ -159,7 +162,10 @@ class PulseServer:
         self.start()
 
     def stop(self) -> None:
+        """Stop the server for good; remove its directory if this object made it."""
         self.kill_server()
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- environment ------------------------------------------------------------------------
 
@@ -255,7 +261,12 @@ def headset() -> PulseServer:
     """The test process's virtual headset, started on first use and stopped at exit."""
     global _SERVER
     if _SERVER is None:
-        server = PulseServer().start()
+        server = PulseServer()
+        try:
+            server.start()
+        except BaseException:
+            server.stop()
+            raise
         atexit.register(server.stop)
         server.export()
         _SERVER = server

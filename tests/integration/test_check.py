@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from daemon.check import SENTENCE, LastCheckWatcher, load_last_check
+from daemon.check.result import LastCheckWatcher, load_last_check
+from daemon.check.steps import SENTENCE
 from daemon.state import DaemonState
 from dsp.levels import ActiveLevelMeter
 from tests.integration.pulse import PulseServer, virtual_headset  # noqa: F401

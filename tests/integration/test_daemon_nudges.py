@@ -40,7 +40,8 @@ def test_replayed_talk_over_reaches_the_nudge_page(tmp_path, nudge_page):
                       servers=True)
     try:
         started = d.event("started", timeout=15)
-        browser.open_nudge_page(nudge_page, started["page"])
+        token = (tmp_path / "xdg-config" / "callwatch" / "token").read_text().strip()
+        browser.open_nudge_page(nudge_page, f"{started['page']}?token={token}")  # not logged
         # The sample's first talk-over starts about 9.6 s into the call.
         browser.wait_for_nudge(nudge_page, "talking over", timeout_s=20)
         shown = time.time()

@@ -7,17 +7,27 @@ as the daemon's processing loop does it.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from alerts import protocol
-from alerts.policy import TALK_OVER_BY_AGENT, AlertPolicy, AlertSettings
+from alerts.policy import TALK_OVER_BY_AGENT, TALK_OVER_BY_CUSTOMER, AlertPolicy, AlertSettings
 from alerts.server import AlertServer, ServerSettings
 from dsp import ANALYSIS_RATE
 from dsp.pipeline import Pipeline
+from dsp.settings import DetectorSettings
 from tests.integration import browser
 from tests.integration.browser import (
     nudge_texts,
@@ -31,7 +41,8 @@ chromium = browser.chromium          # fixtures shared with the daemon's end-to-
 nudge_page = browser.nudge_page
 
 pytestmark = pytest.mark.integration
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 BLOCK = ANALYSIS_RATE // 10           # 100 ms of audio per loop iteration, like the daemon
 LEVELS_EVERY = 2                      # meters at 5 Hz of call time
 
@@ -186,3 +197,189 @@ def test_desktop_notification_when_enabled_and_permitted(tmp_path, monkeypatch, 
     finally:
         context.close()
         srv.stop()
+
+
+# -- `callwatch demo`: the sample call on the page, timed against the call's truth ------------
+
+SAMPLE_TRUTH = ROOT / "samples" / "sample-call.truth.json"
+SHOW_AFTER_CONFIRMATION_S = 1.0   # a nudge within a second of its condition being confirmed
+DEAD_AIR_TOLERANCE_S = 0.5        # dead air shows / goes within 0.5 s of the 5 s mark / speech
+
+
+@dataclass
+class DemoRun:
+    """One `callwatch demo` replay of the sample call, watched by the nudge page."""
+
+    proc: subprocess.Popen
+    log: Path
+    stderr: Path
+    page: object
+    page_url: str
+    timeline: list[dict] = field(default_factory=list)   # browser.nudge_timeline at the end
+
+    def records(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.endswith("}")]
+
+    def record(self, event: str, **match: object) -> dict | None:
+        return next((r for r in self.records() if r["event"] == event
+                     and all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _wall(record: dict) -> float:
+    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _shot_name(nudge: dict) -> str:
+    if nudge["kind"] == "talk_over":
+        who = "agent" if nudge["text"] == TALK_OVER_BY_AGENT else "customer"
+        return f"nudge-talk_over-by-{who}.png"
+    return f"nudge-{nudge['kind']}.png"
+
+
+@pytest.fixture(scope="module")
+def demo_run(chromium, tmp_path_factory):
+    """`callwatch demo` with no headset (the newcomer's `make run`) at real-time pace, its page
+    in Chromium from the start of the call to the end of the replay; each nudge kind is
+    screenshotted into test-artifacts/ while it shows."""
+    work = tmp_path_factory.mktemp("demo")
+    config = work / "config.toml"
+    config.write_text(f'[control]\nsocket_path = "{work / "control.sock"}"\n'
+                      f"[server]\nport = {_free_port()}\n[metrics]\nenabled = false\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"),
+           "XDG_STATE_HOME": str(work / "state"), "PYTHONUNBUFFERED": "1"}
+    log, stderr = work / "events.jsonl", work / "stderr.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon.cli", "demo", "--config", str(config),
+         "--log-json", str(log), "--output", "json"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr.open("w"))
+    context = chromium.new_context(viewport=browser.WINDOW)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.console_errors = errors
+        run = DemoRun(proc, log, stderr, page, "")
+        deadline = time.monotonic() + 15
+        while (started := run.record("started")) is None:
+            assert proc.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "demo did not start within 15 s"
+            time.sleep(0.05)
+        token = (work / "config" / "callwatch" / "token").read_text().strip()
+        run.page_url = f"{started['page']}?token={token}"
+        browser.record_nudges(page)
+        open_nudge_page(page, run.page_url)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot, deadline = set(), time.monotonic() + 60
+        while run.record("replay_finished") is None:
+            assert proc.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "replay not over within 60 s"
+            for n in browser.nudge_timeline(page):
+                if n["what"] == "shown" and n["id"] not in shot:
+                    shot.add(n["id"])
+                    page.screenshot(path=str(ARTIFACTS / _shot_name(n)))
+            time.sleep(0.05)
+        run.timeline = browser.nudge_timeline(page)
+        yield run
+    finally:
+        context.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _nudge_spans(timeline: list[dict]) -> list[dict]:
+    """``shown``/``gone`` pairs by nudge id: ``{id, kind, text, severity, shown, gone}``."""
+    spans: dict[str, dict] = {}
+    for n in timeline:
+        span = spans.setdefault(n["id"], {k: n[k] for k in ("id", "kind", "text", "severity")}
+                                | {"shown": None, "gone": None})
+        span[n["what"]] = n["at"]
+    return list(spans.values())
+
+
+def test_every_nudge_of_the_sample_call_on_time(demo_run):
+    """Both talk-overs with the wording of who started them (the agent's 6 s after the
+    customer's), dead air at the 5 s mark and gone at the first speech, each timed on the
+    page from the call's truth; the delays are printed."""
+    truth = json.loads(SAMPLE_TRUTH.read_text())
+    min_overlap_s = DetectorSettings().min_overlap_s
+    silence_s = DetectorSettings().silence_min_s
+    resolve_s = AlertSettings().resolve_s
+    t0 = _wall(demo_run.record("call_started"))          # the replay's first sample
+    fired = {r["id"]: _wall(r) for r in demo_run.records()
+             if r["event"] == "alert" and r["state"] == "firing"}
+    spans = _nudge_spans(demo_run.timeline)
+    talk_overs = [s for s in spans if s["kind"] == "talk_over"]
+    dead_air = [s for s in spans if s["kind"] == "silence"]
+    checks: list[tuple[str, float | None, float, float]] = []   # what, delay, lowest, highest
+    report = []
+
+    def measure(what: str, truth_s: float, span: dict | None, edge: str,
+                lowest: float, highest: float) -> None:
+        at = span[edge] if span else None
+        delay = None if at is None else at - (t0 + truth_s)
+        checks.append((what, delay, lowest, highest))
+        if delay is None:
+            report.append(f"{what:<40} truth {truth_s:6.2f} s  never on the page")
+            return
+        alert_at = fired.get(span["id"]) if edge == "shown" else None
+        via = "" if alert_at is None else (f"  (alert fired {alert_at - t0 - truth_s:+.2f} s, "
+                                           f"on the page {1e3 * (at - alert_at):.0f} ms later)")
+        report.append(f"{what:<40} truth {truth_s:6.2f} s  page {at - t0:6.2f} s  "
+                      f"delay {delay:+.2f} s{via}")
+
+    for i, t in enumerate(truth["talk_overs"]):
+        who = t["initiator"]
+        s = talk_overs[i] if i < len(talk_overs) else None
+        measure(f"talk-over by {who} shown (start+{min_overlap_s:g})",
+                t["start_s"] + min_overlap_s, s, "shown",
+                -min_overlap_s, SHOW_AFTER_CONFIRMATION_S)
+        measure(f"talk-over by {who} gone (end+{resolve_s:g})", t["end_s"] + resolve_s, s,
+                "gone", -SHOW_AFTER_CONFIRMATION_S, SHOW_AFTER_CONFIRMATION_S)
+    [gap] = truth["dead_air"]
+    measure(f"dead air shown (start+{silence_s:g})", gap["start_s"] + silence_s,
+            dead_air[0] if dead_air else None, "shown",
+            -DEAD_AIR_TOLERANCE_S, DEAD_AIR_TOLERANCE_S)
+    measure("dead air gone (first speech)", gap["end_s"], dead_air[0] if dead_air else None,
+            "gone", -DEAD_AIR_TOLERANCE_S, DEAD_AIR_TOLERANCE_S)
+    for s in spans:
+        if s["kind"] not in ("talk_over", "silence"):
+            report.append(f"also shown: {s['kind']} {s['text']!r} at {s['shown'] - t0:.2f} s")
+    print("\n" + "\n".join(report))
+
+    assert [s["text"] for s in talk_overs] == [
+        TALK_OVER_BY_CUSTOMER if t["initiator"] == "customer" else TALK_OVER_BY_AGENT
+        for t in truth["talk_overs"]], report
+    assert len(dead_air) == 1, report
+    late = [c for c in checks if c[1] is None or not c[2] <= c[1] <= c[3]]
+    assert not late, report
+    assert not [s for s in spans if s["kind"] == "device"], spans
+    assert demo_run.page.console_errors == []
+
+
+def test_demo_keeps_serving_the_page_after_the_replay_until_ctrl_c(demo_run):
+    page = demo_run.page
+    assert demo_run.record("call_ended", reason="replay finished") is not None
+    time.sleep(2.0)                                       # well after the end of the call
+    assert demo_run.proc.poll() is None, demo_run.stderr.read_text()
+    assert page.get_attribute("#status", "data-state") == "connected"
+    assert page.get_attribute("body", "data-call") == "off"
+    with urllib.request.urlopen(demo_run.page_url, timeout=5) as r:   # a newcomer opens it now
+        assert r.status == 200 and b"nudges" in r.read()
+    assert "the nudge page stays up" in demo_run.stderr.read_text()
+    t = time.monotonic()
+    demo_run.proc.send_signal(signal.SIGINT)
+    assert demo_run.proc.wait(10) == 0
+    print(f"\nexit 0 {time.monotonic() - t:.2f} s after Ctrl-C")
+    stopped = demo_run.record("stopped")
+    assert stopped is not None and stopped["reason"] == "SIGINT"
+    assert "Traceback" not in demo_run.stderr.read_text()

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -77,10 +78,24 @@ def replayed_call(prometheus: PrometheusServer) -> Iterator[ReplayedCall]:  # no
     state.check_results = {"mic_device": CHECK_PASS, "far_end_device": CHECK_PASS,
                            "noise": CHECK_WARN}
     state.check_timestamp = time.time()
-    pipeline = Pipeline(agent_rate=rate, customer_rate=rate)
+    # A calibrated headset (100 dB SPL at 0 dBFS), so the hearing panels have their dB(A).
+    import datetime as dt
+    import tempfile
+
+    from daemon.hearing import HearingTracker
+    from daemon.metrics_hearing import HearingCollector, HearingReading
+    from dsp.hearing import HearingSettings
+
+    hearing_settings = HearingSettings(dbspl_at_0dbfs=100.0)
+    pipeline = Pipeline(agent_rate=rate, customer_rate=rate, hearing=hearing_settings)
+    tracker = HearingTracker(hearing_settings, dt.date.today(),
+                             path=Path(tempfile.mkdtemp()) / "exposure.json",
+                             sensitivity=100.0, source="config")
+    reading: list[HearingReading] = []
     registry = default_registry()
     published = PublishedStats()  # as the daemon's loop does: scrapes never touch the pipeline
     metrics = Metrics(registry, state, pipeline_stats=published)
+    registry.register(HearingCollector(lambda: reading[-1] if reading else None))
     server = start_metrics_server(MetricsSettings(port=prometheus.target_port), registry)
     try:
         # Start the call once Prometheus has seen the idle exporter, so that every counter is
@@ -95,6 +110,10 @@ def replayed_call(prometheus: PrometheusServer) -> Iterator[ReplayedCall]:  # no
             t0 = time.perf_counter()
             pipeline.push(agent=audio[i : i + block, 0], customer=audio[i : i + block, 1])
             published.publish(pipeline)
+            tracker.feed(*pipeline.far_end_heard, dt.date.today(), pipeline.position,
+                         time.monotonic())
+            reading.append(HearingReading(tracker.snapshot, pipeline.acoustic_shocks,
+                                          pipeline.far_end_laeq_dbfs))
             metrics.observe_processing(time.perf_counter() - t0)
             due = start + (i + block) / rate / REPLAY_SPEED
             time.sleep(max(0.0, due - time.monotonic()))
@@ -135,7 +154,8 @@ def test_talk_over_count_in_prometheus_equals_the_call_summary(prometheus, repla
             for r in prometheus.query('callwatch_talk_over_seconds_total{job="callwatch"}')}
     assert by_s == pytest.approx({"agent": replayed_call.call.talk_over.seconds_by_agent,
                                   "customer": replayed_call.call.talk_over.seconds_by_customer})
-    speech = value(prometheus.query('callwatch_speech_seconds_total{stream="agent"}'))
+    speech = value(prometheus.query(
+        'callwatch_speech_seconds_total{job="callwatch",stream="agent"}'))
     assert speech == pytest.approx(replayed_call.totals.agent.speech_s)
 
 
@@ -185,7 +205,7 @@ def test_dashboard_shape():
             assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
             assert p["targets"], p["title"]
     assert [p["title"] for p in dashboard_panels() if p["type"] == "row"] == [
-        "Fleet overview", "Agent drill-down ($agent)"]
+        "Fleet overview", "Agent drill-down ($agent)", "Hearing safety", "Coaching"]
     queries = dashboard_queries()
     assert len(queries) >= 25
     for where, expr in queries:

@@ -47,6 +47,27 @@ def test_replay_summary_matches_analyze(tmp_path):
     assert json.loads(lines[0])["event"] == "started"
 
 
+def test_replay_of_an_unfinished_wav_warns_and_plays_it_all(tmp_path):
+    """A WAV whose recorder died before writing the sizes (data size 0): analysed whole, and
+    said so on stderr and in the event log, as `analyze` does."""
+    data = bytearray(SAMPLE.read_bytes())
+    pos = data.index(b"data")
+    data[pos + 4 : pos + 8] = bytes(4)
+    data[4:8] = bytes(4)
+    crashed = tmp_path / "crashed.wav"
+    crashed.write_bytes(bytes(data))
+    d = DaemonProcess(tmp_path / "d", "", args=("--replay", str(crashed), "--speed", "200"))
+    assert d.proc.wait(timeout=60) == 0, d.stderr.read_text()
+    warning = [line for line in d.stderr.read_text().splitlines() if "warning" in line]
+    assert len(warning) == 1 and str(crashed) in warning[0], warning
+    assert "0 bytes of audio" in warning[0]
+    d.read()
+    logged = [r for r in d.records if r["event"] == "replay_warning"]
+    assert len(logged) == 1 and "0 bytes of audio" in logged[0]["warning"]
+    summary = next(r for r in d.records if r["event"] == "call_ended")["summary"]
+    assert summary["duration_s"] > 30  # the whole 31 s sample, not an empty file
+
+
 def test_replay_paces_in_real_time(tmp_path):
     t0 = time.monotonic()
     d = DaemonProcess(tmp_path, "", args=("--replay", str(SAMPLE), "--speed", "10"))
@@ -99,6 +120,65 @@ def test_call_command_controls_the_daemon(tmp_path):
         d.kill()
     ended = [r for r in d.records if r["event"] == "call_ended"]
     assert [r["call_id"] for r in ended][-1] == "ticket-42"
+
+
+def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
+    """`make run` (`callwatch demo`, a replay of the sample call) while another callwatch runs
+    with the same config: the demo takes free ports and a control socket of its own, says so,
+    and leaves the other daemon, its socket and its call journal alone."""
+    import signal
+
+    from tests.integration.prometheus_server import free_port
+
+    page_port, metrics_port = free_port(), free_port()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    config = tmp_path / "xdg" / "callwatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[server]\nport = {page_port}\n[metrics]\nport = {metrics_port}\n")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(config.parents[1]),
+           "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
+    env.pop("NOTIFY_SOCKET", None)
+    first_log, demo_log = tmp_path / "first.jsonl", tmp_path / "demo.jsonl"
+    first = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--replay", str(SAMPLE),
+                              "--log-json", str(first_log)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sock = runtime / "callwatch" / "control.sock"
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            assert first.poll() is None and time.monotonic() < deadline, "first did not start"
+            time.sleep(0.05)
+        demo = subprocess.Popen([sys.executable, "-m", "daemon.cli", "demo", "--speed", "100",
+                                 "--log-json", str(demo_log)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while "replay_finished" not in (demo_log.read_text() if demo_log.exists() else ""):
+            assert demo.poll() is None, demo.communicate()[1]
+            assert time.monotonic() < deadline, "the demo did not finish its replay"
+            time.sleep(0.1)
+        demo.send_signal(signal.SIGINT)
+        _, err = demo.communicate(timeout=10)
+        assert demo.returncode == 0, err
+        takes = [line for line in err.splitlines() if "this replay takes" in line]
+        assert len(takes) == 3, err
+        assert f"[server] port {page_port} is in use" in takes[0]
+        assert f"[metrics] port {metrics_port} is in use" in takes[1]
+        assert f"another callwatch answers on {sock}" in takes[2]
+        records = [json.loads(line) for line in demo_log.read_text().splitlines()]
+        started = next(r for r in records if r["event"] == "started")
+        assert f":{page_port}/" not in started["page"]
+        assert not any(r.get("reason") == "crashed" for r in records)
+        assert sorted(p.name for p in sock.parent.iterdir()) == ["control.sock"]
+
+        status = json.loads(cli("call", "status", env=env).stdout)  # still the first daemon
+        assert status["ok"] and status["call_id"] is not None
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=10) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
 
 
 def test_call_command_without_a_daemon(tmp_path):

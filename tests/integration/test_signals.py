@@ -17,7 +17,9 @@ from tests.speech import two_party_call
 pytestmark = pytest.mark.integration
 
 HALF = [("customer", "hts2", 0.3), ("agent", "kristoff", 3.0), ("customer", "hts1", 6.0)]
-CALL_S = 24.0  # the same exchange twice: talk-overs start at ~4.1/6.2 s and ~16.1/18.2 s
+CALL_S = 24.0
+"""The same exchange twice: a talk-over from ~4.1 s and one from ~16.1 s (the customer's next
+phrase, ~0.2 s after their first ends, belongs to the same episode)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +50,12 @@ def test_sighup_reloads_thresholds_without_dropping_audio(tmp_path, call_wav):
     finally:
         d.kill()
     talk = [r for r in d.records if r["event"] == "talk_over" and r["phase"] == "end"]
-    assert [(round(r["start_s"]), r["initiator"]) for r in talk] == [(16, "agent"),
-                                                                     (18, "customer")]
+    assert [(round(r["start_s"]), r["initiator"]) for r in talk] == [(16, "agent")]
     stopped = d.records[-1]
     assert stopped["event"] == "stopped"
     assert abs(stopped["processed_s"] - CALL_S) < 0.1  # no audio dropped by the reload
     summary = next(r for r in d.records if r["event"] == "call_ended")["summary"]
-    assert summary["talk_over"]["count"] == 2
+    assert summary["talk_over"]["count"] == 1
 
 
 def test_bad_config_on_sighup_keeps_the_old_one(tmp_path, call_wav):

@@ -3,7 +3,7 @@ a test buffer with a known start time, and asking the sound server about a sourc
 
 Capture reuses :class:`daemon.capture.CaptureStream` (the same device resolution, stream
 options and ``PULSE_PROP`` tagging as ``callwatch run``), read through the same
-:class:`~daemon.capture.StreamReader`, so the check opens exactly what the daemon would.
+:class:`~daemon.epoch.StreamReader`, so the check opens exactly what the daemon would.
 Output goes through PortAudio with at least 50 ms of latency: through the ALSA ``pulse``
 plugin anything lower underruns, and full-duplex ``playrec`` returns garbage.
 """
@@ -17,6 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from daemon.capture import CaptureStream
+from daemon.device_choice import DeviceError
+from daemon.devices import pactl
+from daemon.epoch import StreamReader
+from dsp.resample import Resampler
+
 PLAY_LEAD_S = 0.25
 """Silence before the played signal, so the output stream is running when it starts."""
 OUTPUT_LATENCY_S = 0.1
@@ -29,9 +35,7 @@ OUTPUT_LATENCY_S = 0.1
 class Recorder:
     """A running capture stream (opened through daemon.capture) and everything it delivered."""
 
-    def __init__(self, stream: Any) -> None:
-        from daemon.capture import StreamReader
-
+    def __init__(self, stream: CaptureStream) -> None:
         self.stream = stream
         self.reader = StreamReader()
         self.reader.switch(stream.epoch)
@@ -114,8 +118,6 @@ class OutputTarget:
 
 
 def pulse_sinks() -> list[str] | None:
-    from daemon.devices import pactl
-
     out = pactl("list", "short", "sinks")
     if out is None:
         return None
@@ -130,8 +132,6 @@ def resolve_output(sd: Any, spec: str | None, far_end_source: str | None,
                    what: str = "--speaker") -> OutputTarget:
     """An output spec -> device; the default plays into the sink the far end monitors, so the
     playback test exercises exactly the path the customer's voice takes."""
-    from daemon.devices import DeviceError
-
     outs = _outputs(sd)
     names = ", ".join(f'{d["index"]} "{d["name"]}"' for d in outs) or "none"
 
@@ -247,16 +247,12 @@ def resample(x: np.ndarray, rate: int, to: int) -> np.ndarray:
     """A whole clip to another rate (the project's resampler, flushed)."""
     if rate == to:
         return x
-    from dsp.resample import Resampler
-
     r = Resampler(rate, to)
     return np.concatenate([r.process(x), r.flush()])
 
 
 def source_state(source: str | None) -> tuple[bool | None, float | None]:
     """(muted, volume %) of a PulseAudio source, ``None`` where unknown."""
-    from daemon.devices import pactl
-
     if not source:
         return None, None
     muted: bool | None = None

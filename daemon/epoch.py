@@ -1,0 +1,154 @@
+"""One opening of a capture stream, and the processing loop's cursor into it.
+
+The audio callback (:meth:`Epoch.callback`) runs on PortAudio's real-time thread. It does only
+what cannot wait: copy the block into a preallocated :class:`daemon.ring.RingBuffer`, note the
+block's capture time and first sample index in preallocated arrays, OR the status flags into
+plain integers and bump counters. No allocation of arrays, no locks, no logging, no
+Prometheus: any of those can miss the driver's deadline and cause the very overflows we count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from daemon.ring import RingBuffer
+
+PA_INPUT_OVERFLOW = 0x2
+"""``paInputOverflow`` in PortAudio's callback flags."""
+
+TIMESTAMP_SLOTS = 512
+"""Capture timestamps kept per stream (512 blocks: >10 s at 20 ms), read every loop pass."""
+
+
+class Epoch:
+    """One opening of one stream: its ring, its timestamps and its callback counters.
+
+    A reopened stream gets a new epoch (sample indices restart at 0); the processing loop
+    notices the new object, keeps the old epoch's counters and aligns the new one afresh.
+    """
+
+    def __init__(self, ring_frames: int, rate: int, latency_s: float = 0.0,
+                 wake: Callable[[], None] | None = None) -> None:
+        self.ring = RingBuffer(ring_frames, 1, np.float32)
+        self.rate = rate
+        self.wake = wake
+        """Called after each stored block (:meth:`daemon.wakeup.Wakeup.set`): the
+        processing loop sleeps until audio arrives."""
+        self.latency_s = latency_s
+        self.ts_n = np.zeros(TIMESTAMP_SLOTS, np.int64)
+        self.ts_t = np.zeros(TIMESTAMP_SLOTS, np.float64)
+        self.ts_count = 0
+        self.n_seen = 0
+        self.callbacks = 0
+        self.overflows = 0
+        self.status_bits = 0
+        self.last_callback = 0.0
+        self.finished = False
+        self.opened_at = time.monotonic()
+
+    def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        """PortAudio input callback: copy, timestamp, count. Nothing else."""
+        now = time.monotonic()
+        adc = time_info.inputBufferAdcTime
+        cur = time_info.currentTime
+        if adc > 0.0 and cur >= adc:
+            t = now - (cur - adc)
+        else:  # host API without timestamps: the block ended about now
+            t = now - frames / self.rate - self.latency_s
+        self.ring.write(indata)
+        i = self.ts_count
+        j = i % TIMESTAMP_SLOTS
+        self.ts_n[j] = self.n_seen
+        self.ts_t[j] = t
+        self.ts_count = i + 1
+        self.n_seen += frames
+        flags = status._flags
+        if flags:
+            self.status_bits |= flags
+            if flags & PA_INPUT_OVERFLOW:
+                self.overflows += 1
+        self.callbacks += 1
+        self.last_callback = now
+        if self.wake is not None:
+            self.wake()
+
+    def push(self, block: np.ndarray, t: float) -> None:
+        """Store a block as the callback would (replayed files use this, with their own
+        timestamps)."""
+        self.ring.write(block)
+        i = self.ts_count
+        self.ts_n[i % TIMESTAMP_SLOTS] = self.n_seen
+        self.ts_t[i % TIMESTAMP_SLOTS] = t
+        self.ts_count = i + 1
+        self.n_seen += len(block)
+        self.callbacks += 1
+        self.last_callback = time.monotonic()
+        if self.wake is not None:
+            self.wake()
+
+    def finished_callback(self) -> None:
+        self.finished = True
+
+
+class StreamReader:
+    """The processing loop's cursor into a stream's current epoch."""
+
+    def __init__(self) -> None:
+        self.epoch: Epoch | None = None
+        self.ts_read = 0
+        self.dropped_seen = 0
+        self.base_overflows = 0
+        self.base_callbacks = 0
+        self.base_dropped = 0
+
+    def switch(self, epoch: Epoch | None) -> bool:
+        """Follow the stream to a new epoch; True if it changed (the old one's counters are
+        folded into the totals)."""
+        if epoch is self.epoch:
+            return False
+        old = self.epoch
+        if old is not None:
+            self.base_overflows += old.overflows
+            self.base_callbacks += old.callbacks
+            self.base_dropped += old.ring.overruns
+        self.epoch = epoch
+        self.ts_read = 0
+        self.dropped_seen = 0
+        return True
+
+    def read_timestamps(self) -> list[tuple[int, float]]:
+        ep = self.epoch
+        if ep is None:
+            return []
+        end = ep.ts_count
+        start = max(self.ts_read, end - TIMESTAMP_SLOTS + 1)
+        self.ts_read = end
+        if start >= end:
+            return []
+        idx = np.arange(start, end) % TIMESTAMP_SLOTS
+        return list(zip(ep.ts_n[idx].tolist(), ep.ts_t[idx].tolist(), strict=True))
+
+    def read_samples(self) -> np.ndarray:
+        """New samples; frames the ring had to drop come back as silence so that sample
+        indices keep matching the capture timestamps."""
+        ep = self.epoch
+        if ep is None:
+            return np.zeros(0, np.float32)
+        x = ep.ring.read()[:, 0]
+        lost = ep.ring.dropped_frames - self.dropped_seen
+        if lost:
+            self.dropped_seen += lost
+            x = np.concatenate([x, np.zeros(lost, np.float32)])
+        return x
+
+    def totals(self) -> tuple[int, int, int]:
+        """(overflows, callbacks, ring overruns) over every epoch."""
+        ep = self.epoch
+        if ep is None:
+            return self.base_overflows, self.base_callbacks, self.base_dropped
+        return (self.base_overflows + ep.overflows, self.base_callbacks + ep.callbacks,
+                self.base_dropped + ep.ring.overruns)

@@ -1,0 +1,273 @@
+"""The monitoring itself: audio in the rings becomes events, and events become calls, alerts,
+log lines, WebSocket messages and metrics.
+
+:class:`Monitor` is what one pass of the processing loop (:mod:`daemon.service`) does:
+
+1. follows each source to its current epoch (a reopened device), reads new samples and
+   capture timestamps from its ring;
+2. aligns the two streams on one timeline (:mod:`dsp.align`), silence for a stream that is
+   down, so the other keeps being analysed;
+3. runs the pipeline in chunks of at most :data:`PUSH_MAX_S`, so the interpreter switches to
+   the audio threads often;
+4. hands the events to the call tracker, the alert policy and the :class:`Publisher`, and a
+   few times a second the statistics to the metrics and the page's level meters.
+
+It also starts and ends calls on the audio timeline (control requests, automatic detection,
+shutdown) and keeps the crash journal of the call in progress. It runs on the loop's thread
+only, like the pipeline it drives, which is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from alerts.policy import AlertPolicy, AlertSettings
+from daemon.calls import Call, CallTracker
+from daemon.capture import CaptureStream
+from daemon.config import CaptureSettings, Config
+from daemon.epoch import StreamReader
+from daemon.hearing import HearingTracker
+from daemon.inputs import Source
+from daemon.journal import JOURNAL_EVERY_S, CallJournal, journal_path
+from daemon.metrics import PublishedStats
+from daemon.metrics_hearing import HearingReading
+from daemon.publish import Publisher
+from daemon.state import StreamHealth
+from dsp import ANALYSIS_RATE
+from dsp.align import Aligner
+from dsp.events import Event, Kind
+from dsp.hearing import HearingSettings
+from dsp.pipeline import Pipeline
+from dsp.settings import DetectorSettings
+
+__all__ = ["LEVELS_EVERY_S", "PASS_MAX_S", "PUSH_MAX_S", "Monitor"]
+
+PUSH_MAX_S = 0.5
+"""Audio per pipeline call: bounds the time between interpreter switches to the callbacks."""
+
+PASS_MAX_S = 5.0
+"""Audio per loop pass, so signals, control requests and the watchdog are served promptly."""
+
+LEVELS_EVERY_S = 0.25
+"""Live level meters go out, and automatic call start/end is decided, at 4 Hz."""
+
+
+class Monitor:
+    """The pipeline and what follows it, for one run of the daemon."""
+
+    def __init__(self, cfg: Config, sources: Mapping[str, Source],
+                 health: Mapping[str, StreamHealth], hearing: HearingTracker,
+                 calls: CallTracker, out: Publisher, policy: AlertPolicy | None,
+                 published: PublishedStats | None, wall0: float, live: bool) -> None:
+        """``health``: per source, where its capture counters are copied. ``hearing``:
+        today's exposure, at the sensitivity the pipeline is built with. ``published``:
+        where the statistics are handed to the metrics' scrapes (with metrics only).
+        ``wall0``: the wall-clock time the pipeline's sample 0 stands for (alert and call
+        times count from it). ``live``: devices, whose events carry their latency; else a replay."""
+        self.sources = sources
+        self.health = health
+        self.rates = {n: int(s.rate) for n, s in sources.items()}
+        self.pipeline = Pipeline(cfg.detectors, self.rates["agent"], self.rates["customer"],
+                                 dataclasses.replace(cfg.hearing,
+                                                     dbspl_at_0dbfs=hearing.sensitivity or 0.0))
+        self.aligner = Aligner(self.rates["agent"], self.rates["customer"],
+                               cfg.capture.skew_window_s)
+        self.readers = {n: StreamReader() for n in sources}
+        self.hearing = hearing
+        self.calls = calls
+        self.out = out
+        self.state = out.state
+        self.policy = policy
+        self.wall0 = wall0
+        self.live = live
+        self.published = published
+        self.journal: CallJournal | None = None
+        self.hearing_reading: HearingReading | None = None
+        """The last hearing reading, for the hearing collector."""
+        self.last_audio = 0.0
+        """Monotonic time audio was last processed (the watchdog's proof of life)."""
+        self.last_levels = -1.0
+        self.processed_s = 0.0
+
+    def media_now(self) -> float:
+        """Wall-clock time of the audio being processed (replays run on their own clock)."""
+        return self.wall0 + self.pipeline.position / ANALYSIS_RATE
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    def process_pass(self) -> bool:
+        """One pass over the rings; True if it stopped at the work cap (more is waiting)."""
+        up = {}
+        for name, src in self.sources.items():
+            r = self.readers[name]
+            al = self.aligner.streams[name]
+            if r.switch(src.epoch):
+                al.new_epoch()
+            for n, t in r.read_timestamps():
+                al.add_timestamp(n, t)
+            al.add_samples(r.read_samples())
+            ep = src.epoch
+            # A capture stream that delivers audio counts as up before the supervisor has
+            # announced it; a replay is always up.
+            up[name] = bool(src.up or (isinstance(src, CaptureStream) and src.stream is not None
+                                       and ep is not None and ep.callbacks > 0))
+        self._copy_counters()
+        got = self.aligner.pull(up)
+        if got is None:
+            return False
+        agent, customer = got
+        self.last_audio = time.monotonic()
+        ra, rc = self.aligner.streams["agent"].rate, self.aligner.streams["customer"].rate
+        step = PUSH_MAX_S
+        i = 0.0
+        total = max(len(agent) / ra, len(customer) / rc)
+        while i < total:
+            a = agent[round(i * ra):round((i + step) * ra)]
+            c = customer[round(i * rc):round((i + step) * rc)]
+            self._after_audio(self.pipeline.push(a, c))
+            i += step
+        self.processed_s += total
+        if not self.live:  # a fast replay fills the rings: drain without sleeping
+            return any(src.epoch.ring.available() * 2 >= src.epoch.ring.capacity
+                       for src in self.sources.values() if src.epoch is not None)
+        return total >= PASS_MAX_S
+
+    def _copy_counters(self) -> None:
+        """The capture counters each reader has gathered, into the streams' health."""
+        for name, r in self.readers.items():
+            overflows, callbacks, overruns = r.totals()
+            h = self.health[name]
+            h.overflows = overflows
+            h.callbacks = callbacks
+            h.dropped_blocks = overruns
+
+    def _after_audio(self, events: list[Event]) -> None:
+        now_s = self.pipeline.position / ANALYSIS_RATE
+        p = self.pipeline
+        events = events + self.hearing.feed(*p.far_end_heard, dt.date.today(), p.position,
+                                            time.monotonic())
+        self.hearing_reading = HearingReading(self.hearing.snapshot, p.acoustic_shocks,
+                                              p.far_end_laeq_dbfs)
+        if events:
+            self.calls.add_events(events)
+            self.out.events(events, self.calls.call.id if self.calls.call else None,
+                            self.aligner.t0 if self.live else None)
+        if self.policy is not None:
+            # Dead air outside a call is just an idle workstation.
+            relevant = events if self.calls.call else [e for e in events
+                                                       if e.kind is not Kind.SILENCE]
+            self.out.alerts(self.policy.update(relevant, self.media_now()), self.policy)
+        if now_s - self.last_levels < LEVELS_EVERY_S:
+            return
+        # Stats snapshots cost more than a pass of the loop: take them a few times a second.
+        self.last_levels = now_s
+        if self.published is not None:
+            self.published.publish(self.pipeline)  # frozen snapshots for scrapes
+            totals, stats = self.published() or (self.pipeline.totals, None)
+        else:
+            totals, stats = self.pipeline.totals, None
+        decision = self.calls.observe(now_s, totals.customer.speech_s, totals.customer.speaking)
+        if decision == "start":
+            self.start_call(auto=True, call_id=None)
+        elif decision == "end":
+            self.end_call("far end silent")
+        self._journal_call(now_s)
+        if self.out.server is not None:
+            self.out.levels(stats or self.pipeline.stats, self.media_now())
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def configure(self, detectors: DetectorSettings, alerts: AlertSettings | None,
+                  capture: CaptureSettings) -> None:
+        """New detector, alert and call settings (a reload); the call in progress goes on."""
+        self.pipeline.update_settings(detectors)
+        if self.policy is not None and alerts is not None:
+            self.policy.update_settings(alerts)
+        self.calls.settings = capture
+
+    def configure_hearing(self, settings: HearingSettings, sensitivity: float | None,
+                          source: str) -> None:
+        """New ``[hearing]`` settings or headset sensitivity; today's dose is kept."""
+        self.hearing.configure(settings, sensitivity, source)
+        self.pipeline.update_hearing(dataclasses.replace(settings,
+                                                         dbspl_at_0dbfs=sensitivity or 0.0))
+
+    def snooze(self, kind: Kind, minutes: float) -> None:
+        """An agent snoozed ``kind`` on the page: its alert resolves now if it was firing."""
+        if self.policy is not None:
+            self.policy.snooze(kind, self.media_now() + 60.0 * float(minutes))
+            self.out.alerts(self.policy.tick(self.media_now()), self.policy)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def open_journal(self, control_socket: Path | None) -> None:
+        """The journal next to ``control_socket`` (``None``: none). A call the previous run
+        never ended (killed, crashed) is reported now from its last journalled state.
+        Without a writable state directory the daemon goes on without a journal."""
+        if control_socket is None:
+            return
+        try:
+            journal = CallJournal(journal_path(control_socket))
+            lost = journal.recover()
+        except OSError as exc:
+            self.out.log.emit("journal_error", error=str(exc))
+            return
+        if lost is not None:
+            self.out.log.emit("call_ended", call_id=lost["call_id"], reason="crashed",
+                              saved_at=lost.get("saved_at"), summary=lost.get("summary"))
+        self.journal = journal
+
+    def _journal_call(self, now_s: float) -> None:
+        if self.journal is None or self.calls.call is None:
+            return
+        if now_s - self.journal.last_s < JOURNAL_EVERY_S:
+            return
+        try:
+            self.journal.checkpoint(self.calls.call,
+                                    self.calls.running_summary(self.pipeline.stats, now_s), now_s)
+        except OSError as exc:  # a full disk: keep monitoring, stop journalling
+            self.out.log.emit("journal_error", error=str(exc))
+            self.journal = None
+
+    def start_call(self, auto: bool, call_id: str | None) -> Call:
+        """Start a call here on the audio timeline, ending the one in progress if any."""
+        if self.calls.call is not None:
+            self.end_call("new call started")
+        self.pipeline.start_call()
+        pos = self.pipeline.position
+        call = self.calls.start(pos / ANALYSIS_RATE, pos, self.media_now(), auto, call_id)
+        self.state.calls_total = self.calls.count
+        self.state.call_active = True
+        if self.journal is not None:
+            self.journal.clear()
+        self.out.call_started(call.id, auto, self.media_now())
+        return call
+
+    def end_call(self, reason: str) -> tuple[Call, dict[str, Any]] | None:
+        """End the call in progress: its closing events and alerts, then its summary."""
+        if self.calls.call is None:
+            return None
+        closing = self.pipeline.end_call()
+        self.out.events(closing, self.calls.call.id)
+        if self.policy is not None:
+            self.out.alerts(self.policy.update(closing, self.media_now()), self.policy)
+        call, summary = self.calls.end(self.pipeline.stats, closing,
+                                       self.pipeline.position / ANALYSIS_RATE)
+        if self.published is not None:
+            self.published.publish(self.pipeline)
+        self.state.call_active = False
+        if self.journal is not None:
+            self.journal.clear()
+        self.out.call_ended(call.id, reason, summary, self.media_now())
+        return call, summary
+
+    def close(self) -> None:
+        """Close the journal and save today's exposure (at shutdown, after the last call)."""
+        if self.journal is not None:
+            self.journal.close()
+        self.hearing.save()

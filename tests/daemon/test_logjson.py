@@ -1,0 +1,140 @@
+"""The daemon's event log on real files and real streams: one whole JSON object per line
+for machines, one readable line for people, private files, and no sink that can stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from daemon.logjson import EventLog, human, open_private
+
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_each_record_is_one_json_line_with_a_utc_millisecond_stamp(tmp_path):
+    path = tmp_path / "events.jsonl"
+    log = EventLog([open_private(str(path))])
+    returned = log.emit("alert", kind="noise", level_dbfs=-41.234, where=tmp_path)
+    log.emit("stopped")
+    log.close()
+    first, second = records(path)
+    assert first == {**returned, "where": str(tmp_path)}  # not JSON: written as its str()
+    assert TS.match(first["ts"]) and list(first)[:2] == ["ts", "event"]
+    assert first["event"] == "alert" and first["level_dbfs"] == -41.234
+    assert second["event"] == "stopped" and second["ts"] >= first["ts"]
+
+
+def test_the_log_file_is_created_private_and_appended_to(tmp_path):
+    path = tmp_path / "events.jsonl"
+    for run in ("first", "second"):
+        log = EventLog([open_private(str(path))])
+        log.emit("started", run=run)
+        log.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [r["run"] for r in records(path)] == ["first", "second"]
+
+
+def test_an_existing_readable_log_of_ours_is_narrowed(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event":"old"}\n')
+    os.chmod(path, 0o644)
+    with open_private(str(path)) as f:
+        f.write('{"event":"new"}\n')
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [r["event"] for r in records(path)] == ["old", "new"]
+
+
+def test_a_log_path_that_cannot_be_opened_raises_and_leaks_no_descriptor(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(IsADirectoryError):
+        open_private(str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        open_private(str(tmp_path / "missing" / "events.jsonl"))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_closed_sink_does_not_stop_the_others(tmp_path):
+    gone = open_private(str(tmp_path / "gone.jsonl"))
+    kept = tmp_path / "kept.jsonl"
+    log = EventLog([gone, open_private(str(kept))])
+    gone.close()                                   # writing to it raises ValueError
+    log.emit("device_lost", stream="agent")
+    log.emit("device_restored", stream="agent")
+    log.close()
+    assert [r["event"] for r in records(kept)] == ["device_lost", "device_restored"]
+
+
+def test_records_from_many_threads_stay_whole_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    log = EventLog([open_private(str(path))])
+    threads, each = 8, 300
+    payload = "x" * 2000                           # longer than one pipe/page write
+
+    def writer(n: int) -> None:
+        for i in range(each):
+            log.emit("levels", thread=n, i=i, payload=payload)
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    log.close()
+    got = records(path)
+    assert len(got) == threads * each
+    for n in range(threads):
+        assert [r["i"] for r in got if r["thread"] == n] == list(range(each))
+
+
+def test_human_line_keeps_what_matters():
+    record = {"ts": "2026-03-01T09:15:02.123Z", "event": "noise", "kind": "noise",
+              "stream": "agent", "level_dbfs": -41.2345, "device": None,
+              "thresholds": {"floor_dbfs": -45}}
+    line = human(record)
+    assert line.startswith("09:15:02.123 noise            ")
+    assert "kind=" not in line and "device" not in line       # same as the event; unknown
+    assert "level_dbfs=-41.23" in line and 'thresholds={"floor_dbfs":-45}' in line
+
+
+def test_human_line_of_a_call_end_adds_the_summary():
+    summary = {"duration_s": 61.24, "talk_over": {"count": 3, "by_agent": 2, "by_customer": 1},
+               "events": [{}, {}, {}, {}]}
+    line = human({"ts": "2026-03-01T09:16:03.000Z", "event": "call_ended", "call_id": "c1",
+                  "summary": summary})
+    first, second = line.split("\n")
+    assert first.rstrip().endswith("call_id=c1") and "summary" not in first
+    assert second == (" " * 13 + "summary: 61.2 s, talk-over 3 (agent 2, customer 1), "
+                      "4 events")
+
+
+def test_cli_log_goes_to_stdout_as_json_lines_off_a_terminal_and_to_the_file(tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    log = EventLog.for_cli(str(path))              # "auto": capsys's stdout is no terminal
+    log.emit("started", version="0.1.0")
+    log.close()
+    out = capsys.readouterr().out
+    assert json.loads(out)["event"] == "started"
+    assert records(path)[0]["event"] == "started"
+
+
+def test_cli_text_output_is_readable_and_dash_sends_json_to_stdout_too(capsys):
+    log = EventLog.for_cli(None, output="text")
+    log.emit("started", version="0.1.0")
+    text = capsys.readouterr().out
+    assert "started" in text and "version=0.1.0" in text and not text.startswith("{")
+    log = EventLog.for_cli("-", output="text")
+    log.emit("stopped")
+    log.close()                                    # stdout itself stays open
+    assert json.loads(capsys.readouterr().out)["event"] == "stopped"
+    print("still open")
+    assert capsys.readouterr().out == "still open\n"

@@ -1,0 +1,45 @@
+"""``callwatch check --dbspl-at-0dbfs``: the sensitivity is recorded for the far-end device's
+headset model on the virtual PulseAudio headset, and the daemon's lookup finds it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.hearing import effective_sensitivity, load_sensitivities
+from dsp.hearing import HearingSettings
+from tests.integration.pulse import PulseServer, virtual_headset  # noqa: F401
+
+pytestmark = pytest.mark.integration
+HEADSET = '[capture]\nmic_device = "headset_mic"\nfar_end_device = "speaker_monitor"\n'
+
+
+def check(server: PulseServer, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cfg = tmp / "config.toml"
+    cfg.write_text(HEADSET)
+    env = server.full_env(XDG_STATE_HOME=str(tmp / "state"), XDG_CONFIG_HOME=str(tmp / "cfg"))
+    return subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "check", "--config", str(cfg), "--non-interactive",
+         "--json", "--no-playback", "--silence-s", "1", *extra],
+        capture_output=True, text=True, env=env, timeout=90)
+
+
+def test_sensitivity_is_recorded_per_headset_model(virtual_headset, tmp_path):  # noqa: F811
+    out = check(virtual_headset, tmp_path, "--dbspl-at-0dbfs", "104.5")
+    assert json.loads(out.stdout)["schema"] == "callwatch.check/1", out.stderr
+    assert "recorded dbspl_at_0dbfs = 104.5 for headset_speaker" in out.stderr
+    recorded = load_sensitivities(tmp_path / "state" / "callwatch" / "sensitivity.json")
+    assert recorded == {"headset_speaker": 104.5}
+    assert effective_sensitivity(HearingSettings(), "headset_speaker", recorded) == (104.5,
+                                                                                     "check")
+
+
+def test_an_impossible_sensitivity_is_refused_before_any_test(virtual_headset, tmp_path):  # noqa: F811
+    out = check(virtual_headset, tmp_path, "--dbspl-at-0dbfs", "20")
+    assert out.returncode == 2 and out.stdout == ""
+    assert "--dbspl-at-0dbfs 20: must be between 60 and 140" in out.stderr
+    assert not (tmp_path / "state" / "callwatch" / "sensitivity.json").exists()
