@@ -1,11 +1,15 @@
-"""``python -m bench.baseline FILE.wav``: the naive talk-over detector headset vendors ship.
+"""``python -m bench.baseline [--vad ENGINE] FILE.wav``: the naive talk-over detector headset
+vendors ship, with any VAD engine.
 
-WebRTC VAD (mode 2, 30 ms frames) on each channel independently, at the file's own rate when
-webrtcvad supports it (8/16/32/48 kHz) and at 16 kHz after resampling otherwise; a talk-over
-is both channels flagged as speech for at least 0.3 s, started by whichever party's speech
-run began later. Nothing else: no noise floor, no far-end coupling, no hangover. It prints
-the same ``callwatch.analysis/1`` shape as ``callwatch analyze --json`` (levels and the
-other detectors are null/empty) so one scorer handles both.
+A VAD (30 ms frames, mode 2) on each channel independently; a talk-over is both channels
+flagged as speech for at least 0.3 s, started by whichever party's speech run began later.
+Nothing else: no noise floor, no far-end coupling, no hangover. The default engine is the
+WebRTC VAD through the public ``webrtcvad`` package, at the file's own rate when it supports
+it (8/16/32/48 kHz) and at 16 kHz after resampling otherwise; any other engine of
+:func:`dsp.vad.create_vad` (``silero``, ``earshot``) runs on the audio resampled to
+:data:`dsp.ANALYSIS_RATE`, so a better VAD can be judged without the rest of callwatch. It
+prints the same ``callwatch.analysis/1`` shape as ``callwatch analyze --json`` (levels and
+the other detectors are null/empty) so one scorer handles all.
 """
 
 from __future__ import annotations
@@ -28,8 +32,24 @@ VAD_RATES = (8000, 16000, 32000, 48000)
 SCHEMA = "callwatch.analysis/1"
 
 
-def vad_flags(x: np.ndarray, rate: int, mode: int = MODE) -> np.ndarray:
+def engine_flags(x: np.ndarray, rate: int, engine: str, mode: int = MODE) -> np.ndarray:
+    """Speech flag per 30 ms frame of float audio ``x`` from a :mod:`dsp.vad` engine."""
+    from dsp import ANALYSIS_RATE
+    from dsp.vad import create_vad
+
+    y = resample(x, rate, ANALYSIS_RATE)
+    frame = int(ANALYSIS_RATE * FRAME_S)
+    n = len(y) // frame
+    flags = np.ones(n, dtype=bool)
+    create_vad(engine, mode).classify(to_int16(y[: n * frame]).reshape(n, frame), flags)
+    return flags
+
+
+def vad_flags(x: np.ndarray, rate: int, mode: int = MODE, engine: str = "webrtc"
+              ) -> np.ndarray:
     """Speech flag per 30 ms frame of float audio ``x``."""
+    if engine != "webrtc":
+        return engine_flags(x, rate, engine, mode)
     if rate not in VAD_RATES:
         x, rate = resample(x, rate, 16000), 16000
     vad = webrtcvad.Vad(mode)
@@ -80,11 +100,12 @@ def _stream(flags: np.ndarray) -> dict[str, object]:
             "noise_floor_dbfs": None, "snr_db": None, "clipped_ratio": 0.0}
 
 
-def analyze(path: str | Path, agent_channel: int = 0, customer_channel: int = 1) -> dict:
+def analyze(path: str | Path, agent_channel: int = 0, customer_channel: int = 1,
+            engine: str = "webrtc") -> dict:
     """The baseline's report of one stereo call file."""
     x, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    a = vad_flags(x[:, agent_channel], rate)
-    c = vad_flags(x[:, customer_channel], rate)
+    a = vad_flags(x[:, agent_channel], rate, engine=engine)
+    c = vad_flags(x[:, customer_channel], rate, engine=engine)
     events = talk_overs(a, c)
     return {
         "schema": SCHEMA,
@@ -100,6 +121,7 @@ def analyze(path: str | Path, agent_channel: int = 0, customer_channel: int = 1)
             "by_customer": sum(e["initiator"] == "customer" for e in events),
         },
         "events": events,
+        "vad": engine,
     }
 
 
@@ -107,11 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.baseline",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="+", metavar="FILE.wav", help="stereo calls (ch0 agent)")
+    ap.add_argument("--vad", default="webrtc",
+                    help="VAD engine: webrtc (default) or any dsp.vad engine (silero, earshot)")
     args = ap.parse_args(argv)
     status = 0
     for f in args.files:
         try:
-            print(json.dumps(analyze(f), separators=(",", ":")))
+            print(json.dumps(analyze(f, engine=args.vad), separators=(",", ":")))
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             print(f"python -m bench.baseline: {f}: cannot read ({exc}); pass a WAV file",
                   file=sys.stderr)

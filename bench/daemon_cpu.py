@@ -1,13 +1,15 @@
 """Live daemon benchmarks: CPU while capturing, memory over an hour, capture-to-event latency.
 
-    python -m bench.daemon_cpu --seconds 300          # CPU + latency on the virtual headset
+    python -m bench.daemon_cpu --seconds 300          # CPU + latency, both backends + floor
     python -m bench.daemon_cpu --memory-hours 1       # memory over an hour of replayed audio
 
 CPU: a private PulseAudio with the virtual headset (tests/integration/pulse.py); ``callwatch
-run`` captures ``headset_mic`` and ``speaker_monitor`` at 48 kHz with the alert server and the
-metrics endpoint on, while the sample call plays into both sides in a loop (so the VAD and all
-detectors work as in a call). CPU is the daemon's utime+stime from /proc over the window, as a
-percentage of one core. Overflows and dropped blocks come from the daemon's status.
+run`` captures ``headset_mic`` and ``speaker_monitor`` (16 kHz by default) with the alert
+server and the metrics endpoint on, while the sample call plays into both sides in a loop (so
+the VAD and all detectors work as in a call), once per capture backend; then, on the same
+server, two bare ``parec`` readers of the same sources at the same rate, format and fragment
+size, as the floor. CPU is utime+stime from /proc over the window, as a percentage of one
+core. Overflows and dropped blocks come from the daemon's status.
 
 Latency: every BEGIN event logs ``latency_ms``: from the capture timestamp of the sample that
 confirmed it to the moment the event was emitted (the part beyond the detector's own window).
@@ -58,29 +60,65 @@ def control(sock: Path, line: str) -> dict:
         return json.loads(s.makefile().readline())
 
 
-def bench_cpu(seconds: float, work: Path, rate: int, block_s: float, interval_s: float) -> dict:
-    sys.path.insert(0, str(ROOT))
-    from tests.integration.pulse import PulseServer
+def _play_loop(srv, work: Path, players: list[subprocess.Popen], until: float) -> None:
+    """Keep the sample call playing into both sides until ``until``."""
+    while time.monotonic() < until:
+        if not players or players[0].poll() is not None:
+            players[:] = [srv.play("mic_feed", work / "agent.wav"),
+                          srv.play("headset_speaker", work / "customer.wav")]
+        time.sleep(0.2)
 
-    srv = PulseServer(work / "pulse").start()
+
+def bench_parec(srv, seconds: float, work: Path, rate: int, block_s: float) -> dict:
+    """The floor: two bare ``parec`` readers of the same two sources, at the daemon's rate,
+    format and fragment size, while the same call plays."""
+    procs = [subprocess.Popen(["parec", "-d", src, f"--rate={rate}", "--channels=1",
+                               "--format=float32le", f"--latency-msec={round(block_s * 1000)}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=srv.full_env())
+             for src in ("headset_mic", "headset_speaker.monitor")]
+    players: list[subprocess.Popen] = []
+    try:
+        time.sleep(1.0)
+        c0, t0 = sum(cpu_seconds(p.pid) for p in procs), time.monotonic()
+        _play_loop(srv, work, players, t0 + seconds)
+        c1, t1 = sum(cpu_seconds(p.pid) for p in procs), time.monotonic()
+    finally:
+        for p in players + procs:
+            p.terminate()
+        for p in procs:
+            p.wait(5)
+    return {"what": "two bare parec readers", "samplerate_hz": rate, "block_s": block_s,
+            "seconds": round(t1 - t0, 1),
+            "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2)}
+
+
+def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interval_s: float,
+              backend: str = "auto") -> dict:
+    """``callwatch run`` with the alert server and metrics on, capturing while the call
+    plays; ``srv`` is the running virtual headset."""
     data, file_rate = sf.read(SAMPLE, dtype="float32")
     sf.write(work / "agent.wav", data[:, 0], file_rate)
     sf.write(work / "customer.wav", data[:, 1], file_rate)
-    sock = work / "control.sock"
-    cfg = work / "config.toml"
+    sock = work / f"control-{backend}.sock"
+    cfg = work / f"config-{backend}.toml"
     cfg.write_text(f'[control]\nsocket_path = "{sock}"\n[capture]\nmic_device = "headset_mic"\n'
                    f'far_end_device = "speaker_monitor"\nsamplerate_hz = {rate}\n'
                    f'block_s = {block_s}\nprocess_interval_s = {interval_s}\n'
-                   '[server]\nport = 0\n[metrics]\nport = 0\n')
-    log = work / "events.jsonl"
+                   f'backend = "{backend}"\n[server]\nport = 0\n[metrics]\nport = 0\n')
+    log = work / f"events-{backend}.jsonl"
     env = srv.full_env(XDG_CONFIG_HOME=str(work / "xdg"))
+    err = work / f"stderr-{backend}.txt"
     proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg),
                              "--log-json", str(log)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=err.open("w"))
     players: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"callwatch run ({backend}) exited with {proc.returncode}: "
+                                   f"{err.read_text()[-1500:]}")
             try:
                 if all(d["up"] for d in control(sock, "status")["devices"].values()):
                     break
@@ -89,12 +127,7 @@ def bench_cpu(seconds: float, work: Path, rate: int, block_s: float, interval_s:
             time.sleep(0.1)
         time.sleep(1.0)  # start-up (imports, first fit) is not steady state
         c0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        end = t0 + seconds
-        while time.monotonic() < end:
-            if not players or players[0].poll() is not None:
-                players = [srv.play("mic_feed", work / "agent.wav"),
-                           srv.play("headset_speaker", work / "customer.wav")]
-            time.sleep(0.2)
+        _play_loop(srv, work, players, t0 + seconds)
         c1, t1 = cpu_seconds(proc.pid), time.monotonic()
         status = control(sock, "status")
     finally:
@@ -102,15 +135,18 @@ def bench_cpu(seconds: float, work: Path, rate: int, block_s: float, interval_s:
             p.terminate()
         proc.terminate()
         proc.wait(10)
-        srv.stop()
     lat = []
+    used = None
     for line in log.read_text().splitlines():
         r = json.loads(line)
+        if r.get("event") == "started":
+            used = r.get("backend")
         if r.get("phase") == "begin" and "latency_ms" in r:
             lat.append(r["latency_ms"])
     devices = status["devices"]
     return {
-        "samplerate_hz": rate, "block_s": block_s, "process_interval_s": interval_s,
+        "backend": used, "samplerate_hz": rate, "block_s": block_s,
+        "process_interval_s": interval_s,
         "seconds": round(t1 - t0, 1),
         "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
         "overflows": sum(d["overflows"] for d in devices.values()),
@@ -161,6 +197,7 @@ def bench_memory(hours: float, speed: float, work: Path) -> dict:
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=300.0,
                    help="CPU measurement window (default 300)")
@@ -168,22 +205,46 @@ def main() -> int:
                    help="also replay this many hours of audio and track memory (e.g. 1)")
     p.add_argument("--speed", type=float, default=10000.0, help="replay speed for memory")
     p.add_argument("--no-cpu", action="store_true", help="skip the capture benchmark")
-    p.add_argument("--samplerate", type=int, default=48000, help="capture rate (default 48000)")
+    p.add_argument("--samplerate", type=int, default=None,
+                   help="capture rate (default: the config default, 16000)")
     p.add_argument("--block-s", type=float, default=None,
                    help="[capture] block_s (default: the config default)")
     p.add_argument("--interval-s", type=float, default=None,
                    help="[capture] process_interval_s (default: the config default)")
+    p.add_argument("--backends", default="pulse,portaudio",
+                   help="capture backends to measure one after the other, comma-separated "
+                        "(default pulse,portaudio)")
+    p.add_argument("--no-parec", action="store_true",
+                   help="skip the floor: two bare parec readers of the same sources")
     args = p.parse_args()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    bad = [b for b in backends if b not in ("auto", "pulse", "portaudio")]
+    if bad:
+        p.error(f"--backends {args.backends}: {', '.join(bad)} is not one of auto, pulse, "
+                "portaudio")
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp:
         work = Path(tmp)
         if not args.no_cpu:
             from daemon.config import CaptureSettings
+            from tests.integration.pulse import PulseServer
 
             d = CaptureSettings()
-            out["capture"] = bench_cpu(args.seconds, work, args.samplerate,
-                                       args.block_s or d.block_s,
-                                       args.interval_s or d.process_interval_s)
+            rate = args.samplerate or d.samplerate_hz
+            block_s = args.block_s or d.block_s
+            interval_s = args.interval_s or d.process_interval_s
+            srv = PulseServer(work / "pulse").start()
+            try:
+                out["capture"] = [bench_cpu(srv, args.seconds, work, rate, block_s, interval_s,
+                                            b) for b in backends]
+                if not args.no_parec:
+                    out["floor"] = bench_parec(srv, args.seconds, work, rate, block_s)
+                    floor = out["floor"]["cpu_percent_of_one_core"]
+                    for r in out["capture"]:
+                        r["times_floor"] = round(r["cpu_percent_of_one_core"] / floor, 2) \
+                            if floor > 0 else None
+            finally:
+                srv.stop()
         if args.memory_hours > 0:
             out["memory"] = bench_memory(args.memory_hours, args.speed, work)
     print(json.dumps(out, indent=2))

@@ -37,8 +37,10 @@ from dsp.pipeline import Pipeline
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample-call.wav"
 RENDER_TARGET_MS = 5.0
 SERIES_TARGET = 150
-CHECK_ITEMS = ("mic_device", "far_end_device", "mic_level", "noise", "echo", "clipping")
-"""A stand-in for the items of ``callwatch check`` (one series each)."""
+CHECK_ITEMS = ("mic_device", "far_end_device", "speaker_device", "mic_signal", "mic_level",
+               "noise", "snr", "echo", "clipping", "dc_offset", "hum", "latency",
+               "far_end_route")
+"""The 13 items a full ``callwatch check`` reports (one series each)."""
 
 
 def busy_daemon() -> tuple[Metrics, Pipeline]:

