@@ -31,7 +31,7 @@ setup-test: $(VENV)/.installed-test
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
+		echo "installing Debian packages:" $$missing; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; \
 	fi
@@ -49,6 +49,8 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(call apt_install,$(APT_TEST))
 	$(BIN)/pip install -q -e '.[test]'
+	# silero-vad's wheel carries the ONNX model; --no-deps keeps torch (2 GB) out of the venv.
+	$(BIN)/pip install -q --no-deps 'silero-vad>=5.1'
 	touch $@
 
 clean:
