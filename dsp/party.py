@@ -72,7 +72,7 @@ EDGE_WITHIN_DB = 30.0
 """A spurt's soft edge (:class:`dsp.activity.SoftEdges`) stands this far above the background
 and within this far of the party's own level (the accuracy definitions' 30 dB)."""
 
-SPURT_PEAK_MARGIN_DB = 7.0
+SPURT_PEAK_MARGIN_DB = 3.5
 """A talk spurt starts only once a frame of it stands this far above the speech threshold
 (its syllable peaks); babble, which the VAD also flags, rarely gets there."""
 

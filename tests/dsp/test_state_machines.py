@@ -7,7 +7,7 @@ import pytest
 
 from dsp.activity import SpurtChange, TalkSpurts
 from dsp.condition import BEGIN, END, NOTHING, Condition
-from dsp.detectors.talkover import TalkOverDetector
+from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOverDetector
 from dsp.echo import EchoEstimator
 from dsp.events import Stream
 from dsp.noise import BackgroundLevel, MinimumFloor
@@ -62,9 +62,10 @@ def _episodes(agent_speech, customer_speech, n: int, hangover: int = 5) -> list:
 
 def test_talk_over_initiator_is_the_later_starter_and_short_overlap_is_ignored():
     changes = _episodes(lambda i: 20 <= i < 26 or 30 <= i < 45,  # a short burst, then more
-                        lambda i: i < 50, 100)
+                        lambda i: i < 50, 160)
     # The burst at 20..25 and the speech from 30 are one episode (gap < 0.5 s) from 20; it is
-    # over 0.5 s after the last frame both were heard in.
+    # over once no later stretch can join it (merge distance plus onset lag after the last
+    # frame both were heard in).
     assert [c.begin for c in changes] == [True, False]
     assert changes[0].initiator is Stream.AGENT and changes[0].start == 20
     assert changes[1].end == 45
@@ -74,7 +75,7 @@ def test_a_pause_in_the_interrupted_turn_does_not_flip_the_initiator():
     # The customer talks with a 0.4 s pause between phrases; the agent cuts in before it and
     # talks on. The customer's next phrase starts after the agent's run, but the episode began
     # with the agent's interruption.
-    changes = _episodes(lambda i: 30 <= i < 90, lambda i: i < 40 or 60 <= i < 100, 160)
+    changes = _episodes(lambda i: 30 <= i < 90, lambda i: i < 40 or 60 <= i < 100, 200)
     assert [c.begin for c in changes] == [True, False]
     assert changes[0].initiator is Stream.AGENT and changes[0].start == 30
     assert changes[1].end == 90
@@ -162,3 +163,19 @@ def test_a_run_after_a_pause_carries_a_spurt_on_only_once_it_reaches_the_resume_
     sp2.step(26, True, False, True)
     assert sp2.active and sp2.last_speech == 26 and sp2.active_frames == 27
 
+
+
+def test_an_episode_closes_only_once_no_later_stretch_can_join_it():
+    # A stretch seen late (a soft restart) is backdated to its first frame; the episode waits
+    # the merge distance plus that onset lag before it is over.
+    agent, customer = TalkSpurts(1, 5), TalkSpurts(1, 5)
+    det = TalkOverDetector(min_frames=10)
+    closed_at = []
+    for i in range(200):
+        a, c = 10 <= i < 30, True
+        agent.step(i, a)
+        customer.step(i, c)
+        ch = det.step(i, agent, customer, a, c)
+        if ch is not None and not ch.begin:
+            closed_at.append((i, ch.end))
+    assert closed_at == [(30 + MERGE_FRAMES + ONSET_LAG_FRAMES, 30)]
