@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Runtime needs PortAudio and the ALSA pulse plugin; the tests add a real PulseAudio server,
-# Prometheus (with promtool), Chromium for the nudge page, and espeak-ng/sox/codec2 recordings.
+# Prometheus (with promtool), Chromium for the nudge page, and espeak-ng/flite/festival/sox/codec2 recordings.
 APT_RUN := libportaudio2 libasound2-plugins libsndfile1
-APT_TEST := $(APT_RUN) pulseaudio pulseaudio-utils prometheus chromium espeak-ng flite sox codec2-examples curl
+APT_TEST := $(APT_RUN) pulseaudio pulseaudio-utils prometheus chromium espeak-ng flite festival festvox-kallpc16k sox codec2-examples curl
 
 .PHONY: run test bench lint setup setup-test clean
 run: setup
