@@ -257,3 +257,18 @@ def test_a_quiet_party_is_too_quiet_down_to_minus_60_dbfs(who, level, room):
     events = p.push(x["agent"], x["customer"]) + p.finish()
     quiet = [e for e in events if e.kind is Kind.TOO_QUIET and e.phase is Phase.BEGIN]
     assert [e.stream.value for e in quiet] == [who]
+
+
+@pytest.mark.parametrize("agent_late_s", [0.24, 0.3, 0.36])
+def test_agent_turns_that_follow_the_customer_by_chance_are_not_a_leak(agent_late_s):
+    # The customer cuts into the agent's first turn; the agent's track lags the customer's by
+    # a few hundred ms (two capture streams start apart). Early in the call the agent's level
+    # can then correlate with the customer's (at 0.36 s it passed the correlation and slope
+    # tests); taken for a leak, it would discount the agent's own speech away.
+    agent, customer = two_party_call(
+        [("agent", "kristoff", 0.3), ("customer", "hts2", 3.0), ("agent", "mmt1", 7.5)],
+        seconds=12.5, seed=5)
+    k = int(agent_late_s * RATE)
+    agent = np.concatenate([agent[:k], agent])[: len(customer)]
+    _, events = run(agent, customer)
+    assert ends(events, Kind.ECHO) == []

@@ -179,3 +179,26 @@ def test_an_episode_closes_only_once_no_later_stretch_can_join_it():
         if ch is not None and not ch.begin:
             closed_at.append((i, ch.end))
     assert closed_at == [(30 + MERGE_FRAMES + ONSET_LAG_FRAMES, 30)]
+
+
+def test_echo_estimator_needs_a_sharp_lower_edge_not_only_correlation():
+    # The mic tracks the far end closely on most frames (the agent's own turns, which can
+    # follow the customer's by chance) but sits at its noise floor on the rest: a leak would
+    # never let the mic fall below it, so this is no leak.
+    rng = np.random.default_rng(3)
+    n, lags = 120, 16
+    far = rng.uniform(-50, -20, n + lags)
+    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    mic = lagged[:, 4] - 2.0 + rng.normal(0, 0.5, n)
+    mic[rng.random(n) < 0.2] = -75.0
+    est = EchoEstimator(max_lag_frames=lags - 1)
+    est.add(mic, lagged)
+    assert est.refresh()
+    assert est.correlation >= 0.6 and est.edge_db > 3.0
+    assert not est.present
+    # The same frames with a real leak under the agent's voice: the edge is sharp.
+    leak = EchoEstimator(max_lag_frames=lags - 1)
+    floor = lagged[:, 4] - 2.0 + rng.normal(0, 0.5, n)
+    leak.add(np.maximum(mic, floor), lagged)
+    assert leak.refresh()
+    assert leak.present and leak.edge_db <= 3.0
