@@ -48,6 +48,9 @@ VETO_LEAK_CORRELATION = 0.8
 VETO_CLICK_FRACTION = 0.2
 """An overlap in which this share of the agent's frames are clicks is typing."""
 
+REVET_FRAMES = 10
+"""A vetoed episode that goes on is judged again this often (0.2 s)."""
+
 
 @dataclass(frozen=True, slots=True)
 class OverlapChange:
@@ -154,6 +157,13 @@ class TalkOverDetector:
             return None
         return self._close()
 
+    def revive(self, start: int, initiator: Stream) -> None:
+        """A vetoed episode is a talk-over after all, from ``start``."""
+        self.vetoed = False
+        self.start = start
+        self.end = max(self.end, start + 1)
+        self.initiator = initiator
+
     def veto(self) -> None:
         """Drop the episode just confirmed: the caller found it is not two people talking
         (the agent's side is the far end leaking back, or keystrokes). No END will follow."""
@@ -178,6 +188,8 @@ class TalkOver:
         self._a_hist = np.zeros(HISTORY_FRAMES)
         self._c_hist = np.zeros(HISTORY_FRAMES)
         self._click_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
+        self._strong_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
+        self._vetted_at = 0
         # [this call, lifetime] x [count, frames, by agent, by customer, frames by agent,
         # frames by customer]
         self.counts = [[0] * 6, [0] * 6]
@@ -190,11 +202,12 @@ class TalkOver:
         self.counts[0] = [0] * 6
 
     def record(self, first: int, agent_dbfs: np.ndarray, customer_dbfs: np.ndarray,
-               agent_clicks: np.ndarray) -> None:
+               agent_clicks: np.ndarray, agent_strong: np.ndarray) -> None:
         pos = _hist_pos(first, len(agent_dbfs))
         self._a_hist[pos] = agent_dbfs
         self._c_hist[pos] = customer_dbfs
         self._click_hist[pos] = agent_clicks
+        self._strong_hist[pos] = agent_strong
 
     @property
     def in_overlap(self) -> bool:
@@ -205,11 +218,33 @@ class TalkOver:
         """Frame ``i``; to be called while both are in a spurt or an overlap is open."""
         change = self.overlap.step(i, agent, customer, agent_speech, customer_speech)
         if change is None:
+            ov = self.overlap
+            if ov.vetoed and ov.in_overlap and i - self._vetted_at >= REVET_FRAMES:
+                return self._revet(i, customer)
             return None
         if change.begin and self._not_a_voice(change.start, i + 1):
             self.overlap.veto()
+            self._vetted_at = i
             return None
         return self._event(change)
+
+    def _revet(self, i: int, customer: TalkSpurts) -> Event | None:
+        """Judge a vetoed episode again on its last ``min_overlap_s``: an agent who types and
+        then starts talking over the customer opens the episode with keystrokes, and the veto
+        must not swallow the speech that follows. The agent's voice must fill the window
+        (strong frames at the episode's density, few clicks, no leak correlation); the
+        talk-over then starts at its first strong frame."""
+        self._vetted_at = i
+        ov = self.overlap
+        n = ov.min_frames
+        first = i + 1 - n
+        strong = self._strong_hist[_hist_pos(first, n)]
+        if strong.mean() < ov.min_density or self._not_a_voice(first, i + 1):
+            return None
+        start = first + int(np.argmax(strong))
+        initiator = Stream.AGENT if customer.run_start <= start else Stream.CUSTOMER
+        ov.revive(start, initiator)
+        return self._event(OverlapChange(True, start, i + 1, initiator))
 
     def close(self, frame: int, agent: TalkSpurts, customer: TalkSpurts) -> list[Event]:
         """End of input or call at ``frame`` (the overlap ends at the last speech)."""

@@ -23,7 +23,8 @@ def _run(overlap: int, settings: DetectorSettings = S, first: int = 200,
     det = talkover or TalkOver(settings, max_lag=15)
     rng = np.random.default_rng(0)
     end = first + 400
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.full(end, clicks))
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.full(end, clicks),
+               np.full(end, not clicks))
     a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
     events = []
     for i in range(first, end):
@@ -55,6 +56,33 @@ def test_a_talk_over_in_the_first_seconds_is_reported():
 
 def test_typing_is_vetted():
     assert _run(60, clicks=True) == []
+
+
+def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_word():
+    # The customer talks from 200; the agent types from 250 (clicks the spurt takes for
+    # speech), then speaks from 300. The episode opens on the typing and is vetoed; the
+    # speech that follows is judged again and reported from its first strong frame.
+    det = TalkOver(S, max_lag=15)
+    rng = np.random.default_rng(1)
+    end = 600
+    frame = np.arange(end)
+    typing = (250 <= frame) & (frame < 300)
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
+               (300 <= frame) & (frame < 420))
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(200, end):
+        a_sp, c_sp = 250 <= i < 420, 200 <= i < 500
+        a.step(i, a_sp)
+        c.step(i, c_sp)
+        if (a.active and c.active) or det.in_overlap:
+            ev = det.step(i, a, c, a_sp, c_sp)
+            if ev is not None:
+                events.append(ev)
+    events += det.close(end, a, c)
+    assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
+    assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
+    assert events[1].end == 420 * FRAME_LEN
 
 
 def test_reload_changes_the_minimum_overlap():
