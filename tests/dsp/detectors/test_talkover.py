@@ -66,9 +66,9 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     rng = np.random.default_rng(1)
     end = 600
     frame = np.arange(end)
-    typing = (250 <= frame) & (frame < 300)
+    typing = (frame >= 250) & (frame < 300)
     det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
-               (300 <= frame) & (frame < 420))
+               (frame >= 300) & (frame < 420))
     a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
     events = []
     for i in range(200, end):
