@@ -31,13 +31,12 @@ MERGE_FRAMES = 25
 """Stretches of both parties speaking less than 0.5 s apart are one talk-over (the accuracy
 definitions' merge, DESIGN.md §4.4)."""
 
-ONSET_LAG_FRAMES = 50
+ONSET_LAG_FRAMES = 10
 """A stretch is seen only once both spurts are on, which can be this long after its first
-speech frame: a spurt's onset run, or a run after a pause that carries a spurt on only once a
-frame comes near the party's level (up to about a second of a softly started phrase). The gap
-to the stretch is measured from that first frame, so an episode is held open this much longer
-than the merge distance before it is closed; closed sooner, one interruption that resumes after
-a soft start is counted twice."""
+speech frame (a spurt's onset run); the gap to it is measured from that first frame, so an
+episode is held open this much longer than the merge distance before it is closed. (A full
+second catches more interruptions resumed after a soft start, but delays every END, and so
+the nudge's resolution, by a second.)"""
 
 HISTORY_FRAMES = 512
 """Frame levels kept for vetting talk-overs (10 s)."""

@@ -127,7 +127,7 @@ def test_live_call_talk_overs_at_the_right_times(virtual_headset, tmp_path, call
         p1 = virtual_headset.play("mic_feed", agent_wav)
         p2 = virtual_headset.play("headset_speaker", customer_wav)
         assert p1.wait(30) == 0 and p2.wait(30) == 0
-        # Both talk-overs are over before the call ends (the second one's END comes 1.5 s
+        # Both talk-overs are over before the call ends (the second one's END comes 0.7 s
         # after its last overlapping frame, when no further stretch can join it).
         first = d.event("talk_over", phase="end", timeout=5)
         d.event("talk_over", phase="end", timeout=5, after=d.records.index(first) + 1)
