@@ -36,207 +36,38 @@ clock so ``started_at``/``at`` are meaningful to clients). Typical use by the pr
         server.publish(protocol.alert_message(alert), "alerts")
 
 :class:`AlertPolicy` is not thread-safe: call it from one thread (the processing loop).
+
+The settings live in :mod:`alerts.policy_settings`, the alert, its wording and the severity
+order in :mod:`alerts.alert`; this module is the state machine that decides *when*.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
 
+from alerts.alert import (
+    TALK_OVER_BY_AGENT,
+    TALK_OVER_BY_CUSTOMER,
+    Alert,
+    Party,
+    describe,
+    most_severe_first,
+    party_of,
+    severity_rank,
+    split_data,
+)
+from alerts.policy_settings import AlertSettings
 from dsp.events import Event, Kind, Phase, Stream
-from dsp.settings import setting
 
-Severity = Literal["info", "warning", "critical"]
-State = Literal["firing", "resolved"]
-SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+__all__ = ["TALK_OVER_BY_AGENT", "TALK_OVER_BY_CUSTOMER", "Alert", "AlertPolicy",
+           "AlertSettings"]
 
-
-def _severity(default: str, doc: str) -> Any:
-    """A severity field; ``choices`` lets the config loader reject a misspelt value."""
-    return field(default=default, metadata={"choices": SEVERITIES, "help": doc})
-
-
-@dataclass(frozen=True, slots=True)
-class AlertSettings:
-    """When to nudge the agent; the ``[alerts]`` table of the config file."""
-
-    cooldown_s: float = setting(
-        60.0, 0.0, 3600.0, "at most one nudge per kind and party (who) in this window"
-    )
-    resolve_s: float = setting(
-        3.0, 0.0, 60.0, "an alert resolves when its condition has been over for this long"
-    )
-    # Per-kind switches
-    talk_over_enabled: bool = setting(True, doc="nudge when the agent talks over the customer")
-    talk_over_by_customer_enabled: bool = setting(
-        True, doc="also tell the agent when the customer talks over them"
-    )
-    too_quiet_enabled: bool = setting(True, doc="nudge when a party's speech level is too low")
-    too_loud_enabled: bool = setting(True, doc="nudge when a party's speech level is too high")
-    noise_enabled: bool = setting(True, doc="nudge on high background noise")
-    clipping_enabled: bool = setting(True, doc="nudge when the audio clips (distorts)")
-    echo_enabled: bool = setting(True, doc="nudge when the far end leaks back into the mic")
-    silence_enabled: bool = setting(True, doc="nudge on dead air inside a call")
-    mic_dead_enabled: bool = setting(True, doc="nudge when the mic looks dead or muted")
-    fast_speech_enabled: bool = setting(True, doc="nudge when the agent talks fast for a while")
-    monologue_enabled: bool = setting(True, doc="nudge after a long agent monologue")
-    acoustic_shock_enabled: bool = setting(
-        True, doc="tell the agent at once when a sudden loud sound hits their ear")
-    loud_far_end_enabled: bool = setting(
-        True, doc="nudge when what the agent hears is too loud (lower the headset volume)")
-    exposure_enabled: bool = setting(
-        True, doc="tell the agent when their daily sound exposure reaches an action value")
-    # Minimum durations beyond the detector's own confirmation (0 = fire on BEGIN)
-    talk_over_delay_s: float = setting(
-        0.0, 0.0, 60.0, "talk-over must still go on this long after detection to nudge"
-    )
-    too_quiet_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a too-quiet nudge")
-    too_loud_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a too-loud nudge")
-    noise_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a noise nudge")
-    clipping_delay_s: float = setting(
-        2.0, 0.0, 600.0, "clipping must last this long after detection (a shout is not a fault)"
-    )
-    echo_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before an echo nudge")
-    silence_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a dead-air nudge")
-    mic_dead_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a dead-mic nudge")
-    fast_speech_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a pace nudge")
-    monologue_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before a monologue nudge")
-    acoustic_shock_delay_s: float = setting(
-        0.0, 0.0, 600.0, "extra wait before an acoustic-shock nudge")
-    loud_far_end_delay_s: float = setting(
-        0.0, 0.0, 600.0, "extra wait before a loud-far-end nudge")
-    exposure_delay_s: float = setting(0.0, 0.0, 600.0, "extra wait before an exposure nudge")
-    # Severities (agent stream or whole call); the customer's own levels are informational
-    talk_over_severity: str = _severity("warning", "agent talks over the customer")
-    talk_over_by_customer_severity: str = _severity("info", "customer talks over the agent")
-    too_quiet_severity: str = _severity("warning", "agent too quiet")
-    too_loud_severity: str = _severity("warning", "agent too loud")
-    noise_severity: str = _severity("warning", "noise at the agent's side")
-    clipping_severity: str = _severity("warning", "agent audio clipping")
-    echo_severity: str = _severity("warning", "echo / speaker leak into the mic")
-    silence_severity: str = _severity("info", "dead air")
-    mic_dead_severity: str = _severity("critical", "dead or muted mic")
-    fast_speech_severity: str = _severity("info", "agent speaking fast")
-    monologue_severity: str = _severity("info", "agent monologue")
-    # Hearing safety: about the agent's ear, whichever stream carried the sound
-    acoustic_shock_severity: str = _severity("critical", "sudden loud sound at the agent's ear")
-    loud_far_end_severity: str = _severity("warning", "what the agent hears is too loud")
-    exposure_severity: str = _severity(
-        "warning", "daily sound exposure reached the lower action value (80 dB(A))")
-    exposure_upper_severity: str = _severity(
-        "critical", "daily sound exposure reached the upper action value (85 dB(A))")
-    customer_stream_severity: str = _severity(
-        "info", "level, noise and clipping conditions on the customer's side"
-    )
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name.endswith("_severity") and getattr(self, f.name) not in SEVERITIES:
-                raise ValueError(
-                    f"{f.name} = {getattr(self, f.name)!r}: must be one of "
-                    + ", ".join(SEVERITIES)
-                )
-
-    def enabled(self, kind: Kind) -> bool:
-        return bool(getattr(self, f"{kind.value}_enabled"))
-
-    def delay_s(self, kind: Kind) -> float:
-        return float(getattr(self, f"{kind.value}_delay_s"))
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One state of one nudge. The same ``id`` is sent when it fires and when it resolves.
-
-    ``values`` are the measurements from the detector (``level_dbfs``, ``coupling_db``,
-    ``initiator``...), ``thresholds`` the limits they were compared with; ``started_at`` is
-    when the condition began (``now`` minus the detector's confirmation time), ``at`` when
-    this state was reached. Times are in the caller's ``now`` clock.
-    """
-
-    id: str
-    kind: Kind
-    stream: Stream | None
-    severity: Severity
-    state: State
-    message: str
-    values: dict[str, str | int | float]
-    thresholds: dict[str, str | int | float]
-    started_at: float
-    at: float
-
-
-_AGENT_MESSAGES: dict[Kind, str] = {
-    Kind.TOO_QUIET: "You sound quiet: move the mic closer",
-    Kind.TOO_LOUD: "You sound too loud: move the mic away a little",
-    Kind.NOISE: "Background noise is high: mute while you're not speaking",
-    Kind.CLIPPING: "Your audio is distorting: move the mic away or lower the mic gain",
-    Kind.ECHO: "The customer can hear an echo of themselves: check your headset",
-    Kind.SILENCE: "Dead air: check in with the customer",
-    Kind.MIC_DEAD: "Your mic may be dead or muted",
-    Kind.FAST_SPEECH: "Slow down a little",
-    Kind.MONOLOGUE: "Let the customer speak",
-}
-_CUSTOMER_MESSAGES: dict[Kind, str] = {
-    Kind.TOO_QUIET: "The customer is quiet: raise your volume or ask them to speak up",
-    Kind.TOO_LOUD: "The customer is very loud: lower your headset volume",
-    Kind.NOISE: "The customer's line is noisy: speak clearly and check they can hear you",
-    Kind.CLIPPING: "The customer's audio is distorting",
-    Kind.ECHO: "The customer's line has an echo",
-    Kind.MIC_DEAD: "The customer's audio is silent",
-}
-_HEARING_MESSAGES: dict[Kind, str] = {
-    Kind.ACOUSTIC_SHOCK: "A sudden loud sound came down the line: take the headset off if it "
-                         "hurts, and lower the volume",
-    Kind.LOUD_FAR_END: "What you hear is very loud: lower your headset volume",
-}
-_HEARING: frozenset[Kind] = frozenset({Kind.ACOUSTIC_SHOCK, Kind.LOUD_FAR_END, Kind.EXPOSURE})
-"""Kinds about the agent's ear: their own severity and wording although the far end (the
-customer stream) carried the sound."""
-TALK_OVER_BY_AGENT = "You're talking over the customer"
-TALK_OVER_BY_CUSTOMER = "The customer is talking over you: let them finish"
-
-
-def _is_threshold(key: str) -> bool:
-    return key.startswith(("threshold", "min_", "max_"))
-
-
-def _split(data: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Event data -> (measured values, thresholds), floats rounded for display."""
-    values: dict[str, Any] = {}
-    thresholds: dict[str, Any] = {}
-    for key, value in data:
-        v = round(value, 2) if isinstance(value, float) else value
-        (thresholds if _is_threshold(key) else values)[key] = v
-    return values, thresholds
-
-
-Party = Stream | None
-"""Who a nudge is about: a talk-over's initiator, a condition's stream, ``None`` for dead air."""
 Key = tuple[Kind, Party]
-_SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 _ALL_PARTIES: tuple[Party, ...] = (Stream.AGENT, Stream.CUSTOMER, None)
 _RESOLVE_AT_END: frozenset[Kind] = frozenset({Kind.SILENCE})
 """Kinds whose nudge goes the moment their condition is over (dead air: at the first speech)."""
-
-
-def party_of(ev: Event) -> Party:
-    """The party an event is about: the initiator of a talk-over (the agent when the detector
-    does not say), else the event's stream."""
-    if ev.kind is Kind.TALK_OVER:
-        initiator = ev.data.get("initiator")
-        return Stream.CUSTOMER if initiator == Stream.CUSTOMER.value else Stream.AGENT
-    return ev.stream
-
-
-def _most_severe_first(alerts: list[Alert]) -> list[Alert]:
-    """Firings most severe first, then resolutions in their order. Stable, and an alert that
-    fired and resolved in the same call still comes out firing first (ids never repeat)."""
-    firing = sorted((a for a in alerts if a.state == "firing"),
-                    key=lambda a: _SEVERITY_RANK[a.severity])
-    return firing + [a for a in alerts if a.state != "firing"]
 
 
 @dataclass(slots=True)
@@ -284,7 +115,7 @@ class AlertPolicy:
         """The alerts firing now (including those waiting out ``resolve_s``), most severe
         first, then oldest first."""
         alerts = sorted((f.alert for f in self._firing.values()), key=lambda a: a.at)
-        return sorted(alerts, key=lambda a: _SEVERITY_RANK[a.severity])
+        return sorted(alerts, key=severity_rank)
 
     def snooze(self, kind: Kind | str, until: float,
                parties: tuple[Party, ...] | None = None) -> None:
@@ -318,12 +149,12 @@ class AlertPolicy:
             else:
                 self._end(ev, now, out)
         out.extend(self._advance(now))
-        return _most_severe_first(out)
+        return most_severe_first(out)
 
     def tick(self, now: float) -> list[Alert]:
         """Advance the timers (delays, allowances, resolution, snoozes) to ``now``; call it
         regularly."""
-        return _most_severe_first(self._advance(now))
+        return most_severe_first(self._advance(now))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -384,7 +215,7 @@ class AlertPolicy:
         firing = self._firing.get(key)
         if firing is None or firing.resolve_at is not None:
             return
-        values, _ = _split(ev.data.items())
+        values, _ = split_data(ev.data.items())
         firing.alert = replace(firing.alert, values={**firing.alert.values, **values})
         if ev.kind in _RESOLVE_AT_END:
             self._resolve(key, now, out)
@@ -407,8 +238,8 @@ class AlertPolicy:
               out: list[Alert]) -> None:
         self._last_fired[key] = now
         self._serial[ev.kind] += 1
-        values, thresholds = _split(ev.data.items())
-        severity, message = self._describe(ev)
+        values, thresholds = split_data(ev.data.items())
+        severity, message = describe(self._s, ev)
         alert = Alert(
             id=f"{ev.kind.value}-{self._serial[ev.kind]}",
             kind=ev.kind,
@@ -424,29 +255,3 @@ class AlertPolicy:
         self._firing[key] = _Firing(alert)
         self.counts["fired"] += 1
         out.append(alert)
-
-    def _describe(self, ev: Event) -> tuple[Severity, str]:
-        s = self._s
-        if ev.kind is Kind.TALK_OVER:
-            if party_of(ev) is Stream.CUSTOMER:
-                return s.talk_over_by_customer_severity, TALK_OVER_BY_CUSTOMER  # type: ignore[return-value]
-            return s.talk_over_severity, TALK_OVER_BY_AGENT  # type: ignore[return-value]
-        if ev.kind in _HEARING:
-            return _describe_hearing(s, ev)
-        if ev.stream is Stream.CUSTOMER:
-            msg = _CUSTOMER_MESSAGES.get(ev.kind, _AGENT_MESSAGES[ev.kind])
-            return s.customer_stream_severity, msg  # type: ignore[return-value]
-        return getattr(s, f"{ev.kind.value}_severity"), _AGENT_MESSAGES[ev.kind]
-
-
-def _describe_hearing(s: AlertSettings, ev: Event) -> tuple[Severity, str]:
-    """Severity and wording of a hearing-safety nudge."""
-    if ev.kind is Kind.EXPOSURE:
-        upper = ev.data.get("action") == "upper"
-        value = float(ev.data.get("threshold_dba", 85.0 if upper else 80.0))
-        advice = " and take a break from the headset" if upper else ""
-        severity = s.exposure_upper_severity if upper else s.exposure_severity
-        message = (f"Your sound exposure today has reached {value:g} dB(A): lower your headset "
-                   f"volume{advice}")
-        return severity, message  # type: ignore[return-value]
-    return getattr(s, f"{ev.kind.value}_severity"), _HEARING_MESSAGES[ev.kind]

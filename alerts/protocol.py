@@ -25,7 +25,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-from alerts.policy import Alert
+from alerts.alert import Alert
 from dsp.events import Kind, Stream
 
 VERSION = 1
@@ -92,7 +92,7 @@ def hello_message(
 
 
 def alert_to_json(alert: Alert) -> dict[str, Any]:
-    """An :class:`~alerts.policy.Alert` as the ``alert`` object of the protocol."""
+    """An :class:`~alerts.alert.Alert` as the ``alert`` object of the protocol."""
     return {
         "id": alert.id,
         "kind": alert.kind.value,

@@ -114,7 +114,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "capture": ("daemon.config", "CaptureSettings"),
     "agent": ("daemon.config", "AgentSettings"),
     "control": ("daemon.config", "ControlSettings"),
-    "alerts": ("alerts.policy", "AlertSettings"),
+    "alerts": ("alerts.policy_settings", "AlertSettings"),
     "server": ("alerts.server_settings", "ServerSettings"),
     "metrics": ("daemon.metrics_settings", "MetricsSettings"),
     "check": ("daemon.check.judge", "CheckSettings"),
