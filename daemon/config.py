@@ -26,18 +26,20 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsp.settings import DetectorSettings, setting
+
+if TYPE_CHECKING:  # the tables' own modules are imported by name in TABLES, for their class
+    from alerts.policy_settings import AlertSettings
+    from alerts.server_settings import ServerSettings
+    from daemon.check.judge import CheckSettings
+    from daemon.metrics_settings import MetricsSettings
+    from dsp.hearing import HearingSettings
 
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message names file, table, key and fix."""
-
-
-def choice(default: str, choices: tuple[str, ...], doc: str = "") -> Any:
-    """A string field restricted to ``choices`` (kept in the metadata for the loader)."""
-    return field(default=default, metadata={"choices": choices, "help": doc})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +53,10 @@ class CaptureSettings:
         "", doc="far-end (customer) audio: \"\" = monitor of the default sink, \"default\", an "
         "index, or part of a name (e.g. a speaker monitor source)"
     )
-    backend: str = choice(
-        "auto", ("auto", "pulse", "portaudio"), "how audio is captured: \"pulse\" = libpulse "
-        "directly (PulseAudio or PipeWire), \"portaudio\" = PortAudio through ALSA, \"auto\" = "
-        "pulse when a sound server answers"
+    backend: str = setting(
+        "auto", choices=("auto", "pulse", "portaudio"),
+        doc="how audio is captured: \"pulse\" = libpulse directly (PulseAudio or PipeWire), "
+        "\"portaudio\" = PortAudio through ALSA, \"auto\" = pulse when a sound server answers"
     )
     far_end_app: str = setting(
         "", doc="record only this application's playback as the far end (its name or binary as "
@@ -145,11 +147,11 @@ class Config:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     control: ControlSettings = field(default_factory=ControlSettings)
-    alerts: Any = None
-    server: Any = None
-    metrics: Any = None
-    check: Any = None
-    hearing: Any = None
+    alerts: AlertSettings | None = None
+    server: ServerSettings | None = None
+    metrics: MetricsSettings | None = None
+    check: CheckSettings | None = None
+    hearing: HearingSettings | None = None
 
     @property
     def agent_id(self) -> str:

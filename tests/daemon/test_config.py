@@ -17,11 +17,10 @@ from daemon.config import (
     CaptureSettings,
     ConfigError,
     build_settings,
-    choice,
     load_config,
     settings_classes,
 )
-from dsp.settings import DetectorSettings
+from dsp.settings import DetectorSettings, setting
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
@@ -190,7 +189,7 @@ def test_nan_inside_a_list_setting_is_refused():
 def test_a_setting_with_choices_is_validated_generically():
     @dataclasses.dataclass(frozen=True)
     class Voice:
-        vad: str = choice("webrtc", ("webrtc", "earshot", "silero"))
+        vad: str = setting("webrtc", choices=("webrtc", "earshot", "silero"))
 
     assert build_settings(Voice, {"vad": "silero"}, "c.toml: [t]").vad == "silero"
     with pytest.raises(ConfigError, match=r'c\.toml: \[t\] vad = "other": must be one of '
