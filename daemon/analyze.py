@@ -17,13 +17,27 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import repeat
+from typing import Any, Protocol
+
+from tqdm import tqdm
 
 from daemon.audiofile import AudioFileError, CallReader, CallSource
+from daemon.command import EXIT_BAD_INPUT, CommandError, command
+from daemon.config import load_config
+from dsp import ANALYSIS_RATE
+from dsp.events import Phase
+from dsp.hearing import HearingSettings
+from dsp.pipeline import Pipeline
+from dsp.report import build_report
+from dsp.settings import DetectorSettings
 
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
+
+Settings = tuple[DetectorSettings | None, HearingSettings | None]
+"""The ``[detectors]`` and ``[hearing]`` tables a batch runs with (``None``: the defaults)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,18 +90,15 @@ class CallAnalysis:
     warnings: list[str] = field(default_factory=list)
 
 
-def analyze_call(source: CallSource, settings: Any = None, hearing: Any = None
-                 ) -> dict[str, object]:
+def analyze_call(source: CallSource, settings: DetectorSettings | None = None,
+                 hearing: HearingSettings | None = None) -> dict[str, object]:
     """Analyse one call with ``settings`` (``[detectors]``) and ``hearing`` (``[hearing]``);
     raises :class:`AudioFileError` for unusable input."""
     return _analyze(source, settings, hearing).report
 
 
-def _analyze(source: CallSource, settings: Any = None, hearing: Any = None) -> CallAnalysis:
-    from dsp.events import Phase
-    from dsp.pipeline import Pipeline
-    from dsp.report import build_report
-
+def _analyze(source: CallSource, settings: DetectorSettings | None = None,
+             hearing: HearingSettings | None = None) -> CallAnalysis:
     with CallReader(source) as reader:
         pipeline = Pipeline(settings, reader.agent_rate, reader.customer_rate, hearing)
         events = []
@@ -97,7 +108,7 @@ def _analyze(source: CallSource, settings: Any = None, hearing: Any = None) -> C
         except (RuntimeError, OSError) as exc:  # libsndfile errors mid-file
             raise AudioFileError(
                 f"{source.label}: audio data is corrupt after "
-                f"{pipeline.position / 16000:.1f} s ({exc}); re-export the recording"
+                f"{pipeline.position / ANALYSIS_RATE:.1f} s ({exc}); re-export the recording"
             ) from None
         events.extend(pipeline.finish())
         stats = pipeline.stats
@@ -131,16 +142,12 @@ def _sources(args: argparse.Namespace) -> list[CallSource]:
     return [CallSource(f, f, args.agent_channel, args.customer_channel) for f in args.files]
 
 
-def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The ``[detectors]`` and ``[hearing]`` tables of ``--config`` (defaults without one)."""
+def _settings(args: argparse.Namespace) -> Settings:
+    """The ``[detectors]`` and ``[hearing]`` tables of ``--config`` (defaults without one);
+    a bad file raises :class:`~daemon.config.ConfigError` naming file, key and fix."""
     if not args.config:
         return None, None
-    from daemon.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        raise AudioFileError(str(exc)) from None
+    cfg = load_config(args.config)
     return cfg.detectors, cfg.hearing
 
 
@@ -195,9 +202,21 @@ def format_report(label: str, report: dict[str, Any],
     return "\n".join(lines)
 
 
+class _Progress(Protocol):
+    """What the batch needs of a progress bar: print a line past it, count a call done."""
+
+    def __enter__(self) -> _Progress: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def write(self, line: str, file: Any = None) -> None: ...
+
+    def update(self, n: int) -> None: ...
+
+
 class _NoProgress:
-    """Stands in for a tqdm bar when none is shown (not a terminal, or one file), so batch
-    runs do not pay tqdm's import time."""
+    """Stands in for a tqdm bar when none is shown (not a terminal, or one file): the lines
+    go straight to their file, with no bar to clear and redraw around each."""
 
     def __enter__(self) -> _NoProgress:
         return self
@@ -213,12 +232,10 @@ class _NoProgress:
         return None
 
 
-def _progress(total: int, show: bool) -> Any:
+def _progress(total: int, show: bool) -> _Progress:
     if not show:
         return _NoProgress()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="call", file=sys.stderr)
+    return tqdm(total=total, unit="call", file=sys.stderr)  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -230,7 +247,7 @@ class _Outcome:
     warnings: list[str]
 
 
-def _render(source: CallSource, settings: tuple[Any, Any], as_json: bool) -> _Outcome:
+def _render(source: CallSource, settings: Settings, as_json: bool) -> _Outcome:
     """Analyse and render one call (runs in a worker process); never raises for one file."""
     try:
         result = _analyze(source, *settings)
@@ -246,27 +263,24 @@ def _render(source: CallSource, settings: tuple[Any, Any], as_json: bool) -> _Ou
     return _Outcome(text, None, result.warnings)
 
 
-def _outcomes(sources: list[CallSource], settings: tuple[Any, Any], as_json: bool, jobs: int
+def _outcomes(sources: list[CallSource], settings: Settings, as_json: bool, jobs: int
               ) -> Iterator[_Outcome]:
     """Outcomes in the order of ``sources``, each as soon as it and all before it are done."""
     if jobs <= 1 or len(sources) <= 1:
         for source in sources:
             yield _render(source, settings, as_json)
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from itertools import repeat
-
     with ProcessPoolExecutor(max_workers=min(jobs, len(sources))) as pool:
         yield from pool.map(_render, sources, repeat(settings), repeat(as_json))
 
 
+@command("analyze")
 def main(args: argparse.Namespace) -> int:
     try:
         sources = _sources(args)
-        settings = _settings(args)
     except AudioFileError as exc:
-        print(f"callwatch analyze: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise CommandError(str(exc)) from None
+    settings = _settings(args)
 
     jobs = args.jobs if args.jobs is not None else default_jobs()
     failures: list[str] = []

@@ -1,7 +1,9 @@
 """The ``callwatch`` command: one subcommand per module, imported only when chosen.
 
-Each command module exposes ``add_arguments(parser)`` and ``main(args) -> int``; keeping heavy
-imports inside ``main`` keeps ``callwatch --help`` and batch start-up fast.
+Each command module exposes ``add_arguments(parser)`` and ``main(args) -> int`` and imports
+what it needs at its top; only the chosen module is imported (:func:`build_parser` and
+:func:`main`), so ``callwatch --help`` and each command's start-up pay for that command alone.
+Errors a command reports share one shape (:mod:`daemon.command`).
 """
 
 from __future__ import annotations

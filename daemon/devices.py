@@ -19,10 +19,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from daemon.command import EXIT_CANNOT_RUN, CommandError, command
 from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed
 from daemon.pulse_streams import PlayingApp, PulseUnavailable, server_view
 
@@ -226,12 +226,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per device, one per line")
 
 
+@command("devices")
 def main(args: argparse.Namespace) -> int:
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # optional: raises OSError without the PortAudio library
     except OSError as exc:
-        print(f"callwatch devices: {exc}; install Debian's libportaudio2", file=sys.stderr)
-        return 3
+        raise CommandError(f"{exc}; install Debian's libportaudio2", EXIT_CANNOT_RUN) from None
     devices = list_input_devices(sd)
     sources = pulse_sources()
     if not devices:
@@ -241,8 +241,7 @@ def main(args: argparse.Namespace) -> int:
                    "installed?)")
         if args.json:
             print(json.dumps({"error": problem}))
-        print(f"callwatch devices: {problem}", file=sys.stderr)
-        return 3
+        raise CommandError(problem, EXIT_CANNOT_RUN)
     if args.json:
         for d in devices:
             print(json.dumps(asdict(d)))
