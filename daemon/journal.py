@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.calls import Call
+from daemon.state import state_dir
 
 JOURNAL_EVERY_S = 2.0
 """The running call's summary is journalled this often (audio seconds): a crash loses at most
@@ -22,10 +23,8 @@ def journal_path(control: Path) -> Path:
     """``$XDG_STATE_HOME/callwatch/calls-<hash>.jsonl`` (``~/.local/state`` when unset); one
     journal per control socket, since one daemon owns a control socket: two daemons of one user
     (tests, a replay next to the live one) never read each other's calls."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state")
     tag = hashlib.sha256(os.fsencode(os.path.abspath(control))).hexdigest()[:12]
-    return Path(base) / "callwatch" / f"calls-{tag}.jsonl"
+    return state_dir() / f"calls-{tag}.jsonl"
 
 
 class CallJournal:

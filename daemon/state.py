@@ -1,15 +1,27 @@
-"""The daemon's live state: plain counters that the processing loop updates and that the
-Prometheus collectors, the WebSocket ``hello`` and ``callwatch check`` read.
+"""The daemon's state: the live counters in memory, and the directory where what must outlive
+the process is kept.
 
-Only the processing loop writes here (the audio callback keeps its own counters in the ring
-buffers, which the loop copies in), so there are no locks: a reader may see a value one block
-old, never a torn one.
+The live counters are plain values that the processing loop updates and that the Prometheus
+collectors, the WebSocket ``hello`` and ``callwatch check`` read. Only the processing loop
+writes them (the audio callback keeps its own counters in the ring buffers, which the loop
+copies in), so there are no locks: a reader may see a value one block old, never a torn one.
+
+What outlives the process (the last check's result, the day's exposure, the call journal)
+lives in :func:`state_dir`; whole-file records are written with :func:`write_json_atomic`.
+Both are here, stdlib only, so the daemon and ``callwatch check`` find one directory and
+write one way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from dsp.events import Stream
 
@@ -50,3 +62,28 @@ class DaemonState:
     """Last ``callwatch check`` verdict per item: 0 pass, 1 warn, 2 fail."""
     check_timestamp: float | None = None
     """Unix time of that check; ``None`` if it never ran."""
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/callwatch`` (``~/.local/state/callwatch`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "callwatch"
+
+
+def write_json_atomic(target: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``target`` atomically (temp file + fsync + rename): a reader or a
+    crash never sees half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

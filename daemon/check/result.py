@@ -8,17 +8,15 @@ daemon nothing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from daemon.state import DaemonState
+from daemon.state import DaemonState, state_dir, write_json_atomic
 
 __all__ = [
     "SCHEMA",
@@ -86,27 +84,13 @@ class Item:
 
 def default_result_path() -> Path:
     """``$XDG_STATE_HOME/callwatch/check.json`` (``~/.local/state`` when unset)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "callwatch" / "check.json"
+    return state_dir() / "check.json"
 
 
 def save_result(result: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
-    """Write atomically (temp file + rename): a reader never sees half a result."""
+    """Write atomically: the daemon's watcher never reads half a result."""
     target = Path(path) if path is not None else default_result_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".check-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_json_atomic(target, result)
     return target
 
 
