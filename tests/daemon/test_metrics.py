@@ -1,83 +1,30 @@
 """The Prometheus exposition: names, types and label sets (golden), counters that follow the
-pipeline, promtool's linter, and the real HTTP endpoint with TLS and basic auth."""
+pipeline, and promtool's linter. The HTTP endpoint is in test_metrics_server."""
 
 from __future__ import annotations
-
-import base64
-import hashlib
-import socket
-import ssl
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.config import ConfigError, parse
 from daemon.metrics import (
     CALL_DURATION_BUCKETS_S,
     CHECK_FAIL,
-    CHECK_PASS,
-    CHECK_WARN,
     Metrics,
-    MetricsSettings,
     PublishedStats,
     default_registry,
 )
-from daemon.metrics_server import MetricsServerError, start_metrics_server
 from daemon.state import DaemonState
 from dsp.events import Kind, Stream
-from dsp.stats import CallStats, StreamStats, TalkOverStats
+from dsp.stats import CallStats
+from tests.exposition import (
+    busy_metrics,
+    call_stats,
+    promtool_check_metrics,
+    scrape,
+)
 
 BOUNDED_LABELS = {"stream", "kind", "initiator", "check", "le"}
-
-
-def stream_stats(level: float | None, noise: float | None, audio_s: float = 60.0) -> StreamStats:
-    snr = level - noise if level is not None and noise is not None else None
-    return StreamStats(
-        audio_s=audio_s, speech_s=audio_s / 3, active_level_dbfs=level, noise_floor_dbfs=noise,
-        snr_db=snr, clipped_samples=12, clipped_ratio=12 / (audio_s * 16000), rms_dbfs=-40.0,
-        peak_dbfs=-20.0, speaking=False,
-    )
-
-
-def call_stats(level: float | None = -27.5, noise: float | None = -62.0) -> CallStats:
-    return CallStats(
-        agent=stream_stats(level, noise), customer=stream_stats(None, -70.0),
-        talk_over=TalkOverStats(count=3, seconds=4.2, by_agent=2, by_customer=1,
-                                seconds_by_agent=3.0, seconds_by_customer=1.2),
-        duration_s=60.0,
-    )
-
-
-def busy_state() -> DaemonState:
-    """A daemon that has been running a while: every field non-default."""
-    state = DaemonState(agent_id="ana@ws-17", version="0.1.0")
-    state.streams[Stream.AGENT].device_name = "Jabra Evolve2 40 Mono"
-    state.streams[Stream.CUSTOMER].device_name = "Jabra Evolve2 40 Mono monitor"
-    for h in state.streams.values():
-        h.device_up, h.restarts, h.overflows, h.dropped_blocks = True, 1, 2, 3
-    state.alerts_fired.update({Kind.NOISE.value: 4, Kind.TALK_OVER.value: 2})
-    state.alerts_active[Kind.NOISE.value] = 1
-    state.calls_total, state.call_active = 5, True
-    state.ws_clients, state.ws_dropped_messages = 2, 7
-    state.check_results = {"mic_device": CHECK_PASS, "noise": CHECK_WARN, "echo": CHECK_FAIL}
-    state.check_timestamp = 1_790_000_000.0
-    return state
-
-
-def scrape(registry: CollectorRegistry) -> dict[str, float]:
-    """``{'name{k="v",...}': value}`` from the text exposition."""
-    out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(generate_latest(registry).decode()):
-        for s in fam.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-            out[f"{s.name}{{{labels}}}"] = s.value
-    return out
 
 
 def shape(registry: CollectorRegistry) -> list[str]:
@@ -171,15 +118,6 @@ histogram callwatch_processing_seconds_bucket{le=0.0005,0.001,0.0025,0.005,0.01,
 histogram callwatch_processing_seconds_count{}
 histogram callwatch_processing_seconds_sum{}
 """
-
-
-def busy_metrics(registry: CollectorRegistry | None = None) -> Metrics:
-    registry = registry if registry is not None else CollectorRegistry()
-    stats = call_stats()
-    m = Metrics(registry, busy_state(), pipeline_stats=lambda: (stats, stats), host="ws-17")
-    m.observe_call_end(312.0)
-    m.observe_processing(0.0031)
-    return m
 
 
 def test_golden_names_types_and_label_sets():
@@ -359,11 +297,6 @@ def test_a_failing_stats_source_keeps_the_last_counter_values():
     }
 
 
-def promtool_check_metrics(text: bytes) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["promtool", "check", "metrics"], input=text.decode(),
-                          capture_output=True, text=True, timeout=30)
-
-
 def test_promtool_accepts_the_full_exposition():
     registry = default_registry()
     busy_metrics(registry)
@@ -380,128 +313,3 @@ def test_promtool_check_is_able_to_fail():
 
 def test_call_duration_buckets_cover_half_a_minute_to_two_hours():
     assert CALL_DURATION_BUCKETS_S[0] == 30 and CALL_DURATION_BUCKETS_S[-1] == 7200
-
-
-# -- the HTTP endpoint ------------------------------------------------------------------------
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-        check=True, capture_output=True, timeout=30,
-    )
-    return d / "cert.pem", d / "key.pem"
-
-
-def get(url: str, cafile: Path | None = None, auth: tuple[str, str] | None = None):
-    req = urllib.request.Request(url)
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-    try:
-        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-@pytest.fixture
-def busy_registry() -> CollectorRegistry:
-    registry = default_registry()
-    busy_metrics(registry)
-    return registry
-
-
-def test_plain_http_serves_what_promtool_accepts(busy_registry):
-    server = start_metrics_server(MetricsSettings(port=0), busy_registry)
-    try:
-        assert server.url.startswith("http://127.0.0.1:")
-        status, body = get(server.url)
-        assert status == 200 and b'callwatch_calls_total 5.0' in body
-        r = promtool_check_metrics(body)
-        assert r.returncode == 0, r.stdout + r.stderr
-    finally:
-        server.stop()
-
-
-def test_tls_and_basic_auth(busy_registry, cert):
-    settings = MetricsSettings(
-        port=0, tls_cert_file=str(cert[0]), tls_key_file=str(cert[1]), basic_auth_user="prom",
-        basic_auth_password_sha256=hashlib.sha256(PASSWORD.encode()).hexdigest(),
-    )
-    server = start_metrics_server(settings, busy_registry)
-    try:
-        url = server.url
-        assert url.startswith("https://")
-        status, _ = get(url, cert[0])
-        assert status == 401
-        assert get(url, cert[0], ("prom", "wrong"))[0] == 401
-        assert get(url, cert[0], ("other", PASSWORD))[0] == 401
-        status, body = get(url, cert[0], ("prom", PASSWORD))
-        assert status == 200 and b"callwatch_agent_info" in body
-        # Plain HTTP to the TLS port gets nothing.
-        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
-            urllib.request.urlopen(url.replace("https://", "http://"), timeout=5).read()
-        # An untrusted certificate is refused by a verifying client.
-        with pytest.raises(urllib.error.URLError):
-            urllib.request.urlopen(url, timeout=5)
-    finally:
-        server.stop()
-
-
-def test_tls_without_auth_and_a_stalled_client_does_not_block_scrapes(busy_registry, cert):
-    settings = MetricsSettings(port=0, tls_cert_file=str(cert[0]), tls_key_file=str(cert[1]))
-    server = start_metrics_server(settings, busy_registry)
-    try:
-        silent = socket.create_connection(("127.0.0.1", server.port))  # never says hello
-        t0 = time.monotonic()
-        status, _ = get(server.url, cert[0])
-        assert status == 200 and time.monotonic() - t0 < 2.0
-        silent.close()
-    finally:
-        server.stop()
-
-
-def test_busy_port_and_bad_certificate_give_one_line_errors(busy_registry, tmp_path):
-    server = start_metrics_server(MetricsSettings(port=0), busy_registry)
-    try:
-        with pytest.raises(MetricsServerError, match=rf"\[metrics\] port = {server.port}: "):
-            start_metrics_server(MetricsSettings(port=server.port), busy_registry)
-    finally:
-        server.stop()
-    missing = tmp_path / "nope.pem"
-    with pytest.raises(MetricsServerError, match=r"\[metrics\] tls_cert_file = .*nope\.pem"):
-        start_metrics_server(
-            MetricsSettings(port=0, tls_cert_file=str(missing), tls_key_file=str(missing)),
-            busy_registry,
-        )
-
-
-@pytest.mark.parametrize(("table", "message"), [
-    ({"tls_cert_file": "/etc/c.pem"}, "tls_cert_file and tls_key_file must be set together"),
-    ({"basic_auth_user": "prom"}, "must be set together"),
-    ({"basic_auth_user": "prom", "basic_auth_password_sha256": "secret"}, "64 hex digits"),
-    ({"port": 70000}, "port = 70000: must be between 0 and 65535"),
-])
-def test_config_rejects_bad_metrics_tables(table, message):
-    with pytest.raises(ConfigError, match=message):
-        parse({"metrics": table}, "config.toml")
-
-
-def test_config_metrics_table_loads():
-    digest = hashlib.sha256(b"pw").hexdigest()
-    cfg = parse({"metrics": {"listen_address": "0.0.0.0", "port": 9100,
-                             "basic_auth_user": "prom", "basic_auth_password_sha256": digest}},
-                "config.toml")
-    assert cfg.metrics == MetricsSettings(listen_address="0.0.0.0", port=9100,
-                                          basic_auth_user="prom",
-                                          basic_auth_password_sha256=digest)
-

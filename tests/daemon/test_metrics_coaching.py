@@ -5,7 +5,6 @@ daemon's Metrics."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,20 +17,11 @@ from dsp import ANALYSIS_RATE
 from dsp.events import Kind, Stream
 from dsp.pipeline import Pipeline
 from dsp.stats import CallStats
+from tests.exposition import promtool_check_metrics, scrape
 from tests.speech import two_party_call
 
 NAMES = ("callwatch_talk_share_ratio", "callwatch_speech_rate_syllables_per_second",
          "callwatch_longest_turn_seconds")
-
-
-def scrape(registry: CollectorRegistry) -> dict[str, float]:
-    """``{'name{k="v"}': value}`` from the text exposition."""
-    out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(generate_latest(registry).decode()):
-        for s in fam.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-            out[f"{s.name}{{{labels}}}"] = s.value
-    return out
 
 
 def coaching(values: dict[str, float]) -> dict[str, float]:
@@ -163,6 +153,5 @@ def test_help_type_and_labels_and_promtool_accepts_them(call):
         assert "current call" in fam.documentation
         assert {tuple(s.labels.items()) for s in fam.samples} == {
             (("stream", "agent"),), (("stream", "customer"),)}
-    r = subprocess.run(["promtool", "check", "metrics"], input=text.decode(),
-                       capture_output=True, text=True, timeout=30)
+    r = promtool_check_metrics(text)
     assert r.returncode == 0, r.stdout + r.stderr

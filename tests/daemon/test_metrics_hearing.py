@@ -3,13 +3,12 @@ linter."""
 
 from __future__ import annotations
 
-import subprocess
-
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.hearing import ExposureSnapshot
 from daemon.metrics_hearing import HearingCollector, HearingReading
+from tests.exposition import promtool_check_metrics
 
 CALIBRATED = HearingReading(
     ExposureSnapshot("2026-03-02", lex_8h_db=80.97, laeq_db=90.0, uncalibrated_laeq_dbfs=None,
@@ -69,6 +68,5 @@ def test_no_reading_yet_and_a_failing_source_still_scrape():
 def test_promtool_accepts_the_exposition():
     for reading in (CALIBRATED, UNCALIBRATED):
         text, _ = scrape(reading)
-        r = subprocess.run(["promtool", "check", "metrics"], input=text.decode(),
-                           capture_output=True, text=True, timeout=30)
+        r = promtool_check_metrics(text)
         assert r.returncode == 0, r.stdout + r.stderr

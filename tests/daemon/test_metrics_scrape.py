@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,18 +11,13 @@ from daemon.metrics import Metrics
 from daemon.metrics_hearing import HearingCollector, HearingReading
 from daemon.state import DaemonState
 from dsp.events import Stream
-from dsp.stats import CallStats, StreamStats, TalkOverStats
+from dsp.stats import CallStats
+from tests.exposition import call_stats, promtool_check_metrics, stream_stats
 
 
 def _stats() -> CallStats:
-    party = StreamStats(audio_s=60.0, speech_s=20.0, active_level_dbfs=-27.5,
-                        noise_floor_dbfs=-62.0, snr_db=34.5, clipped_samples=12,
-                        clipped_ratio=12 / 960_000, rms_dbfs=-40.0, peak_dbfs=-20.0,
-                        speaking=False)
-    return CallStats(agent=party, customer=party,
-                     talk_over=TalkOverStats(count=3, seconds=4.2, by_agent=2, by_customer=1,
-                                             seconds_by_agent=3.0, seconds_by_customer=1.2),
-                     duration_s=60.0)
+    """The same measurements on both sides."""
+    return call_stats(customer=stream_stats(-27.5, -62.0))
 
 
 def _families(registry: CollectorRegistry) -> tuple[set[str], bytes]:
@@ -34,8 +28,7 @@ def _families(registry: CollectorRegistry) -> tuple[set[str], bytes]:
 
 
 def _promtool_ok(text: bytes) -> bool:
-    return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                          timeout=30).returncode == 0
+    return promtool_check_metrics(text).returncode == 0
 
 
 def test_a_broken_state_leaves_out_only_the_collectors_that_read_it(caplog):
