@@ -3,14 +3,9 @@ rings (:class:`daemon.epoch.Epoch`) and watched by the same supervisor as PortAu
 
 Why: through PortAudio the audio goes PortAudio -> ALSA ``pulse`` plugin -> libpulse, with
 small fragments and a polling thread in between; that path costs several times what the
-sound server itself spends. Here each stream asks the server for block-sized fragments
-(``fragsize`` = ``[capture] block_s``, the source's latency adjusted to it) and its reader
-thread sleeps inside libpulse until the server sends: Python runs once per block, never to
-poll (see :class:`PulseInputStream`).
-
-Reading follows the callback rules of the live path: peek, copy into the preallocated ring
-with the capture time of its first sample, drop; no lock of ours, no logging. The capture
-time of a block comes from its arrival (see :meth:`PulseInputStream._read`).
+sound server itself spends. The record stream and its reader thread live in
+:mod:`daemon.pulse_reader`; this module chooses the backend, resolves the configured device
+(or the far-end application) on the server, opens the stream, and tells its faults apart.
 
 Faults are told apart where the server tells them apart, in words an agent's IT can act on:
 
@@ -23,295 +18,22 @@ Faults are told apart where the server tells them apart, in words an agent's IT 
 
 from __future__ import annotations
 
-import ctypes
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from daemon import pulse_libpulse as pa
 from daemon.capture import CaptureStream
 from daemon.config import CaptureSettings
 from daemon.device_choice import DeviceChoice, DeviceError
 from daemon.epoch import Epoch
+from daemon.pulse_reader import PulseInputStream
 from daemon.pulse_streams import (
     PlayingApp,
     PulseUnavailable,
     find_app,
-    proplist,
     resolve_source,
     server_view,
 )
-
-STREAM_READY_TIMEOUT_S = 3.0
-STAGE_FRAMES = 16384
-"""Frames gathered before one write into the ring (more than a second at 16 kHz)."""
-
-
-class PulseStreamError(OSError):
-    """A record stream that could not be created (the message says why, in plain words)."""
-
-
-class PulseInputStream:
-    """One libpulse record stream on its own connection and reader thread, writing into an
-    :class:`Epoch`.
-
-    The reader thread runs a plain ``pa_mainloop``: it sleeps in ``poll()`` inside libpulse
-    (the interpreter lock released) until the server sends something, and copies audio only
-    once a whole block is readable. Nothing calls into Python per server packet: with a
-    ``pa_threaded_mainloop`` every packet (each source period, 10 ms when another client asks
-    for it) would enter Python through a ctypes callback from a foreign thread, which measured
-    several times the cost of the reading itself.
-
-    The attributes the supervisor reads (``active``, ``latency``) mirror a PortAudio stream's,
-    so the supervisor treats both alike. :meth:`close` is safe from any thread.
-    """
-
-    def __init__(self, device: str | None, rate: int, block_frames: int, epoch: Epoch,
-                 props: dict[str, str], dont_move: bool,
-                 monitor_stream: int | None = None, watch_apps: bool = False) -> None:
-        self.device = device
-        self.watch_apps = watch_apps
-        self.apps_changed = False
-        """A playback stream appeared, changed or ended on the server (``watch_apps``)."""
-        self.rate = rate
-        self.block_frames = block_frames
-        self.epoch = epoch
-        self.props = props
-        self.dont_move = dont_move
-        self.monitor_stream = monitor_stream
-        self.lib = pa.libpulse()
-        self.ml: Any = None
-        self.ctx: Any = None
-        self.stream: Any = None
-        self.context_state = 0
-        self.state = 0
-        self.ever_ready = False
-        self.suspended = False
-        self.moved_to: str | None = None
-        self.error = ""
-        """A fault found on the reader thread (kept short; the supervisor reports it)."""
-        self.latency = block_frames / rate
-        self._fragment_bytes = block_frames * 4
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._cbs: list[Any] = []
-        self._ptr = ctypes.c_void_p()
-        self._nbytes = ctypes.c_size_t()
-        self._stage = np.zeros(max(STAGE_FRAMES, 4 * block_frames), np.float32)
-        """One block (or a late reader's several) gathered from the server's packets, so the
-        ring gets one write and one timestamp per block."""
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Connect, create the stream and wait until it records (PulseUnavailable or
-        PulseStreamError, in plain words); then hand the main loop to the reader thread."""
-        lib = self.lib
-        self.ml = lib.pa_mainloop_new()
-        self._cbs = [pa.CONTEXT_NOTIFY_CB(self._on_context), pa.STREAM_NOTIFY_CB(self._on_state),
-                     pa.STREAM_NOTIFY_CB(self._on_suspended), pa.STREAM_NOTIFY_CB(self._on_moved),
-                     pa.SUBSCRIBE_CB(self._on_event)]
-        pl = proplist({"application.name": "callwatch", **self.props})
-        try:
-            self.ctx = lib.pa_context_new_with_proplist(
-                lib.pa_mainloop_get_api(self.ml),
-                f"callwatch-{self.props.get('callwatch.stream', 'capture')}".encode(), pl)
-            lib.pa_context_set_state_callback(self.ctx, self._cbs[0], None)
-            if lib.pa_context_connect(self.ctx, None, pa.PA_CONTEXT_NOAUTOSPAWN, None) < 0:
-                raise PulseUnavailable(self._why("no sound server answers"))
-            self._iterate_until(lambda: self.context_state in (
-                pa.CONTEXT_READY, pa.CONTEXT_FAILED, pa.CONTEXT_TERMINATED))
-            if self.context_state != pa.CONTEXT_READY:
-                raise PulseUnavailable(self._why("no sound server answers"))
-            if self.watch_apps:
-                lib.pa_context_set_subscribe_callback(self.ctx, self._cbs[4], None)
-                op = lib.pa_context_subscribe(self.ctx, pa.SUBSCRIPTION_MASK_SINK_INPUT,
-                                              pa.SUCCESS_CB(), None)
-                if op:
-                    lib.pa_operation_unref(op)
-            ss = pa.SampleSpec(pa.PA_SAMPLE_FLOAT32LE, self.rate, 1)
-            s = lib.pa_stream_new_with_proplist(self.ctx, b"capture", ctypes.byref(ss), None, pl)
-        except BaseException:
-            self._teardown()
-            raise
-        finally:
-            lib.pa_proplist_free(pl)
-        if not s:
-            why = self._why("cannot create a record stream")
-            self._teardown()
-            raise PulseStreamError(why)
-        self.stream = s
-        lib.pa_stream_set_state_callback(s, self._cbs[1], None)
-        lib.pa_stream_set_suspended_callback(s, self._cbs[2], None)
-        lib.pa_stream_set_moved_callback(s, self._cbs[3], None)
-        if self.monitor_stream is not None:
-            lib.pa_stream_set_monitor_stream(s, self.monitor_stream)
-        attr = pa.BufferAttr(0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
-                             self._fragment_bytes)
-        flags = pa.STREAM_ADJUST_LATENCY | (pa.STREAM_DONT_MOVE if self.dont_move else 0)
-        dev = self.device.encode() if self.device else None
-        if lib.pa_stream_connect_record(s, dev, ctypes.byref(attr), flags) < 0:
-            why = self._why(f"cannot record from {self._name()}")
-            self._teardown()
-            raise PulseStreamError(why)
-        self._iterate_until(lambda: self.state in (
-            pa.STREAM_READY, pa.STREAM_FAILED, pa.STREAM_TERMINATED)
-            or self.context_state != pa.CONTEXT_READY)
-        if self.state != pa.STREAM_READY:
-            why = self._why(f"cannot record from {self._name()}")
-            self._teardown()
-            raise PulseStreamError(why)
-        self.suspended = bool(lib.pa_stream_is_suspended(s))
-        ba = lib.pa_stream_get_buffer_attr(s)
-        if ba:
-            self._fragment_bytes = max(4, min(self._fragment_bytes, int(ba[0].fragsize)))
-            self.latency = self._fragment_bytes / 4 / self.rate
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"pulse-{self.props.get('callwatch.stream', '')}")
-        self._thread.start()
-
-    def _iterate_until(self, done: Any) -> None:
-        """Run the main loop on this thread until ``done()`` or the start-up timeout."""
-        deadline = time.monotonic() + STREAM_READY_TIMEOUT_S
-        while not done() and time.monotonic() < deadline:
-            if self.lib.pa_mainloop_iterate(self.ml, 0, None) < 0:
-                break
-            if not done():
-                time.sleep(0.002)
-
-    def _run(self) -> None:
-        """The reader thread: sleep in libpulse until the server sends, read whole blocks."""
-        lib, ml, s = self.lib, self.ml, self.stream
-        try:
-            while not self._stop.is_set():
-                if lib.pa_mainloop_iterate(ml, 1, None) < 0:
-                    break
-                if lib.pa_stream_readable_size(s) >= self._fragment_bytes:
-                    self._read(s)
-                if self.epoch.finished:
-                    break
-        except Exception as exc:  # a bug must not kill the thread silently
-            self.error = f"{type(exc).__name__}: {exc}"[:200]
-        self.epoch.finished = True
-
-    def _name(self) -> str:
-        return self.device or "the default source"
-
-    def _why(self, what: str) -> str:
-        if not self.ctx:
-            return what
-        code = self.lib.pa_context_errno(self.ctx)
-        if code == pa.ERR_NOENTITY:
-            return f"{what}: no such source"
-        return f"{what}: {pa.strerror(code)}" if code else what
-
-    @property
-    def active(self) -> bool:
-        return (self.state == pa.STREAM_READY and self.context_state == pa.CONTEXT_READY
-                and not self.epoch.finished)
-
-    @property
-    def connection_lost(self) -> bool:
-        return self.ever_ready and self.context_state in (pa.CONTEXT_FAILED,
-                                                          pa.CONTEXT_TERMINATED)
-
-    def abort(self) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop the reader thread (wake it out of poll), then free everything."""
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            if self.ml:
-                self.lib.pa_mainloop_wakeup(self.ml)
-            t.join(timeout=2.0)
-            if t.is_alive():  # stuck inside libpulse: leave its objects to it
-                return
-        self._teardown()
-
-    def _teardown(self) -> None:
-        lib, s, ctx, ml = self.lib, self.stream, self.ctx, self.ml
-        self.stream = self.ctx = self.ml = None
-        if s:
-            lib.pa_stream_set_state_callback(s, pa.STREAM_NOTIFY_CB(), None)
-            lib.pa_stream_disconnect(s)
-            lib.pa_stream_unref(s)
-        if ctx:
-            lib.pa_context_set_state_callback(ctx, pa.CONTEXT_NOTIFY_CB(), None)
-            lib.pa_context_disconnect(ctx)
-            lib.pa_context_unref(ctx)
-        if ml:
-            lib.pa_mainloop_free(ml)
-
-    # -- callbacks (on the thread running the main loop) -------------------------------------
-
-    def _on_context(self, c: int, _ud: int) -> None:
-        self.context_state = self.lib.pa_context_get_state(c)
-        if self.context_state == pa.CONTEXT_READY:
-            self.ever_ready = True
-        elif self.context_state in (pa.CONTEXT_FAILED, pa.CONTEXT_TERMINATED) \
-                and self.ever_ready:
-            self.epoch.finished = True
-
-    def _on_state(self, s: int, _ud: int) -> None:
-        self.state = self.lib.pa_stream_get_state(s)
-        if self.state in (pa.STREAM_FAILED, pa.STREAM_TERMINATED):
-            self.epoch.finished = True
-
-    def _on_suspended(self, s: int, _ud: int) -> None:
-        self.suspended = bool(self.lib.pa_stream_is_suspended(s))
-
-    def _on_event(self, _c: int, kind: int, _idx: int, _ud: int) -> None:
-        if kind & pa.SUBSCRIPTION_EVENT_FACILITY_MASK == pa.SUBSCRIPTION_EVENT_SINK_INPUT:
-            self.apps_changed = True
-
-    def _on_moved(self, s: int, _ud: int) -> None:
-        self.moved_to = pa.text(self.lib.pa_stream_get_device_name(s))
-
-    def _read(self, s: int) -> None:
-        """Copy everything readable into the ring with the capture time of its first sample.
-        Nothing else: no lock of ours, no logging, no array allocation.
-
-        Every packet the server sent since the last block is gathered into one staging
-        buffer, then written with one timestamp: one ring write and one timestamp per block,
-        whatever the source's period.
-
-        Capture times come from arrival: the server pushes each source period as soon as it is
-        recorded, so the newest readable sample is about "now". (libpulse's own latency
-        estimate was tried and drifts by ~10 ms over the first seconds on a remapped source,
-        which moves one party against the other early in a call.)"""
-        lib = self.lib
-        ep = self.epoch
-        stage = self._stage
-        t = time.monotonic() - lib.pa_stream_readable_size(s) / 4 / self.rate
-        n = 0
-        while lib.pa_stream_peek(s, ctypes.byref(self._ptr), ctypes.byref(self._nbytes)) == 0:
-            nbytes = self._nbytes.value
-            if nbytes == 0:
-                break
-            ptr = self._ptr.value
-            if ptr is None:  # a hole: the server lost data; keep the timeline with silence
-                ep.overflows += 1
-            done, frames = 0, nbytes // 4
-            while done < frames:
-                if n == len(stage):
-                    ep.push(stage, t)
-                    t += n / self.rate
-                    n = 0
-                k = min(frames - done, len(stage) - n)
-                if ptr is None:
-                    stage[n:n + k] = 0.0
-                else:
-                    ctypes.memmove(stage.ctypes.data + 4 * n, ptr + 4 * done, 4 * k)
-                n += k
-                done += k
-            lib.pa_stream_drop(s)
-        if n:
-            ep.push(stage[:n], t)
 
 
 @dataclass(frozen=True, slots=True)

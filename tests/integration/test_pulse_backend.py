@@ -154,7 +154,7 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
     pipeline at the same time: the capture timestamps put the two parties within a few
     milliseconds of each other, from the first second of the stream on."""
     from daemon.epoch import Epoch, StreamReader
-    from daemon.pulse_capture import PulseInputStream
+    from daemon.pulse_reader import PulseInputStream
     from dsp.align import Aligner
 
     srv = virtual_headset
