@@ -1,32 +1,31 @@
-"""A real AlertServer on a free loopback port, driven by real `websockets` clients and sockets."""
+"""A real AlertServer on a free loopback port, driven by real `websockets` clients and sockets:
+fan-out, topics, slow and stalled clients, bad input, late joiners, stop and keepalive. Who
+may connect is in test_gate, the token file in test_token."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import http.client
 import json
 import os
 import socket
-import stat
 import time
-from collections.abc import Iterator
 
-import jsonschema
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from alerts import protocol
-from alerts.policy import AlertPolicy
 from alerts.server import AlertServer, ServerSettings
-from alerts.token import load_or_create_token, token_path
-from dsp import ANALYSIS_RATE
-from dsp.events import Event, Kind, Phase, Stream
+from dsp.events import Kind
+from tests.alerts.live_server import (
+    HELLO,
+    alert_msg,
+    recv_json,
+    wait_for,
+    ws_url,
+)
 
-VALIDATOR = jsonschema.Draft202012Validator(protocol.schema())
-HELLO = {"version": "0.1.0", "agent": "ana@ws-17", "devices": {"agent": "headset_mic",
-                                                               "customer": "speaker_monitor"}}
 REPORT = {  # a callwatch.analysis/1 report as dsp.report.build_report shapes it
     "schema": "callwatch.analysis/1", "duration_s": 61.2, "sample_rate_hz": 16000,
     "agent": {"speech_s": 20.1, "active_level_dbfs": -27.3, "noise_floor_dbfs": -62.0,
@@ -39,100 +38,6 @@ REPORT = {  # a callwatch.analysis/1 report as dsp.report.build_report shapes it
 }
 
 
-@pytest.fixture(autouse=True)
-def config_home(tmp_path, monkeypatch):
-    """Token files go to a temporary config dir, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return tmp_path / "config"
-
-
-@pytest.fixture
-def snoozes() -> list:
-    return []
-
-
-@pytest.fixture
-def server(snoozes) -> Iterator[AlertServer]:
-    srv = AlertServer(ServerSettings(port=0), HELLO,
-                      on_snooze=lambda kind, minutes: snoozes.append((kind, minutes)))
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-def ws_url(srv: AlertServer, token: str | None = None) -> str:
-    return f"{srv.url}?token={srv.token if token is None else token}"
-
-
-def alert_msg(n: int = 1, state: str = "firing") -> dict:
-    policy = AlertPolicy()
-    [a] = policy.update([Event(Kind.NOISE, Phase.BEGIN, Stream.AGENT, 0, 5 * ANALYSIS_RATE,
-                               {"noise_floor_dbfs": -40.0, "threshold_dbfs": -45.0,
-                                "seq": n})], now=1000.0 + n)
-    msg = protocol.alert_message(a)
-    msg["alert"]["state"] = state
-    return msg
-
-
-async def recv_json(ws: ClientConnection, timeout: float = 5.0) -> dict:
-    msg = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-    VALIDATOR.validate(msg)  # everything the server sends must match the schema
-    return msg
-
-
-async def recv_type(ws: ClientConnection, type_: str, timeout: float = 5.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await recv_json(ws, max(0.01, deadline - time.monotonic()))
-        if msg["type"] == type_:
-            return msg
-
-
-async def handshake_status(url: str, **kw) -> int:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(url, open_timeout=5, **kw):
-            pass
-    return info.value.response.status_code
-
-
-async def wait_for(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
-# -- token file ---------------------------------------------------------------------------
-
-
-def test_token_file_is_created_0600_and_reused(config_home):
-    assert token_path() == config_home / "callwatch" / "token"
-    srv = AlertServer(ServerSettings(port=0), HELLO)
-    srv.start()
-    srv.stop()
-    path = token_path()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert path.read_text().strip() == srv.token and len(srv.token) >= 32
-    again = AlertServer(ServerSettings(port=0), HELLO)
-    again.start()
-    again.stop()
-    assert again.token == srv.token
-    os.chmod(path, 0o644)                                   # loosened by hand: tightened again
-    assert load_or_create_token() == srv.token
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_configured_token_is_used_and_validated(config_home):
-    srv = AlertServer(ServerSettings(port=0, token="a-configured-token-123"), HELLO)
-    srv.start()
-    srv.stop()
-    assert srv.token == "a-configured-token-123"
-    assert not token_path().exists()
-    with pytest.raises(ValueError, match="16 characters"):
-        ServerSettings(token="short")
-
-
 def test_port_in_use_is_a_clear_error():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -141,82 +46,6 @@ def test_port_in_use_is_a_clear_error():
         srv = AlertServer(ServerSettings(port=port), HELLO)
         with pytest.raises(RuntimeError, match=rf"cannot listen on 127.0.0.1:{port}.*port"):
             srv.start()
-
-
-# -- handshake: token, origin, host -------------------------------------------------------------
-
-
-def test_handshake_refusals_use_the_documented_statuses(server):
-    async def main():
-        base = server.url
-        assert await handshake_status(base) == 401                               # no token
-        assert await handshake_status(base + "?token=wrong") == 401               # wrong token
-        assert await handshake_status(base, additional_headers={
-            "Authorization": "Bearer wrong"}) == 401
-        assert await handshake_status(ws_url(server), origin="http://evil.example") == 403
-        assert await handshake_status(ws_url(server), origin="null") == 403
-        assert await handshake_status(f"ws://127.0.0.1:{server.port}/x?token={server.token}") \
-            == 404
-        # Accepted: query, bearer header, token subprotocol, own origin.
-        async with connect(ws_url(server)) as ws:
-            assert (await recv_json(ws))["type"] == "hello"
-        async with connect(base, additional_headers={
-                "Authorization": f"Bearer {server.token}"}) as ws:
-            assert (await recv_json(ws))["type"] == "hello"
-        async with connect(base, subprotocols=["callwatch.v1",
-                                               f"callwatch.token.{server.token}"]) as ws:
-            assert ws.subprotocol == "callwatch.v1"
-            assert (await recv_json(ws))["type"] == "hello"
-        for origin in (f"http://127.0.0.1:{server.port}", f"http://localhost:{server.port}"):
-            async with connect(ws_url(server), origin=origin) as ws:
-                assert (await recv_json(ws))["type"] == "hello"
-
-    asyncio.run(main())
-    assert server.refused_connections == 6
-
-
-def http_get(srv: AlertServer, path: str, host: str | None = None) -> tuple[int, dict, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
-    conn.putrequest("GET", path, skip_host=True)
-    conn.putheader("Host", host or f"127.0.0.1:{srv.port}")
-    conn.endheaders()
-    r = conn.getresponse()
-    body = r.read()
-    conn.close()
-    return r.status, dict(r.getheaders()), body
-
-
-def test_nudge_page_needs_the_token_and_the_right_host(server):
-    status, headers, body = http_get(server, f"/?token={server.token}")
-    assert status == 200 and b'aria-live="polite"' in body
-    assert headers["Content-Type"].startswith("text/html")
-    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    assert headers["Referrer-Policy"] == "no-referrer"
-    assert http_get(server, "/")[0] == 401
-    assert http_get(server, "/?token=nope")[0] == 401
-    status, headers, body = http_get(server, "/static/app.js")   # no secret in static files
-    assert status == 200 and b"WebSocket" in body and "javascript" in headers["Content-Type"]
-    assert http_get(server, "/static/style.css")[0] == 200
-    assert http_get(server, "/static/../server.py")[0] == 404
-    assert http_get(server, "/favicon.ico")[0] == 404
-    # DNS rebinding: a hostile name resolving to 127.0.0.1 still sends its own Host header.
-    assert http_get(server, f"/?token={server.token}", host=f"evil.example:{server.port}")[0] \
-        == 403
-
-
-def test_max_clients_refuses_with_503():
-    srv = AlertServer(ServerSettings(port=0, max_clients=2), HELLO)
-    srv.start()
-
-    async def main():
-        async with connect(ws_url(srv)), connect(ws_url(srv)):
-            await wait_for(lambda: srv.clients == 2)
-            assert await handshake_status(ws_url(srv)) == 503
-
-    try:
-        asyncio.run(main())
-    finally:
-        srv.stop()
 
 
 # -- fan-out ----------------------------------------------------------------------------------

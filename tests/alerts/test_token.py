@@ -10,15 +10,10 @@ import sys
 
 import pytest
 
+from alerts.server import AlertServer
 from alerts.server_settings import ServerSettings, url_host
 from alerts.token import load_or_create_token, read_token, token_chars_ok, token_path
-
-
-@pytest.fixture(autouse=True)
-def config_home(tmp_path, monkeypatch):
-    """Token files go to a temporary config dir, never the user's."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return tmp_path / "config"
+from tests.alerts.live_server import HELLO
 
 
 def test_token_path_falls_back_to_dot_config_under_home(tmp_path, monkeypatch):
@@ -90,3 +85,34 @@ def test_tail_reads_the_token_file_without_importing_the_server(config_home):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=env, timeout=30, check=True).stdout.splitlines()
     assert out == [f"http://127.0.0.1:8765/?token={token}", "False 0"]
+
+
+# -- the token file as the server uses it ---------------------------------------------------
+
+
+def test_token_file_is_created_0600_and_reused(config_home):
+    assert token_path() == config_home / "callwatch" / "token"
+    srv = AlertServer(ServerSettings(port=0), HELLO)
+    srv.start()
+    srv.stop()
+    path = token_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.read_text().strip() == srv.token and len(srv.token) >= 32
+    again = AlertServer(ServerSettings(port=0), HELLO)
+    again.start()
+    again.stop()
+    assert again.token == srv.token
+    os.chmod(path, 0o644)                                   # loosened by hand: tightened again
+    assert load_or_create_token() == srv.token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_configured_token_is_used_and_validated(config_home):
+    srv = AlertServer(ServerSettings(port=0, token="a-configured-token-123"), HELLO)
+    srv.start()
+    srv.stop()
+    assert srv.token == "a-configured-token-123"
+    assert not token_path().exists()
+    with pytest.raises(ValueError, match="16 characters"):
+        ServerSettings(token="short")
