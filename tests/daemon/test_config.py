@@ -89,6 +89,17 @@ BAD = [
 ]
 
 
+def assert_refused_in_one_line(tmp_path: Path, text: str, message: str) -> None:
+    """``run --check-config`` on a file holding ``text``: exit 2, one stderr line matching
+    ``message``."""
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    out = run_check("--config", str(p))
+    assert out.returncode == 2, out
+    assert re.search(message, out.stderr), out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
 @pytest.mark.parametrize(("text", "message"), BAD)
 def test_every_error_names_file_table_key_and_value(tmp_path, text, message):
     p = tmp_path / "c.toml"
@@ -109,12 +120,7 @@ def run_check(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 @pytest.mark.parametrize(("text", "message"), BAD)
 def test_check_config_exits_2_with_the_message(tmp_path, text, message):
-    p = tmp_path / "c.toml"
-    p.write_text(text)
-    out = run_check("--config", str(p))
-    assert out.returncode == 2, out
-    assert re.search(message, out.stderr), out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert_refused_in_one_line(tmp_path, text, message)
 
 
 def test_check_config_accepts_the_example():
@@ -227,12 +233,7 @@ def test_a_key_with_a_newline_still_gives_one_line(tmp_path):
     ("x = " + "[" * 5000 + "]" * 5000 + "\n", r"nested too deeply"),
 ])
 def test_check_config_refuses_non_finite_and_deep_files_in_one_line(tmp_path, text, message):
-    p = tmp_path / "c.toml"
-    p.write_text(text)
-    out = run_check("--config", str(p))
-    assert out.returncode == 2, out
-    assert re.search(message, out.stderr), out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert_refused_in_one_line(tmp_path, text, message)
 
 
 @pytest.mark.parametrize(("text", "message"), [
