@@ -112,29 +112,16 @@ class PipelineCountersCollector(ScrapeCollector):
                 c.add_metric([stream.value], self._mono.value(name, stream.value, cur))
             yield c
         to = totals.talk_over if totals else None
-        events = CounterMetricFamily(
-            "callwatch_talk_over_events",
-            "Talk-overs (both parties speaking at least min_overlap_s), by who started them",
-            labels=["initiator"],
+        per_initiator = (
+            ("callwatch_talk_over_events", "talk_over_events",
+             "Talk-overs (both parties speaking at least min_overlap_s), by who started them",
+             (to.by_agent, to.by_customer) if to else (None, None)),
+            ("callwatch_talk_over_seconds", "talk_over_seconds",
+             "Time both parties spoke at once in talk-overs, by who started them, seconds",
+             (to.seconds_by_agent, to.seconds_by_customer) if to else (None, None)),
         )
-        for stream, cur in (
-            (Stream.AGENT, to.by_agent if to else None),
-            (Stream.CUSTOMER, to.by_customer if to else None),
-        ):
-            events.add_metric(
-                [stream.value], self._mono.value("talk_over_events", stream.value, cur)
-            )
-        yield events
-        seconds = CounterMetricFamily(
-            "callwatch_talk_over_seconds",
-            "Time both parties spoke at once in talk-overs, by who started them, seconds",
-            labels=["initiator"],
-        )
-        for stream, cur in (
-            (Stream.AGENT, to.seconds_by_agent if to else None),
-            (Stream.CUSTOMER, to.seconds_by_customer if to else None),
-        ):
-            seconds.add_metric(
-                [stream.value], self._mono.value("talk_over_seconds", stream.value, cur)
-            )
-        yield seconds
+        for name, key, doc, (by_agent, by_customer) in per_initiator:
+            c = CounterMetricFamily(name, doc, labels=["initiator"])
+            for stream, cur in ((Stream.AGENT, by_agent), (Stream.CUSTOMER, by_customer)):
+                c.add_metric([stream.value], self._mono.value(key, stream.value, cur))
+            yield c
