@@ -59,6 +59,7 @@ from alerts.alert import (
     split_data,
 )
 from alerts.policy_settings import AlertSettings
+from dsp import ANALYSIS_RATE
 from dsp.events import Event, Kind, Phase, Stream
 
 __all__ = ["TALK_OVER_BY_AGENT", "TALK_OVER_BY_CUSTOMER", "Alert", "AlertPolicy",
@@ -139,15 +140,23 @@ class AlertPolicy:
                  if sk is k and (party is None or p is party)]
         return max(times) if times else None
 
-    def update(self, events: Iterable[Event], now: float) -> list[Alert]:
+    def update(self, events: Iterable[Event], now: float,
+               position: int | None = None) -> list[Alert]:
         """Feed new events (in order) at time ``now``; returns the alerts that changed state,
-        firings most severe first, then resolutions."""
+        firings most severe first, then resolutions.
+
+        ``position``: the sample index (at :data:`dsp.ANALYSIS_RATE`) that ``now`` stands
+        for. With it, a condition's resolution is counted from when it really ended: a
+        detector may know an ``END`` only some time after the fact (a talk-over is closed
+        once no later overlap can still join it), and the nudge must not stay up that much
+        longer. Without it, from ``now``."""
         out = self._advance(now)
         for ev in events:
             if ev.phase is Phase.BEGIN:
                 self._begin(ev, now, out)
             else:
-                self._end(ev, now, out)
+                late_s = 0.0 if position is None else max(0, position - ev.end) / ANALYSIS_RATE
+                self._end(ev, now, now - late_s, out)
         out.extend(self._advance(now))
         return most_severe_first(out)
 
@@ -205,7 +214,7 @@ class AlertPolicy:
             self.counts["held"] += 1
         self._pending[key] = _Pending(ev, due, allowance_at, started_at)
 
-    def _end(self, ev: Event, now: float, out: list[Alert]) -> None:
+    def _end(self, ev: Event, now: float, ended: float, out: list[Alert]) -> None:
         key = (ev.kind, party_of(ev))
         pending = self._pending.pop(key, None)
         if pending is not None:
@@ -220,7 +229,7 @@ class AlertPolicy:
         if ev.kind in _RESOLVE_AT_END:
             self._resolve(key, now, out)
         else:
-            firing.resolve_at = now + self._s.resolve_s
+            firing.resolve_at = ended + self._s.resolve_s
 
     def _resolve(self, key: Key, now: float, out: list[Alert]) -> None:
         f = self._firing.pop(key)

@@ -161,7 +161,8 @@ class Monitor:
             # Dead air outside a call is just an idle workstation.
             relevant = events if self.calls.call else [e for e in events
                                                        if e.kind is not Kind.SILENCE]
-            self.out.alerts(self.policy.update(relevant, self.media_now()), self.policy)
+            self.out.alerts(self.policy.update(relevant, self.media_now(),
+                                               self.pipeline.position), self.policy)
         if now_s - self.last_levels < LEVELS_EVERY_S:
             return
         # Stats snapshots cost more than a pass of the loop: take them a few times a second.
@@ -255,7 +256,8 @@ class Monitor:
         closing = self.pipeline.end_call()
         self.out.events(closing, self.calls.call.id)
         if self.policy is not None:
-            self.out.alerts(self.policy.update(closing, self.media_now()), self.policy)
+            self.out.alerts(self.policy.update(closing, self.media_now(),
+                                               self.pipeline.position), self.policy)
         call, summary = self.calls.end(self.pipeline.stats, closing,
                                        self.pipeline.position / ANALYSIS_RATE)
         if self.published is not None:

@@ -52,6 +52,25 @@ def test_talk_over_fires_on_begin_and_resolves_resolve_s_after_end():
     assert p.counts["fired"] == 1 and p.counts["resolved"] == 1
 
 
+def test_an_end_known_late_resolves_resolve_s_after_the_real_end():
+    """A talk-over's END comes some time after the overlap ended (the episode is closed only
+    once no later overlap can join it): with the position ``now`` stands for, the nudge goes
+    ``resolve_s`` after the real end, not after the END arrived."""
+    p = AlertPolicy(AlertSettings(resolve_s=3.0))
+    p.update([talk_over(Phase.BEGIN, 10.0, 10.8)], now=100.8, position=int(10.8 * ANALYSIS_RATE))
+    # The overlap ended at 12.0 s of audio; its END arrives with the audio at 13.2 s.
+    assert p.update([talk_over(Phase.END, 10.0, 12.0)], now=103.2,
+                    position=int(13.2 * ANALYSIS_RATE)) == []
+    assert p.tick(104.9) == []
+    [r] = p.tick(105.0)                              # 12.0 s of audio is 102.0: + 3 s
+    assert r.state == "resolved"
+    late = AlertPolicy(AlertSettings(resolve_s=1.0))   # already past: resolved at once
+    late.update([talk_over(Phase.BEGIN, 10.0, 10.8)], now=100.8)
+    [r] = late.update([talk_over(Phase.END, 10.0, 12.0)], now=103.2,
+                      position=int(13.2 * ANALYSIS_RATE))
+    assert (r.state, r.at) == ("resolved", 103.2)
+
+
 def test_customer_initiated_talk_over_is_informational():
     p = AlertPolicy()
     [a] = p.update([talk_over(Phase.BEGIN, 1.0, 1.8, initiator="customer")], now=5.0)
