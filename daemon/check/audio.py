@@ -188,6 +188,7 @@ class Player:
         """Host time at which the signal's first sample is played (DAC time)."""
         self.underflows = 0
         self.done = False
+        self._stop: type[BaseException] = sd.CallbackStop  # ends the stream from the callback
         saved = os.environ.get("PULSE_SINK")
         if target.pulse_sink:
             os.environ["PULSE_SINK"] = target.pulse_sink
@@ -216,7 +217,7 @@ class Player:
             self.start_time = now + ahead + (self.lead - p) / self.rate
         self.pos = p + frames
         if self.pos >= len(self.buf):
-            raise _stop_exc()
+            raise self._stop()
 
     def _finished(self) -> None:
         self.done = True
@@ -235,12 +236,6 @@ class Player:
                 self.stream.abort()
             with contextlib.suppress(Exception):
                 self.stream.close()
-
-
-def _stop_exc() -> BaseException:
-    import sounddevice as sd
-
-    return sd.CallbackStop()
 
 
 def resample(x: np.ndarray, rate: int, to: int) -> np.ndarray:
