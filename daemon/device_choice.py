@@ -7,7 +7,11 @@ Kept below :mod:`daemon.devices` because both ways of opening a device use them:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class DeviceError(Exception):
@@ -32,3 +36,12 @@ class DeviceChoice:
     @property
     def label(self) -> str:
         return f"pulse:{self.pulse_source}" if self.pulse_source else self.name
+
+
+def by_name(items: Iterable[T], spec: str, name: Callable[[T], str]) -> list[T]:
+    """The items named ``spec`` exactly, else those whose name contains it in any case: how
+    every device spec picks by name, so a full name always picks its device even when other
+    names contain it ("headset_mic" beside "headset_mic (2)")."""
+    listed = list(items)
+    exact = [i for i in listed if name(i) == spec]
+    return exact or [i for i in listed if spec.lower() in name(i).lower()]

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from daemon.command import EXIT_CANNOT_RUN, CommandError, command
-from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed
+from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed, by_name
 from daemon.pulse_streams import PlayingApp, PulseUnavailable, server_view
 
 PACTL_TIMEOUT_S = 2.0
@@ -209,8 +209,7 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
             return DeviceChoice(spec, devices[0].index, devices[0].name)
         raise DeviceNotListed(f"{where}: no input devices at all (is the sound server "
                               "running?)")
-    exact = [d for d in devices if d.name == spec]
-    matches = exact or [d for d in devices if spec.lower() in d.name.lower()]
+    matches = by_name(devices, spec, lambda d: d.name)
     if len(matches) == 1:
         return DeviceChoice(spec, matches[0].index, matches[0].name)
     if not matches:

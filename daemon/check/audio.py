@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from daemon.capture import CaptureStream
-from daemon.device_choice import DeviceError
+from daemon.device_choice import DeviceError, by_name
 from daemon.devices import pactl
 from daemon.epoch import StreamReader
 from dsp.resample import Resampler
@@ -165,8 +165,7 @@ def resolve_output(sd: Any, spec: str | None, far_end_source: str | None,
                 return OutputTarget(int(d["index"]), d["name"], None)
         raise DeviceError(f"{what} {spec}: no output device with that index; output devices: "
                           f"{names}")
-    exact = [d for d in outs if d["name"] == spec]
-    matches = exact or [d for d in outs if spec.lower() in d["name"].lower()]
+    matches = by_name(outs, spec, lambda d: d["name"])
     if len(matches) == 1:
         return OutputTarget(int(matches[0]["index"]), matches[0]["name"], None)
     if not matches:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from daemon import devices
-from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed
+from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed, by_name
 from daemon.devices import InputDevice, list_input_devices, resolve, stream_sources
 
 
@@ -214,3 +214,10 @@ def test_pactl_missing_or_failing_is_none(monkeypatch, tmp_path):
     assert devices.pactl("info") is None
     fails.write_text("#!/bin/sh\necho \"$@\"\n")
     assert devices.pactl("list", "short", "sources") == "list short sources\n"
+
+
+def test_by_name_prefers_an_exact_name_then_any_name_containing_the_spec():
+    names = ["Headset Mic", "headset mic (2)", "Speaker"]
+    assert by_name(names, "headset mic (2)", str) == ["headset mic (2)"]
+    assert by_name(names, "HEADSET", str) == ["Headset Mic", "headset mic (2)"]
+    assert by_name(names, "usb", str) == []
