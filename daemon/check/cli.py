@@ -152,7 +152,7 @@ def main(args: argparse.Namespace) -> int:
               "(--non-interactive)", file=sys.stderr)
         interactive = False
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # optional: raises OSError without the PortAudio library
     except OSError as exc:
         return _cannot_run(args, f"{exc}; install Debian's libportaudio2 and libasound2-plugins")
     try:
