@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from alerts.server import AlertServer, ServerSettings
 from alerts.tail import format_message
 from dsp import ANALYSIS_RATE
 from dsp.events import Event, Kind, Phase
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -78,9 +78,7 @@ def test_tail_json_prints_each_message_as_received(server):
 
 
 def test_tail_without_a_daemon_exits_3_with_a_clear_message():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]       # free, and nobody listens on it
+    port = free_port()       # nobody listens on it
     proc = tail("--url", f"ws://127.0.0.1:{port}/", "--token", "x" * 32)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 3
@@ -108,17 +106,11 @@ def test_format_message_covers_calls_devices_and_levels():
     assert format_message({"v": 1, "type": "pong", "at": 0.0}) is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def configured_server(tmp_path, monkeypatch):
     """A server on the port and with the token a config file names, and no token file: tail
     can only find it through the config."""
-    port, token = _free_port(), "configured-token-0123456789"
+    port, token = free_port(), "configured-token-0123456789"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     config = tmp_path / "xdg" / "callwatch" / "config.toml"
     config.parent.mkdir(parents=True)

@@ -6,9 +6,11 @@ Import the fixtures into a test module to use them::
 
     chromium = browser.chromium
     nudge_page = browser.nudge_page
+    server = browser.page_server
 
 ``chromium`` is module-scoped (launching costs ~0.7 s); ``nudge_page`` is a fresh page in a
-small window (the agent's always-on-top size). Chromium keeps its profile, crash reports and
+small window (the agent's always-on-top size); ``page_server`` an alert server for the page to
+connect to. Chromium keeps its profile, crash reports and
 caches in temporary XDG directories, never in the user's home.
 """
 
@@ -20,12 +22,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from alerts.server import AlertServer, ServerSettings
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 WINDOW = {"width": 320, "height": 240}
+HELLO = {"version": "0.1.0", "agent": "ana@ws-17",
+         "devices": {"agent": "headset_mic", "customer": "speaker_monitor"}}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +66,17 @@ def nudge_page(chromium) -> Iterator[object]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def page_server(tmp_path, monkeypatch) -> Iterator[AlertServer]:
+    """A started alert server on a free loopback port saying :data:`HELLO`; its token file is
+    in a temporary config directory, never the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    srv = AlertServer(ServerSettings(port=0), HELLO)
+    srv.start()
+    yield srv
+    srv.stop()
 
 
 def open_nudge_page(page, page_url: str, timeout_s: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""Running ``callwatch run`` as a real subprocess and reading its JSON event log."""
+"""Running ``callwatch run`` (or ``demo``) as a real subprocess and reading its JSON event log."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,19 @@ ROOT = Path(__file__).resolve().parents[2]
 Record = dict[str, Any]
 
 
+def wall(record: Record) -> float:
+    """A log record's ``ts`` as Unix time (the clock of Python's ``time.time()``)."""
+    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
+
+
 class DaemonProcess:
-    """``callwatch run`` with a config written into ``workdir``, a JSON log and a private
-    control socket; no alert server or metrics endpoint unless the config asks for them."""
+    """``callwatch run`` (or ``command``, e.g. ``demo``) with a config written into ``workdir``,
+    a JSON log and a private control socket; no alert server or metrics endpoint unless
+    ``servers`` (and the config) ask for them."""
 
     def __init__(self, workdir: Path, config: str, args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None, servers: bool = False) -> None:
+                 env: dict[str, str] | None = None, servers: bool = False,
+                 command: str = "run") -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "config.toml"
@@ -32,7 +40,7 @@ class DaemonProcess:
         self.log = workdir / "events.jsonl"
         self.stdout = workdir / "stdout.txt"
         self.stderr = workdir / "stderr.txt"
-        cmd = [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config),
+        cmd = [sys.executable, "-m", "daemon.cli", command, "--config", str(self.config),
                "--log-json", str(self.log), *args]
         if not servers:
             cmd += ["--no-server", "--no-metrics"]
@@ -80,6 +88,12 @@ class DaemonProcess:
         return self.wait_for(
             lambda r: r.get("event") == name and all(r.get(k) == v for k, v in match.items()),
             timeout, after, what=f"{name} {match or ''}")
+
+    def page_url(self, timeout: float = 15.0) -> str:
+        """The nudge page's URL with its token, once the daemon has logged where it serves it."""
+        started = self.event("started", timeout=timeout)
+        token = (self.workdir / "xdg-config" / "callwatch" / "token").read_text().strip()
+        return f"{started['page']}?token={token}"
 
     def control(self, line: str, timeout: float = 10.0) -> Record:
         deadline = time.monotonic() + timeout

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -34,16 +33,12 @@ from typing import Any
 
 import pytest
 
+from tests.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = (REPO / "prometheus" / "callwatch.rules.yml",)
 SCRAPE_INTERVAL = "200ms"
 TARGET_LABELS = {"site": "test-site", "team": "test-team"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PromQLError(Exception):

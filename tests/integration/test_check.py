@@ -238,7 +238,7 @@ def test_running_daemon_exports_the_last_check(virtual_headset, tmp_path):  # no
     import urllib.request
 
     from tests.integration.daemon_run import DaemonProcess
-    from tests.integration.prometheus_server import free_port
+    from tests.ports import free_port
 
     port = free_port()
     env = virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state"))

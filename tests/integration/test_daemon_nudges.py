@@ -7,14 +7,13 @@ it away once the talk-over is resolved.
 
 from __future__ import annotations
 
-import socket
 import time
-from datetime import datetime
 
 import pytest
 
 from tests.integration import browser
-from tests.integration.daemon_run import ROOT, DaemonProcess
+from tests.integration.daemon_run import ROOT, DaemonProcess, wall
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,24 +23,12 @@ nudge_page = browser.nudge_page
 SAMPLE = ROOT / "samples" / "sample-call.wav"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wall(record: dict) -> float:
-    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
-
-
 def test_replayed_talk_over_reaches_the_nudge_page(tmp_path, nudge_page):
     config = f"[server]\nport = {free_port()}\n[metrics]\nenabled = false\n"
     d = DaemonProcess(tmp_path, config, args=("--replay", str(SAMPLE), "--speed", "1"),
                       servers=True)
     try:
-        started = d.event("started", timeout=15)
-        token = (tmp_path / "xdg-config" / "callwatch" / "token").read_text().strip()
-        browser.open_nudge_page(nudge_page, f"{started['page']}?token={token}")  # not logged
+        browser.open_nudge_page(nudge_page, d.page_url())  # the token: not logged
         # The sample's first talk-over starts about 9.6 s into the call.
         browser.wait_for_nudge(nudge_page, "talking over", timeout_s=20)
         shown = time.time()

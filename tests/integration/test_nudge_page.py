@@ -8,15 +8,10 @@ as the daemon's processing loop does it.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,27 +30,19 @@ from tests.integration.browser import (
     wait_for_no_nudge,
     wait_for_nudge,
 )
+from tests.integration.daemon_run import DaemonProcess, wall
+from tests.ports import free_port
 from tests.speech import two_party_call
 
 chromium = browser.chromium          # fixtures shared with the daemon's end-to-end tests
 nudge_page = browser.nudge_page
+server = browser.page_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 BLOCK = ANALYSIS_RATE // 10           # 100 ms of audio per loop iteration, like the daemon
 LEVELS_EVERY = 2                      # meters at 5 Hz of call time
-
-
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    srv = AlertServer(ServerSettings(port=0),
-                      {"version": "0.1.0", "agent": "ana@ws-17",
-                       "devices": {"agent": "headset_mic", "customer": "speaker_monitor"}})
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def test_nudge_appears_within_a_second_and_goes_when_resolved(server, nudge_page):
@@ -210,32 +197,17 @@ DEAD_AIR_TOLERANCE_S = 0.5        # dead air shows / goes within 0.5 s of the 5 
 class DemoRun:
     """One `callwatch demo` replay of the sample call, watched by the nudge page."""
 
-    proc: subprocess.Popen
-    log: Path
-    stderr: Path
+    daemon: DaemonProcess
     page: object
     page_url: str
     timeline: list[dict] = field(default_factory=list)   # browser.nudge_timeline at the end
 
     def records(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.endswith("}")]
+        return self.daemon.read()
 
     def record(self, event: str, **match: object) -> dict | None:
         return next((r for r in self.records() if r["event"] == event
                      and all(r.get(k) == v for k, v in match.items())), None)
-
-
-def _wall(record: dict) -> float:
-    return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _shot_name(nudge: dict) -> str:
@@ -250,37 +222,22 @@ def demo_run(chromium, tmp_path_factory):
     """`callwatch demo` with no headset (the newcomer's `make run`) at real-time pace, its page
     in Chromium from the start of the call to the end of the replay; each nudge kind is
     screenshotted into test-artifacts/ while it shows."""
-    work = tmp_path_factory.mktemp("demo")
-    config = work / "config.toml"
-    config.write_text(f'[control]\nsocket_path = "{work / "control.sock"}"\n'
-                      f"[server]\nport = {_free_port()}\n[metrics]\nenabled = false\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"),
-           "XDG_STATE_HOME": str(work / "state"), "PYTHONUNBUFFERED": "1"}
-    log, stderr = work / "events.jsonl", work / "stderr.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "demo", "--config", str(config),
-         "--log-json", str(log), "--output", "json"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr.open("w"))
+    config = f"[server]\nport = {free_port()}\n[metrics]\nenabled = false\n"
+    d = DaemonProcess(tmp_path_factory.mktemp("demo"), config, args=("--output", "json"),
+                      servers=True, command="demo")
     context = chromium.new_context(viewport=browser.WINDOW)
     try:
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.console_errors = errors
-        run = DemoRun(proc, log, stderr, page, "")
-        deadline = time.monotonic() + 15
-        while (started := run.record("started")) is None:
-            assert proc.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "demo did not start within 15 s"
-            time.sleep(0.05)
-        token = (work / "config" / "callwatch" / "token").read_text().strip()
-        run.page_url = f"{started['page']}?token={token}"
+        run = DemoRun(d, page, d.page_url(timeout=15))
         browser.record_nudges(page)
         open_nudge_page(page, run.page_url)
         ARTIFACTS.mkdir(exist_ok=True)
         shot, deadline = set(), time.monotonic() + 60
         while run.record("replay_finished") is None:
-            assert proc.poll() is None, stderr.read_text()
+            assert d.proc.poll() is None, d.stderr.read_text()
             assert time.monotonic() < deadline, "replay not over within 60 s"
             for n in browser.nudge_timeline(page):
                 if n["what"] == "shown" and n["id"] not in shot:
@@ -291,9 +248,7 @@ def demo_run(chromium, tmp_path_factory):
         yield run
     finally:
         context.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        d.kill()
 
 
 def _nudge_spans(timeline: list[dict]) -> list[dict]:
@@ -314,8 +269,8 @@ def test_every_nudge_of_the_sample_call_on_time(demo_run):
     min_overlap_s = DetectorSettings().min_overlap_s
     silence_s = DetectorSettings().silence_min_s
     resolve_s = AlertSettings().resolve_s
-    t0 = _wall(demo_run.record("call_started"))          # the replay's first sample
-    fired = {r["id"]: _wall(r) for r in demo_run.records()
+    t0 = wall(demo_run.record("call_started"))          # the replay's first sample
+    fired = {r["id"]: wall(r) for r in demo_run.records()
              if r["event"] == "alert" and r["state"] == "firing"}
     spans = _nudge_spans(demo_run.timeline)
     talk_overs = [s for s in spans if s["kind"] == "talk_over"]
@@ -370,16 +325,16 @@ def test_demo_keeps_serving_the_page_after_the_replay_until_ctrl_c(demo_run):
     page = demo_run.page
     assert demo_run.record("call_ended", reason="replay finished") is not None
     time.sleep(2.0)                                       # well after the end of the call
-    assert demo_run.proc.poll() is None, demo_run.stderr.read_text()
+    assert demo_run.daemon.proc.poll() is None, demo_run.daemon.stderr.read_text()
     assert page.get_attribute("#status", "data-state") == "connected"
     assert page.get_attribute("body", "data-call") == "off"
     with urllib.request.urlopen(demo_run.page_url, timeout=5) as r:   # a newcomer opens it now
         assert r.status == 200 and b"nudges" in r.read()
-    assert "the nudge page stays up" in demo_run.stderr.read_text()
+    assert "the nudge page stays up" in demo_run.daemon.stderr.read_text()
     t = time.monotonic()
-    demo_run.proc.send_signal(signal.SIGINT)
-    assert demo_run.proc.wait(10) == 0
+    demo_run.daemon.proc.send_signal(signal.SIGINT)
+    assert demo_run.daemon.proc.wait(10) == 0
     print(f"\nexit 0 {time.monotonic() - t:.2f} s after Ctrl-C")
     stopped = demo_run.record("stopped")
     assert stopped is not None and stopped["reason"] == "SIGINT"
-    assert "Traceback" not in demo_run.stderr.read_text()
+    assert "Traceback" not in demo_run.daemon.stderr.read_text()

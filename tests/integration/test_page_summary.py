@@ -14,15 +14,10 @@ green while such a nudge is up, and "All good" must never sit beside a nudge.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +25,20 @@ import pytest
 
 from alerts import protocol
 from alerts.policy import TALK_OVER_BY_AGENT, Alert, AlertPolicy, AlertSettings
-from alerts.server import AlertServer, ServerSettings
+from alerts.server import AlertServer
 from dsp import ANALYSIS_RATE
 from dsp.pipeline import Pipeline
 from dsp.report import build_report
 from dsp.settings import DetectorSettings
 from tests.integration import browser
 from tests.integration.browser import open_nudge_page, wait_for_nudge
+from tests.integration.daemon_run import DaemonProcess
+from tests.ports import free_port
 from tests.speech import two_party_call, voice
 
 chromium = browser.chromium
 nudge_page = browser.nudge_page
+server = browser.page_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,17 +179,6 @@ def coaching_call() -> tuple[Any, Any]:
     return two_party_call(turns, seconds=t + 10.0)
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch) -> Iterator[AlertServer]:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    srv = AlertServer(ServerSettings(port=0),
-                      {"version": "0.1.0", "agent": "ana@ws-17",
-                       "devices": {"agent": "headset_mic", "customer": "speaker_monitor"}})
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 def test_summary_card_and_meters_follow_a_coaching_call(server, nudge_page):
     page = nudge_page
     page.add_init_script(STATE_RECORDER)
@@ -323,63 +310,33 @@ def test_all_good_is_not_claimed_while_disconnected(server, nudge_page):
 
 # -- `callwatch demo`: the daemon's own call_ended summary on the card ------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _records(log: Path) -> list[dict]:
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text().splitlines() if line.endswith("}")]
-
-
 def test_demo_call_summary_on_the_card(chromium, tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text(f'[control]\nsocket_path = "{tmp_path / "control.sock"}"\n'
-                      f"[server]\nport = {_free_port()}\n[metrics]\nenabled = false\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
-    log, stderr = tmp_path / "events.jsonl", tmp_path / "stderr.txt"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "demo", "--config", str(config), "--speed",
-         str(DEMO_SPEED), "--log-json", str(log), "--output", "json"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr.open("w"))
+    config = f"[server]\nport = {free_port()}\n[metrics]\nenabled = false\n"
+    d = DaemonProcess(tmp_path, config, args=("--speed", str(DEMO_SPEED), "--output", "json"),
+                      servers=True, command="demo")
     context = chromium.new_context(viewport=browser.WINDOW)
     try:
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.add_init_script(STATE_RECORDER)
-        deadline = time.monotonic() + 15
-        while not (started := [r for r in _records(log) if r["event"] == "started"]):
-            assert proc.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "demo did not start within 15 s"
-            time.sleep(0.05)
-        token = (tmp_path / "config" / "callwatch" / "token").read_text().strip()
-        open_nudge_page(page, f"{started[0]['page']}?token={token}")
-        deadline = time.monotonic() + 60
-        while not (ended := [r for r in _records(log) if r["event"] == "call_ended"]):
-            assert proc.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "the replayed call did not end within 60 s"
-            time.sleep(0.05)
+        open_nudge_page(page, d.page_url(timeout=15))
+        ended = d.event("call_ended", timeout=60)
         page.wait_for_selector("#summary", state="visible", timeout=3000)
         page.wait_for_function("() => document.querySelectorAll('#nudges li').length === 0",
                                timeout=5000)
         page.screenshot(path=str(ARTIFACTS / "summary-card-sample-call.png"))
-        summary = ended[0]["summary"]
+        summary = ended["summary"]
         got = assert_card_matches(page, summary)
         states, palette = page.evaluate("[window.__states, window.__palette]")
     finally:
         context.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+        if d.proc.poll() is None:
+            d.proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(10)
+                d.proc.wait(10)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                d.kill()
 
     # The sample call: two talk-overs (one each) and dead air, a balanced talk share, no
     # fast stretch or monologue - so the only flag is the agent's talk-over.
@@ -387,7 +344,7 @@ def test_demo_call_summary_on_the_card(chromium, tmp_path):
     flags = {(row, party): c["flag"] for row, cells in got.items()
              for party, c in cells.items() if c["flag"]}
     assert flags == {("talk_overs", "agent"): "let them finish"}, flags
-    alerts = {r["id"]: r for r in _records(log) if r["event"] == "alert"}
+    alerts = {r["id"]: r for r in d.read() if r["event"] == "alert"}
     shown = {n["id"] for s in states for n in s["nudges"]}
     assert {alerts[i]["kind"] for i in shown} >= {"talk_over", "silence"}, shown
     assert contradictions(states, palette, alerts) == []

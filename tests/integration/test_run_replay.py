@@ -128,7 +128,7 @@ def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
     and leaves the other daemon, its socket and its call journal alone."""
     import signal
 
-    from tests.integration.prometheus_server import free_port
+    from tests.ports import free_port
 
     page_port, metrics_port = free_port(), free_port()
     runtime = tmp_path / "runtime"

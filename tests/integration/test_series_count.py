@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.integration.daemon_run import ROOT
-from tests.integration.prometheus_server import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
