@@ -44,6 +44,12 @@ class MinimumFloor:
         """The floor over the current window (+inf before any frame)."""
         return min(self._cur, *self._history) if self._history else self._cur
 
+    @property
+    def settled_dbfs(self) -> float:
+        """The floor over the window's finished segments (+inf before the first ends): unlike
+        :attr:`floor_dbfs`, the same at any frame of a segment however the input is chunked."""
+        return min(self._history, default=math.inf)
+
     def end_segment(self) -> None:
         self._history.append(self._cur)
         if len(self._history) > self._keep:

@@ -41,6 +41,14 @@ BACKGROUND_PERCENTILE = 30.0
 QUIET_MIN_FRAMES = 100
 """The background between spurts is trusted once it has seen 2 s of frames."""
 
+EARLY_ABOVE_FLOOR_MAX_DB = 12.0
+"""Until the quiet estimate is trusted, the estimate over all frames is held within this of
+the minimum floor. A party who talks from the call's first second with few pauses puts the
+30th percentile of all frames inside their own speech (in a quiet room, 20-30 dB above the
+dips between their words); their softer syllables then fail the gate, a turn breaks into
+scattered spurts and its soft resumptions look like new starts. Steady noise and babble sit
+well within 12 dB of their own minimum, so the limit does not bind there."""
+
 LONG_SPURT_FRAMES = 500
 """Talkers pause for breath every few seconds; a spurt that runs 10 s without a 0.3 s pause is
 a noise holding it open, and the background then counts its frames too."""
@@ -188,13 +196,16 @@ class Party:
         Measured on the frames outside the party's spurts, because a low percentile of *all*
         frames sits inside the party's own speech when they talk with few pauses (a quiet
         talker's softer syllables then fail the gate, and a turn looks like scattered
-        spurts). Until that has seen :data:`QUIET_MIN_FRAMES`, and once a spurt runs on
+        spurts). Until that has seen :data:`QUIET_MIN_FRAMES` (then held within
+        :data:`EARLY_ABOVE_FLOOR_MAX_DB` of the minimum floor), and once a spurt runs on
         past :data:`LONG_SPURT_FRAMES` (babble loud enough to start a spurt never shows
         outside one), the estimate over all frames is used.
         """
         quiet, every = self.noise.live_dbfs, self.noise_all.live_dbfs
         if quiet is None or self.noise.frames < QUIET_MIN_FRAMES:
-            return every
+            if every is None:
+                return None
+            return min(every, self.floor.settled_dbfs + EARLY_ABOVE_FLOOR_MAX_DB)
         sp = self.spurts
         if every is not None and sp.active and frame - sp.spurt_start >= LONG_SPURT_FRAMES:
             return max(quiet, every)

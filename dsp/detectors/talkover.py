@@ -31,12 +31,15 @@ MERGE_FRAMES = 25
 """Stretches of both parties speaking less than 0.5 s apart are one talk-over (the accuracy
 definitions' merge, DESIGN.md §4.4)."""
 
-ONSET_LAG_FRAMES = 10
-"""A stretch is seen only once both spurts are on, which can be this long after its first
-speech frame (a spurt's onset run); the gap to it is measured from that first frame, so an
-episode is held open this much longer than the merge distance before it is closed. (A full
-second catches more interruptions resumed after a soft start, but delays every END, and so
-the nudge's resolution, by a second.)"""
+ONSET_LAG_FRAMES = 50
+"""A stretch is seen only once both spurts are on, which can be a second after its first
+speech frame (a spurt's onset run, or a soft phrase that reaches the resume level late);
+the gap to it is measured from that first frame, so an episode is held open this much longer
+than the merge distance before it is closed. Closed sooner, a long talk-over whose
+interrupted party's next phrase starts softly is reported twice, the second time with the
+initiator reversed. The END is known this late; the nudge still resolves from the real end
+(see :meth:`alerts.policy.AlertPolicy.update`)."""
+
 
 HISTORY_FRAMES = 512
 """Frame levels kept for vetting talk-overs (10 s)."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dsp import ANALYSIS_RATE
 from dsp.activity import SpurtChange, TalkSpurts
 from dsp.condition import BEGIN, END, NOTHING, Condition
 from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOverDetector
 from dsp.echo import EchoEstimator
 from dsp.events import Stream
 from dsp.noise import BackgroundLevel, MinimumFloor
+from dsp.party import EARLY_ABOVE_FLOOR_MAX_DB, Party
+from dsp.settings import DetectorSettings
 
 
 def test_spurt_needs_onset_frames_and_ends_after_hangover():
@@ -125,6 +128,26 @@ def test_background_sits_in_speech_pauses_and_on_babble():
     bg.add_quiet(1e-4)
     bg.add_quiet(1e-6)
     assert bg.call_dbfs == pytest.approx(10 * np.log10(0.5 * (1e-4 + 1e-6)))
+
+
+def test_early_background_stays_within_reach_of_the_floor():
+    """Before the quiet estimate is trusted, a party who talks without pause from the start
+    must not have their own speech taken for the background: the estimate over all frames
+    is held within EARLY_ABOVE_FLOOR_MAX_DB of the floor of the finished segments."""
+    party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+    levels = np.where(np.arange(50) % 10 == 0, -70.0, -25.0)  # speech, a dip every 0.2 s
+    party.floor.floors(levels)
+    party.noise_all.add_segment(levels)
+    assert party.background_dbfs(50) == pytest.approx(-25.0)   # no segment finished yet
+    party.floor.end_segment()
+    assert party.floor.settled_dbfs == -70.0
+    assert party.background_dbfs(50) == pytest.approx(-70.0 + EARLY_ABOVE_FLOOR_MAX_DB)
+    steady = np.full(50, -50.0)                                 # steady noise: no limit
+    noisy = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+    noisy.floor.floors(steady - 3.0)
+    noisy.floor.end_segment()
+    noisy.noise_all.add_segment(steady)
+    assert noisy.background_dbfs(50) == pytest.approx(-50.0)
 
 
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
