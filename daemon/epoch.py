@@ -10,7 +10,7 @@ Prometheus: any of those can miss the driver's deadline and cause the very overf
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,11 @@ class Epoch:
         self.last_callback = 0.0
         self.finished = False
         self.opened_at = time.monotonic()
+        self.grid_s: float | None = None
+        """Set when blocks arrive on the shared tick grid of this length (the libpulse
+        reader): every such stream delivers at the same moments, so the processing loop
+        waits a moment for the others' blocks of the same tick (:meth:`daemon.monitor.
+        Monitor.partner_due`)."""
 
     def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio input callback: copy, timestamp, count. Nothing else."""
@@ -76,19 +81,27 @@ class Epoch:
         if self.wake is not None:
             self.wake()
 
-    def push(self, block: np.ndarray, t: float) -> None:
+    def push(self, block: np.ndarray, t: float | None) -> None:
         """Store a block as the callback would (replayed files use this, with their own
-        timestamps)."""
+        timestamps). ``t`` None: no capture time of its own; the stream's timing comes from
+        its :meth:`mark` calls (the libpulse reader times a sample now and then, not every
+        block)."""
         self.ring.write(block)
-        i = self.ts_count
-        self.ts_n[i % TIMESTAMP_SLOTS] = self.n_seen
-        self.ts_t[i % TIMESTAMP_SLOTS] = t
-        self.ts_count = i + 1
+        if t is not None:
+            self.mark(self.n_seen, t)
         self.n_seen += len(block)
         self.callbacks += 1
         self.last_callback = time.monotonic()
         if self.wake is not None:
             self.wake()
+
+    def mark(self, n: int, t: float) -> None:
+        """Sample ``n`` of this epoch (stored already, or still to come) was captured at host
+        time ``t``."""
+        i = self.ts_count
+        self.ts_n[i % TIMESTAMP_SLOTS] = n
+        self.ts_t[i % TIMESTAMP_SLOTS] = t
+        self.ts_count = i + 1
 
     def finished_callback(self) -> None:
         self.finished = True
@@ -152,3 +165,21 @@ class StreamReader:
             return self.base_overflows, self.base_callbacks, self.base_dropped
         return (self.base_overflows + ep.overflows, self.base_callbacks + ep.callbacks,
                 self.base_dropped + ep.ring.overruns)
+
+
+def partner_due(epochs: Mapping[str, Epoch | None],
+                seen: Mapping[str, tuple[Epoch, int]]) -> bool:
+    """True when a stream on the shared tick grid has delivered since ``seen`` (each stream's
+    epoch and block count as the last pass found them) and another stream on the grid has not
+    yet: its block of the same tick is a moment away. A stream off the grid (PortAudio's
+    callback) comes when it comes, so nothing is waited for then."""
+    fresh = []
+    for name, ep in epochs.items():
+        if ep is None or ep.finished:
+            continue
+        if ep.grid_s is None:
+            return False
+        was = seen.get(name)
+        before = was[1] if was is not None and was[0] is ep else 0
+        fresh.append(ep.callbacks > before)
+    return any(fresh) and not all(fresh)

@@ -205,6 +205,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 _LIB: Any = None
+_HELD: Any = None
+
+HELD = ("pa_mainloop_iterate", "pa_stream_peek", "pa_stream_drop", "pa_stream_readable_size")
+"""The calls the reader thread makes per tick that never wait: with ``block=0`` the main loop
+only polls. Through :func:`libpulse_held` they keep the interpreter lock."""
 
 
 def libpulse() -> Any:
@@ -223,6 +228,29 @@ def libpulse() -> Any:
             f.argtypes = argtypes
         _LIB = lib
     return _LIB
+
+
+def libpulse_held() -> Any:
+    """The same library loaded as a ``ctypes.PyDLL``: its calls keep the interpreter lock.
+
+    Why: every call through a plain ``CDLL`` releases the lock and takes it back, and while
+    the processing loop runs, taking it back means waiting for the loop to hand it over (a
+    forced switch). The reader thread makes a few dozen such calls per block (a peek and a
+    drop for every server packet); none of them waits for anything, so holding the lock
+    through them costs nothing. Only :data:`HELD` functions are declared, and
+    ``pa_mainloop_iterate`` must be called with ``block=0`` through it: a call that sleeps
+    must go through :func:`libpulse`."""
+    global _HELD
+    if _HELD is None:
+        libpulse()  # the same checks and error when libpulse is missing
+        lib = ctypes.PyDLL(ctypes.util.find_library("pulse") or "libpulse.so.0")
+        for fn in HELD:
+            restype, argtypes = _SIGNATURES[fn]
+            f = getattr(lib, fn)
+            f.restype = restype
+            f.argtypes = argtypes
+        _HELD = lib
+    return _HELD
 
 
 def strerror(code: int) -> str:

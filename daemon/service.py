@@ -44,7 +44,7 @@ from daemon.hearing import HearingTracker, effective_sensitivity, headset_model,
 from daemon.inputs import Source, open_capture, open_replay
 from daemon.logjson import EventLog
 from daemon.metrics import Metrics, PublishedStats
-from daemon.monitor import Monitor
+from daemon.monitor import PARTNER_WAIT_S, Monitor
 from daemon.notify import notify, watchdog_interval_s
 from daemon.publish import Publisher
 from daemon.replay import ReplayFeeder
@@ -231,6 +231,8 @@ class Service:
         while True:
             if not busy:
                 self.wake.wait(cap.process_interval_s)
+                if self.monitor.partner_due():
+                    self.wake.wait(PARTNER_WAIT_S)
             if self.stop_requested:
                 break
             if self.reload_requested:
