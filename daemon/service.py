@@ -32,6 +32,7 @@ from typing import Any
 
 from alerts.policy import AlertPolicy
 from alerts.server import AlertServer
+from daemon.blas_threads import limit_blas_threads
 from daemon.calls import CallTracker
 from daemon.capture import CaptureStream
 from daemon.check.result import LastCheckWatcher
@@ -98,6 +99,7 @@ class Service:
     """The pipeline and what follows it; built by :meth:`open_inputs`, which knows the rates."""
 
     def __init__(self, cfg: Config, log: EventLog, args: argparse.Namespace) -> None:
+        limit_blas_threads()  # spinning BLAS workers cost more than the whole pipeline
         self.cfg = cfg
         self.log = log
         self.args = args
