@@ -69,6 +69,8 @@ class AcousticShock:
         """Block powers of the last 205 ms (reference window + the block before)."""
         self._tail = np.zeros(WIN - HOP, dtype=np.float32)
         """The last 10 ms of samples, for the tone window that straddles two chunks."""
+        self._tail_sums = np.zeros((WIN - HOP) // BLOCK)
+        """The sums of squares of the 5 ms blocks in :attr:`_tail`."""
         self._prev_tone_bin = -10
         """Peak bin of the previous tone window if it was tonal and loud (else -10)."""
         self.active = False
@@ -95,6 +97,7 @@ class AcousticShock:
         self.tone_ms = 10.0 ** (s.shock_tone_dbfs / 10.0)
         self.tone_dbfs = s.shock_tone_dbfs
         self.tone_ratio = s.shock_tone_ratio
+        self._level_min = min(self.burst_ms, self.tone_ms)
         self.release = round(s.shock_release_s * ANALYSIS_RATE)
 
     def update(self, frame: int, frames: np.ndarray) -> list[Event]:
@@ -103,8 +106,13 @@ class AcousticShock:
         if x.size == 0:
             return []
         s0 = frame * FRAME_LEN
-        hits = self._level_hits(x, s0) + self._tone_hits(x, s0)
-        hits.sort(key=lambda h: h[0])
+        # One pass over the samples serves both: the 5 ms blocks' sums of squares, and the
+        # tone windows' mean squares added up from them (see _tone_hits).
+        b = x.reshape(-1, BLOCK).astype(np.float64)
+        sums = np.add.reduce(b * b, axis=1)
+        hits = self._level_hits(b, sums, s0) + self._tone_hits(x, sums, s0)
+        if len(hits) > 1:
+            hits.sort(key=lambda h: h[0])
         out: list[Event] = []
         self.emit_frames = []
         for at, starts, trigger, level, peak, freq in hits:
@@ -157,19 +165,25 @@ class AcousticShock:
             data["frequency_hz"] = self._freq_hz
         return Event(Kind.ACOUSTIC_SHOCK, phase, Stream.CUSTOMER, self._start, end, data)
 
-    def _level_hits(self, x: np.ndarray, s0: int) -> list[_Hit]:
+    def _level_hits(self, b: np.ndarray, sums: np.ndarray, s0: int) -> list[_Hit]:
         """Bursts and clicks: per 5 ms block j, the 10 ms level of blocks j-1..j against the
-        power mean of the 40 blocks before them."""
-        b = x.reshape(-1, BLOCK).astype(np.float64)
-        p = np.mean(b * b, axis=1)
-        peak = np.abs(b).max(axis=1)
+        power mean of the 40 blocks before them. ``b``: the 5 ms blocks (float64 rows),
+        ``sums``: their sums of squares."""
+        p = sums / BLOCK  # the blocks' mean squares, bit for bit np.mean(b * b, axis=1)
         hist = np.concatenate((self._hist, p))
         self._hist = hist[-(REF_BLOCKS + 1):]
         r10 = 0.5 * (hist[REF_BLOCKS + 1:] + hist[REF_BLOCKS:-1])
-        cand = np.flatnonzero((r10 >= min(self.burst_ms, self.tone_ms))
-                              | (peak >= self.click_peak))
+        loud = r10 >= self._level_min
+        # Per-block peaks only matter where a sample reaches the click level at all.
+        peak = None
+        if max(float(b.max()), -float(b.min())) >= self.click_peak:
+            peak = np.abs(b).max(axis=1)
+            loud |= peak >= self.click_peak
+        cand = np.flatnonzero(loud)
         if cand.size == 0:
             return []
+        if peak is None:
+            peak = np.abs(b).max(axis=1)
         ref = sliding_window_view(hist[:-2], REF_BLOCKS)[cand].mean(axis=1)
         ref = np.fmax(ref, _FLOOR)
         out = []
@@ -184,18 +198,26 @@ class AcousticShock:
             out.append((s0 + (j + 1) * BLOCK, starts, trigger, _db(lvl), _db(pk * pk), 0.0))
         return out
 
-    def _tone_hits(self, x: np.ndarray, s0: int) -> list[_Hit]:
-        """Tones: 20 ms windows every 10 ms, ending at each 10 ms boundary of ``x``."""
-        y = np.concatenate((self._tail, x))
-        self._tail = y[-(WIN - HOP):].copy()
-        wins = sliding_window_view(y, WIN)[::HOP]
-        ms = np.mean(wins.astype(np.float64) ** 2, axis=1)
+    def _tone_hits(self, x: np.ndarray, sums: np.ndarray, s0: int) -> list[_Hit]:
+        """Tones: 20 ms windows every 10 ms, ending at each 10 ms boundary of ``x``.
+
+        A window's mean square is added up from the sums of squares of its four 5 ms blocks
+        (``sums``, with the two before ``x``), pairwise as numpy's own sum over the window's
+        320 samples adds them (halves of 160, quarters of 80), so it is that mean bit for bit
+        without a second pass over the samples. The spectrum is only taken of loud windows."""
+        tail = self._tail
+        self._tail = x[-(WIN - HOP):].copy()
+        quarters = np.concatenate((self._tail_sums, sums))
+        self._tail_sums = quarters[-(WIN - HOP) // BLOCK:].copy()
+        halves = quarters[0::2] + quarters[1::2]
+        ms = (halves[:-1] + halves[1:]) / WIN
         loud = ms >= self.tone_ms
-        out = []
+        out: list[_Hit] = []
         prev = self._prev_tone_bin
         if not loud.any():
             self._prev_tone_bin = -10
             return out
+        wins = sliding_window_view(np.concatenate((tail, x)), WIN)[::HOP]
         idx = np.flatnonzero(loud)
         spec = frame_spectra(wins[idx] * _HANN)
         for w, row, level in zip(idx.tolist(), spec, ms[idx].tolist(), strict=True):
