@@ -15,6 +15,7 @@ from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import TalkSpurts
 from dsp.events import Stream
 from dsp.framing import Reframer
+from dsp.hum import HumCanceller
 from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, FrameFeatures, power_dbfs
 from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.pace import SyllableCounter
@@ -137,6 +138,11 @@ class Party:
         self.stream = stream
         self.resampler = Resampler(rate, ANALYSIS_RATE)
         self.framer = Reframer(FRAME_LEN)
+        self.hum: HumCanceller | None = None
+        """Mains hum removal on the agent's mic (see :mod:`dsp.hum`); the far end comes over
+        a digital line and is what the agent hears, so it is analysed as it is."""
+        self.samples_in = 0
+        """Samples at the analysis rate handed to the framer so far."""
         self.vad_name = settings.vad
         self.vad: VoiceActivityDetector = create_vad(settings.vad, settings.vad_mode)
         self.floor = MinimumFloor()
@@ -185,10 +191,30 @@ class Party:
             self.vad_name = s.vad
             self.vad = create_vad(s.vad, s.vad_mode)
         self.vad.set_mode(s.vad_mode)
+        if not (s.remove_hum and self.stream is Stream.AGENT):
+            self.hum = None
+        elif self.hum is None:
+            self.hum = HumCanceller(self.samples_in)
         window = frames(s.level_window_s)
         if window != self.level_energy.size:
             self.level_energy = np.zeros(window)
             self.level_pos = self.level_count = 0
+
+    def take(self, x: np.ndarray) -> None:
+        """Samples at the stream's own rate, into the framer (resampled, hum taken out)."""
+        self._frame_up(self.resampler.process(x))
+
+    def flush(self) -> None:
+        """End of input: what the resampler still holds, into the framer."""
+        self._frame_up(self.resampler.flush())
+
+    def _frame_up(self, y: np.ndarray) -> None:
+        self.samples_in += y.size
+        self.framer.push(y if self.hum is None else self.hum.process(y))
+
+    def hum_power(self, sample: int) -> float:
+        """Mean-square mains hum taken out of the stream at ``sample`` (0 for none)."""
+        return 0.0 if self.hum is None else self.hum.power_at(sample)
 
     def background_dbfs(self, frame: int) -> float | None:
         """The background speech must stand out of at ``frame``.

@@ -46,7 +46,7 @@ from dsp.detectors.turns import Turns
 from dsp.echo import EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features, to_float32
+from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features, power_dbfs, to_float32
 from dsp.party import P56_DECIMATION, SEGMENT_FRAMES, Party, frames, impulsive
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
@@ -229,7 +229,7 @@ class Pipeline:
             raise RuntimeError("push() after finish(): start a new Pipeline")
         for party, x in ((self._agent, agent), (self._customer, customer)):
             if x is not None and len(x):
-                party.framer.push(party.resampler.process(_sanitize(np.asarray(x).ravel())))
+                party.take(_sanitize(np.asarray(x).ravel()))
         return self._run()
 
     def finish(self) -> list[Event]:
@@ -237,7 +237,7 @@ class Pipeline:
         if self._finished:
             return []
         for party in (self._agent, self._customer):
-            party.framer.push(party.resampler.flush())
+            party.flush()
         events = self._run(final=True)
         for party in (self._agent, self._customer):
             party.pace.finish()
@@ -482,6 +482,10 @@ class Pipeline:
                 # speech the gates missed, not noise.
                 quiet_db = _median(np.concatenate(party.seg_quiet_levels))
                 above = quiet_db - party.floor.floor_dbfs
+                # Hum taken out before analysis is still noise in the room's report.
+                hum = party.hum_power(end * FRAME_LEN)
+                if hum > 0.0:
+                    quiet_db = power_dbfs(10.0 ** (quiet_db / 10.0) + hum)
                 if above <= FLOOR_STAT_ABOVE_MIN_MAX_DB:
                     party.noise.add_quiet(10.0 ** (quiet_db / 10.0))
                 if above <= QUIET_ABOVE_FLOOR_MAX_DB:

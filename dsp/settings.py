@@ -34,6 +34,10 @@ class DetectorSettings:
         9.0, 0.0, 40.0, "a speech frame must stand this far above the party's noise floor"
     )
     min_speech_dbfs: float = setting(-65.0, -90.0, 0.0, "frames quieter than this are never speech")
+    remove_hum: bool = setting(
+        True, doc="take mains hum (50/60 Hz) out of the agent's mic before analysis; it still "
+        "counts as background noise"
+    )
     # Talk-over
     min_overlap_s: float = setting(
         0.8, 0.1, 5.0, "both parties speaking at least this long is a talk-over"

@@ -28,6 +28,8 @@ def _changed(field: dataclasses.Field[Any]) -> Any:
     choices = field.metadata["choices"]
     if choices:
         return next(c for c in choices if c != default)
+    if isinstance(default, bool):
+        return not default
     if isinstance(default, int) and not isinstance(default, bool):
         return default + 1 if hi is None or default + 1 <= hi else default - 1
     new = default * 2 if default else 1.0

@@ -1,0 +1,162 @@
+"""Mains hum on the agent's microphone: found, measured and taken out before analysis.
+
+A ground loop or an unshielded headset cable puts 50 or 60 Hz and their harmonics into the
+mic, often as loud as the agent's voice. Every speech decision in callwatch asks whether a
+frame stands out of the party's background; under hum it never does, so the agent's speech
+is missed, talk-overs go unreported and dead air is reported while the agent talks.
+
+Hum is periodic, and 100 ms holds a whole number of periods of both 50 Hz (5) and 60 Hz (6).
+:class:`HumCanceller` keeps a running average of the signal folded at that period (a
+template): the hum adds up in it, speech and noise, which do not repeat every 100 ms, average
+out. While hum is found, the template is subtracted. The same method removes power-line
+interference from biomedical signals (template or "comb" subtraction); it needs no filter
+design and follows any mix of harmonics.
+
+Hum is found once a second from the spectrum of the last second (1 Hz resolution): narrow
+lines at the harmonics of 50 or 60 Hz that stand well out of their spectral neighbourhood
+and carry a good share of the background. Subtraction is off otherwise: on a clean signal
+the template holds only a faint average of the speech, and subtracting it would blur each
+syllable into the following 100 ms.
+
+The power taken out is kept (:meth:`HumCanceller.power_at`) so the noise the agent's
+customer hears, the noise floor and the SNR still count it: hum is background noise, it
+only must not hide the voice.
+
+Pure and chunk-invariant: every decision is made at fixed sample positions, from samples
+before them.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from dsp import ANALYSIS_RATE, FRAME_LEN
+
+PERIOD = ANALYSIS_RATE // 10
+"""Samples in 100 ms: five periods of 50 Hz, six of 60 Hz."""
+
+ADAPT = 0.02
+"""Template update weight per period once settled: a time constant of 5 s. Hum is steady; a
+slow template keeps what a loud syllable leaves in it about 34 dB under the syllable. Until
+then the template is the plain mean of the periods so far, so it holds the hum within a
+second or two of the stream's start."""
+
+DETECT = ANALYSIS_RATE
+"""Samples per hum decision (one second, 1 Hz spectral resolution)."""
+
+MAINS_HZ = (50, 60)
+HARMONICS = 8
+LINE_HALF_WIDTH = 1
+"""A line's power is summed over its bin and one each side (the Hann window's main lobe)."""
+NEIGHBOURHOOD = (4, 12)
+"""Bins on each side of a line (from, to) whose median is the spectrum the line stands in."""
+
+ON_LINES_ABOVE_DB = 20.0
+"""Hum is found when its lines stand this far above their neighbourhood, in sum (hum that
+fills a pause stands 30-35 dB out; a voice holding a pitch near 100 or 120 Hz for a second
+puts its own harmonics on the same bins, up to about 12 dB out) ..."""
+ON_SHARE_OF_BACKGROUND_DB = -3.0
+"""... and their power is at least half the background's (the 30th percentile of the second's
+20 ms frame powers): quieter hum does not hide a voice and is left alone."""
+OFF_LINES_ABOVE_DB = 6.0
+OFF_AFTER = 3
+"""Subtraction stops after this many seconds in a row whose lines stand less than
+:data:`OFF_LINES_ABOVE_DB` out."""
+
+
+def _hann_power(x: np.ndarray) -> np.ndarray:
+    w = np.hanning(x.size)
+    spec = np.fft.rfft(x * w)
+    return (spec.real**2 + spec.imag**2) * (2.0 / (x.size * float(w @ w)))
+
+
+def lines(x: np.ndarray) -> tuple[float, float]:
+    """Of one second of samples: how far (dB) the strongest mains family's harmonic lines
+    stand above their neighbourhood, and their power as a mean square."""
+    power = _hann_power(x)
+    best = (-np.inf, 0.0)
+    lo, hi = NEIGHBOURHOOD
+    for f0 in MAINS_HZ:
+        line = around = 0.0
+        for k in range(1, HARMONICS + 1):
+            b = k * f0  # 1 Hz bins
+            if b + hi >= power.size:
+                break
+            line += float(power[b - LINE_HALF_WIDTH : b + LINE_HALF_WIDTH + 1].sum())
+            side = np.concatenate((power[b - hi : b - lo + 1], power[b + lo : b + hi + 1]))
+            around += float(np.median(side)) * (2 * LINE_HALF_WIDTH + 1)
+        if around > 0:
+            above = 10.0 * np.log10(max(line, 1e-30) / around)
+            if above > best[0]:
+                best = (above, line)
+    return best
+
+
+class HumCanceller:
+    """Streaming hum removal for one stream at :data:`dsp.ANALYSIS_RATE`."""
+
+    def __init__(self, start: int = 0) -> None:
+        """``start``: the stream position (sample index) of the first sample it will see."""
+        self.template = np.zeros(PERIOD)
+        self.pos = start
+        """Stream position of the next sample."""
+        self._start = start
+        self.active = False
+        self._quiet_seconds = 0
+        self._recent = np.zeros(DETECT)
+        """The last second of input, for the next decision."""
+        self._changes: list[tuple[int, float]] = [(start, 0.0)]
+        """(sample position, hum power subtracted from there on) at every decision."""
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """The samples with hum taken out while hum is found (float32, same length)."""
+        out = np.empty(x.size, dtype=np.float32)
+        done = 0
+        while done < x.size:
+            # Up to the next period edge or decision point, whichever comes first.
+            to_period = PERIOD - self.pos % PERIOD
+            to_decision = DETECT - self.pos % DETECT
+            n = min(x.size - done, to_period, to_decision)
+            seg = x[done : done + n].astype(np.float64)
+            slot = self.pos % PERIOD
+            t = self.template[slot : slot + n]
+            out[done : done + n] = seg - t if self.active else seg
+            weight = max(ADAPT, 1.0 / ((self.pos - self._start) // PERIOD + 1))
+            t *= 1.0 - weight
+            t += weight * seg
+            r = self.pos % DETECT
+            self._recent[r : r + n] = seg
+            self.pos += n
+            done += n
+            if self.pos % DETECT == 0:
+                self._decide()
+        return out
+
+    def power_at(self, sample: int) -> float:
+        """Mean-square hum power being subtracted at ``sample`` (0 while off)."""
+        i = bisect.bisect_right(self._changes, (sample, float("inf"))) - 1
+        return self._changes[max(0, i)][1]
+
+    def _decide(self) -> None:
+        above, power = lines(self._recent)
+        frames = self._recent.reshape(-1, FRAME_LEN)
+        ms = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
+        k = int(0.3 * (ms.size - 1))
+        background = float(np.partition(ms, k)[k])
+        if not self.active:
+            share_db = 10.0 * np.log10(max(power, 1e-30) / max(background, 1e-30))
+            if above >= ON_LINES_ABOVE_DB and share_db >= ON_SHARE_OF_BACKGROUND_DB:
+                self.active = True
+                self._quiet_seconds = 0
+        elif above < OFF_LINES_ABOVE_DB:
+            self._quiet_seconds += 1
+            if self._quiet_seconds >= OFF_AFTER:
+                self.active = False
+        else:
+            self._quiet_seconds = 0
+        hum = float(self.template @ self.template) / PERIOD if self.active else 0.0
+        self._changes.append((self.pos, hum))
+        if len(self._changes) > 64:
+            del self._changes[:-32]

@@ -1,0 +1,85 @@
+"""Mains hum removal (dsp.hum): found on hum, never on voices, the same however chunked, and
+the agent's talk under it heard by the pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsp import ANALYSIS_RATE
+from dsp.events import Kind, Phase
+from dsp.hum import DETECT, HumCanceller
+from dsp.pipeline import Pipeline
+from tests.speech import two_party_call
+
+
+def hum(seconds: float, mains_hz: float, dbfs: float, seed: int = 0) -> np.ndarray:
+    """Mains hum as a ground loop makes it: the fundamental and decaying harmonics."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * ANALYSIS_RATE)) / ANALYSIS_RATE
+    y = sum(10 ** (-5 * (k - 1) / 20) * np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 6))
+            for k in range(1, 9))
+    y /= np.sqrt(np.mean(y * y))
+    return (y * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def power_db(x: np.ndarray) -> float:
+    return 10 * np.log10(float(np.mean(x.astype(np.float64) ** 2)))
+
+
+@pytest.mark.parametrize("mains_hz", [50.0, 60.0])
+def test_hum_is_found_and_taken_out(mains_hz):
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal(10 * ANALYSIS_RATE) * 10 ** (-75 / 20)).astype(np.float32)
+    x = hum(10.0, mains_hz, -40.0) + noise
+    h = HumCanceller()
+    y = h.process(x)
+    assert h.active
+    last = slice(-3 * ANALYSIS_RATE, None)
+    assert power_db(y[last]) < power_db(x[last]) - 25.0         # -40 dBFS of hum to under -65
+    assert h.power_at(len(x)) == pytest.approx(10 ** (-40 / 10), rel=0.1)
+    assert h.power_at(DETECT - 1) == 0.0                        # nothing before the first decision
+
+
+def test_voices_in_a_quiet_room_are_left_alone():
+    agent, customer = two_party_call(
+        [("agent", "hts1", 0.5), ("agent", "kristoff", 6.0), ("agent", "mmt1", 12.0),
+         ("customer", "cq_ref", 1.0)], seconds=20.0)
+    for track in (agent, customer):
+        h = HumCanceller()
+        y = h.process(track)
+        assert not h.active and h.power_at(len(track)) == 0.0
+        assert np.array_equal(y, track)
+
+
+def test_same_output_however_the_input_is_chunked():
+    x = hum(4.0, 50.0, -45.0)
+    x[20000:30000] += np.random.default_rng(2).standard_normal(10000).astype(np.float32) * 0.05
+    whole = HumCanceller().process(x)
+    h = HumCanceller()
+    rng = np.random.default_rng(3)
+    parts, i = [], 0
+    while i < len(x):
+        n = int(rng.integers(1, 5000))
+        parts.append(h.process(x[i : i + n]))
+        i += n
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_the_agent_talking_under_loud_hum_is_heard():
+    """An agent whose voice is no louder than the hum on their mic: the talk-over is found
+    with its initiator, no dead air is reported while they talk, and the noise report still
+    counts the hum."""
+    agent, customer = two_party_call(
+        [("customer", "cq_ref", 1.0), ("agent", "mmt1", 4.0), ("agent", "kristoff", 12.0)],
+        seconds=20.0)
+    agent *= np.float32(10 ** (-20 / 20))                       # voice about -46 dBFS
+    agent += hum(20.0, 50.0, -45.0)
+    p = Pipeline(agent_rate=ANALYSIS_RATE, customer_rate=ANALYSIS_RATE)
+    events = p.push(agent, customer) + p.finish()
+    ended = [e for e in events if e.phase is Phase.END]
+    talk = [e for e in ended if e.kind is Kind.TALK_OVER]
+    assert [e.data["initiator"] for e in talk] == ["agent"], ended
+    assert not [e for e in ended if e.kind is Kind.SILENCE], ended
+    assert p.stats.agent.speech_s > 5.0
+    assert p.stats.agent.noise_floor_dbfs == pytest.approx(-45.0, abs=2.0)
