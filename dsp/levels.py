@@ -111,8 +111,18 @@ def frame_features(frames: np.ndarray, clip_level: float) -> FrameFeatures:
         raise ValueError(f"frame_features takes (n_frames, frame_len) frames, got {f.shape}")
     mag = np.abs(f)
     energy = np.einsum("ij,ij->i", f, f, dtype=np.float64) / max(f.shape[1], 1)
-    peak = mag.max(axis=1).astype(np.float64) if f.shape[1] else np.zeros(f.shape[0])
-    clipped = np.count_nonzero(mag >= clip_level, axis=1).astype(np.int64)
+    if f.shape[1] and f.shape[0]:
+        peaks = mag.max(axis=1)
+        peak = peaks.astype(np.float64)
+        # Counting is only needed when some sample reaches the clip level (compared as the
+        # count compares: in the samples' own precision).
+        if peaks.max() >= clip_level:
+            clipped = np.count_nonzero(mag >= clip_level, axis=1).astype(np.int64)
+        else:
+            clipped = np.zeros(f.shape[0], np.int64)
+    else:
+        peak = np.zeros(f.shape[0])
+        clipped = np.count_nonzero(mag >= clip_level, axis=1).astype(np.int64)
     return FrameFeatures(power_dbfs(energy), amplitude_dbfs(peak), clipped, energy, f.shape[1])
 
 
