@@ -93,6 +93,8 @@ class Monitor:
         self.journal: CallJournal | None = None
         self.hearing_reading: HearingReading | None = None
         """The last hearing reading, for the hearing collector."""
+        self._heard: tuple[float, float] | None = None
+        """The far end's A-weighted totals as last fed to :attr:`hearing`."""
         self.last_audio = 0.0
         """Monotonic time audio was last processed (the watchdog's proof of life)."""
         self.last_levels = -1.0
@@ -164,10 +166,18 @@ class Monitor:
     def _after_audio(self, events: list[Event]) -> None:
         now_s = self.pipeline.position / ANALYSIS_RATE
         p = self.pipeline
-        events = events + self.hearing.feed(*p.far_end_heard, dt.date.today(), p.position,
-                                            time.monotonic())
-        self.hearing_reading = HearingReading(self.hearing.snapshot, p.acoustic_shocks,
-                                              p.far_end_laeq_dbfs)
+        heard = p.far_end_heard
+        if heard != self._heard:
+            # The far end's totals move once per segment (a second of audio): the day's
+            # exposure has nothing new before, and a pass stays cheap.
+            self._heard = heard
+            events = events + self.hearing.feed(*heard, dt.date.today(), p.position,
+                                                time.monotonic())
+        r, snap = self.hearing_reading, self.hearing.snapshot
+        shocks, laeq = p.acoustic_shocks, p.far_end_laeq_dbfs
+        if r is None or r.exposure is not snap or r.acoustic_shocks != shocks \
+                or r.far_end_laeq_dbfs != laeq:
+            self.hearing_reading = HearingReading(snap, shocks, laeq)
         if events:
             self.calls.add_events(events)
             self.out.events(events, self.calls.call.id if self.calls.call else None,
