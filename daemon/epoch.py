@@ -10,7 +10,7 @@ Prometheus: any of those can miss the driver's deadline and cause the very overf
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,12 @@ from daemon.ring import RingBuffer
 
 PA_INPUT_OVERFLOW = 0x2
 """``paInputOverflow`` in PortAudio's callback flags."""
+
+STEER_PASSES = 25
+"""Passes (a second of 40 ms blocks) between two steps of :class:`GridPhase`."""
+
+STEER_MARGIN_S = 0.004
+"""How far past a frame boundary a pass's audio should reach (the packets' jitter)."""
 
 TIMESTAMP_SLOTS = 512
 """Capture timestamps kept per stream (512 blocks: >10 s at 20 ms), read every loop pass."""
@@ -54,6 +60,9 @@ class Epoch:
         reader): every such stream delivers at the same moments, so the processing loop
         waits a moment for the others' blocks of the same tick (:meth:`daemon.monitor.
         Monitor.partner_due`)."""
+        self.grid_phase_s = 0.0
+        """Where on the host clock the grid's ticks fall (``t ≡ phase`` modulo ``grid_s``),
+        steered by the processing loop (:class:`GridPhase`), read by the reader thread."""
 
     def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio input callback: copy, timestamp, count. Nothing else."""
@@ -183,3 +192,46 @@ def partner_due(epochs: Mapping[str, Epoch | None],
         before = was[1] if was is not None and was[0] is ep else 0
         fresh.append(ep.callbacks > before)
     return any(fresh) and not all(fresh)
+
+
+class GridPhase:
+    """Steers the shared tick grid so that the audio of each pass reaches just past a frame
+    boundary of the pipeline.
+
+    Why: the pipeline only analyses whole 20 ms frames, so audio beyond the last frame
+    boundary waits for the next tick, a whole block later. Where the grid falls against the
+    frames is chance (when the call started, how late the server's packets arrive): at worst
+    every frame waited up to 20 ms longer than it needs, which was the spread of the latency
+    between runs. Once a second this moves the ticks so that, in nine passes out of ten, the
+    audio reaches :data:`STEER_MARGIN_S` past a boundary; the blocks stay the same size."""
+
+    def __init__(self, frame_s: float) -> None:
+        self.frame_s = frame_s
+        self.phase_s = 0.0
+        self._past: list[float] = []
+
+    def observe(self, horizon_s: float, t0: float, epochs: Iterable[Epoch | None]) -> None:
+        """One pass emitted audio up to host time ``horizon_s`` on a timeline whose frames
+        start at ``t0``; ``epochs``: the streams (only those on the grid are steered)."""
+        grid = [ep for ep in epochs if ep is not None and ep.grid_s is not None]
+        if not grid:
+            self._past.clear()
+            return
+        for ep in grid:  # a reopened stream joins the grid where the others are
+            ep.grid_phase_s = self.phase_s
+        self._past.append((horizon_s - t0) % self.frame_s)
+        if len(self._past) < STEER_PASSES:
+            return
+        past = sorted(self._past)[len(self._past) // 10]
+        self._past.clear()
+        if past > 2 * STEER_MARGIN_S:
+            shift = past - STEER_MARGIN_S  # every pass leaves audio waiting: tick earlier
+        elif past < STEER_MARGIN_S / 4:
+            shift = -STEER_MARGIN_S  # frames fall just short now and then: tick later
+        else:
+            return
+        period = grid[0].grid_s
+        assert period is not None
+        self.phase_s = (self.phase_s - shift) % period
+        for ep in grid:
+            ep.grid_phase_s = self.phase_s

@@ -30,7 +30,7 @@ from alerts.policy import AlertPolicy, AlertSettings
 from daemon.calls import Call, CallTracker
 from daemon.capture import CaptureStream
 from daemon.config import CaptureSettings, Config
-from daemon.epoch import Epoch, StreamReader, partner_due
+from daemon.epoch import Epoch, GridPhase, StreamReader, partner_due
 from daemon.hearing import HearingTracker
 from daemon.inputs import Source
 from daemon.journal import JOURNAL_EVERY_S, CallJournal, journal_path
@@ -38,7 +38,7 @@ from daemon.metrics import PublishedStats
 from daemon.metrics_hearing import HearingReading
 from daemon.publish import Publisher
 from daemon.state import StreamHealth
-from dsp import ANALYSIS_RATE
+from dsp import ANALYSIS_RATE, FRAME_S
 from dsp.align import Aligner
 from dsp.events import Event, Kind
 from dsp.hearing import HearingSettings
@@ -93,6 +93,8 @@ class Monitor:
         self.journal: CallJournal | None = None
         self.hearing_reading: HearingReading | None = None
         """The last hearing reading, for the hearing collector."""
+        self.grid = GridPhase(FRAME_S)
+        """The phase of the capture threads' shared tick grid, steered against the frames."""
         self._heard: tuple[float, float] | None = None
         """The far end's A-weighted totals as last fed to :attr:`hearing`."""
         self.last_audio = 0.0
@@ -139,6 +141,10 @@ class Monitor:
             return False
         agent, customer = got
         self.last_audio = time.monotonic()
+        al = self.aligner
+        if self.live and al.t0 is not None and al.emitted_until is not None:
+            self.grid.observe(al.emitted_until, al.t0,
+                              (src.epoch for src in self.sources.values()))
         ra, rc = self.aligner.streams["agent"].rate, self.aligner.streams["customer"].rate
         step = PUSH_MAX_S
         i = 0.0

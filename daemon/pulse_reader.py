@@ -203,7 +203,7 @@ class PulseInputStream:
                         break
                     now = time.monotonic()
                     next_stamp = now + STAMP_EVERY_S
-                time.sleep(period - now % period)
+                time.sleep(period - (now - self.epoch.grid_phase_s) % period)
         except Exception as exc:  # a bug must not kill the thread silently
             self.error = f"{type(exc).__name__}: {exc}"[:200]
         self.epoch.finished = True

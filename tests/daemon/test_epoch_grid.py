@@ -52,3 +52,31 @@ def test_no_wait_for_a_stream_off_the_grid_or_ended():
     c.finished = True  # an ended stream delivers nothing more
     assert not partner_due({"agent": a, "customer": c}, seen)
     assert not partner_due({"agent": a, "customer": None}, seen)
+
+
+
+def test_the_grid_is_steered_so_each_pass_reaches_just_past_a_frame_boundary():
+    """Audio that ends 15 ms past a frame boundary at every tick leaves those 15 ms waiting
+    a whole block: the grid moves earlier until 9 passes in 10 end a few ms past one."""
+    from daemon.epoch import STEER_MARGIN_S, STEER_PASSES, GridPhase
+
+    a, c = _grid_epoch(), _grid_epoch()
+    g = GridPhase(0.02)
+    t0 = 100.0137  # where the pipeline's frames start: chance
+    delay = 0.0113  # how long before the tick the newest audio was captured
+
+    def horizon(k: int) -> float:
+        tick = 1000.0 + g.phase_s + 0.04 * k
+        return tick - delay - 0.001 * (k % 3)  # plus a little jitter
+
+    first = (horizon(0) - t0) % 0.02
+    assert first > 2 * STEER_MARGIN_S  # as the grid fell: most of a frame left waiting
+    for k in range(3 * STEER_PASSES):
+        g.observe(horizon(k), t0, (a, c, None))
+    past = sorted((horizon(k) - t0) % 0.02 for k in range(30))
+    assert past[0] >= STEER_MARGIN_S / 4 and past[-1] <= 2 * STEER_MARGIN_S, past
+    assert a.grid_phase_s == c.grid_phase_s == g.phase_s
+    steady = g.phase_s
+    for k in range(3 * STEER_PASSES):
+        g.observe(horizon(k), t0, (a, c))
+    assert g.phase_s == steady  # in place: it stays
