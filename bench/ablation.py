@@ -69,13 +69,14 @@ def _both(a: Callable[[], Iterator[None]], b: Callable[[], Iterator[None]]
     return patch
 
 
-def _engine(name: str) -> Callable[[], Iterator[None]]:
-    """The pipeline's default settings with another VAD engine (``vad`` setting)."""
+def _settings(**changes: object) -> Callable[[], Iterator[None]]:
+    """The pipeline's default settings with ``changes`` (e.g. another VAD engine)."""
     import functools
 
     from dsp.settings import DetectorSettings
 
-    return _set("dsp.pipeline", "DetectorSettings", functools.partial(DetectorSettings, vad=name))
+    return _set("dsp.pipeline", "DetectorSettings",
+                functools.partial(DetectorSettings, **changes))
 
 
 def _no_episodes() -> Callable[[], Iterator[None]]:
@@ -108,8 +109,13 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "no own-level start (resume kept)":
         lambda: _set("dsp.party", "START_BELOW_LEVEL_DB", 1e9),
     "no cut of a spurt's weak tail": lambda: _set("dsp.activity", "LOUD_HOLD_FRAMES", 10**9),
-    "VAD engine earshot (instead of webrtc)": lambda: _engine("earshot"),
-    "VAD engine silero (instead of webrtc)": lambda: _engine("silero"),
+    "no mains hum removal": lambda: _settings(remove_hum=False),
+    "early background not held near the floor":
+        lambda: _set("dsp.party", "EARLY_ABOVE_FLOOR_MAX_DB", 1e9),
+    "episodes closed 0.2 s (not 1 s) past the merge distance":
+        lambda: _set("dsp.detectors.talkover", "ONSET_LAG_FRAMES", 10),
+    "VAD engine earshot (instead of webrtc)": lambda: _settings(vad="earshot"),
+    "VAD engine silero (instead of webrtc)": lambda: _settings(vad="silero"),
 }
 """Name -> factory of the context manager that switches the mechanism off."""
 
