@@ -63,7 +63,10 @@ TIME = Path("/usr/bin/time")
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Wall time and peak RSS of ``cmd`` as a fresh process.
+    """Wall time, CPU time (user + system) and peak RSS of ``cmd`` as a fresh process.
+
+    CPU time is what to compare on a shared machine: another job stretches the wall time of
+    both programs by different amounts, but hardly the CPU seconds each needs.
 
     Peak RSS comes from GNU time (``%M``) when installed: ``ru_maxrss`` of a direct child of
     this process would start from *this* process's RSS at fork time (Linux keeps the high
@@ -72,7 +75,7 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, floa
     """
     t0 = time.monotonic()
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
-        full = [str(TIME), "-f", "%M", "-o", rss.name, *cmd] if TIME.exists() else cmd
+        full = [str(TIME), "-f", "%M %U %S", "-o", rss.name, *cmd] if TIME.exists() else cmd
         with open(os.devnull, "wb") as devnull:
             p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=devnull, env=env)
             assert p.stdout is not None
@@ -81,11 +84,15 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, floa
             _, status, usage = os.wait4(p.pid, 0)
         wall = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
-        kb = float(rss.read().strip().splitlines()[-1]) if TIME.exists() else usage.ru_maxrss
+        if TIME.exists():
+            kb, user, system = map(float, rss.read().strip().splitlines()[-1].split())
+        else:
+            kb, user, system = usage.ru_maxrss, usage.ru_utime, usage.ru_stime
     if p.returncode not in (0, 1) or not first.startswith(b"{"):
         raise SystemExit(f"{' '.join(cmd)} failed (exit {p.returncode})")
     json.loads(first)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(kb / 1024, 1)}
+    return {"wall_s": round(wall, 2), "cpu_s": round(user + system, 2),
+            "peak_rss_mb": round(kb / 1024, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,10 +117,16 @@ def main(argv: list[str] | None = None) -> int:
                      x_real_time=round(minutes * 60 / r["wall_s"], 1))
             rows.append(r)
             print(f"{name} {minutes} min: {r}", file=sys.stderr)
-    lines = ["| system | audio | wall time (incl. start-up) | × real time | peak RSS |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| system | audio | wall time (incl. start-up) | CPU time | × real time | peak RSS |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     lines += [f"| {r['system']} | {r['audio_min']} min | {r['wall_s']:.1f} s | "
-              f"{r['x_real_time']:.0f}× | {r['peak_rss_mb']:.0f} MB |" for r in rows]
+              f"{r['cpu_s']:.1f} s | {r['x_real_time']:.0f}× | {r['peak_rss_mb']:.0f} MB |"
+              for r in rows]
+    for minutes in files:
+        cw, base = (next(r for r in rows if r["system"] == n and r["audio_min"] == minutes)
+                    for n in systems)
+        wall, cpu = cw["wall_s"] / base["wall_s"], cw["cpu_s"] / base["cpu_s"]
+        lines.append(f"\n{minutes} min: callwatch / baseline = {wall:.2f}× wall, {cpu:.2f}× CPU")
     print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     code = code_version(args.code) if args.code else code_version()

@@ -50,12 +50,15 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     assert "bad.wav" in p.stderr and p.stderr.count("\n") == 1
 
 
-def test_speed_measure_reports_wall_time_and_peak_rss():
+def test_speed_measure_reports_wall_time_cpu_time_and_peak_rss():
     from bench.speed import measure
 
-    # A child that allocates ~80 MB and prints a JSON line, like analyze does.
-    code = "import json; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); " \
+    # A child that allocates ~80 MB, spins for 0.3 s of CPU and prints a JSON line, like
+    # analyze does.
+    code = "import json, time; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); " \
+           "t = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n" \
            "print(json.dumps({'ok': 1}))"
     r = measure([sys.executable, "-c", code])
-    assert r["wall_s"] > 0
+    assert r["wall_s"] >= r["cpu_s"] * 0.5 > 0
+    assert 0.3 <= r["cpu_s"] < 5.0
     assert 80 <= r["peak_rss_mb"] < 400
