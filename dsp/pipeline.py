@@ -32,21 +32,20 @@ import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
+from dsp.block import Block, sanitize
 from dsp.detectors.acoustic_shock import AcousticShock
-from dsp.detectors.clipping import Clipping
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
 from dsp.detectors.echo import Echo
-from dsp.detectors.levels import Levels
 from dsp.detectors.loud_far_end import LoudFarEnd
-from dsp.detectors.noise import Noise
 from dsp.detectors.pace import FastSpeech
+from dsp.detectors.segment import PartyJudges
 from dsp.detectors.talkover import TalkOver
 from dsp.detectors.turns import Turns
 from dsp.echo import EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features, power_dbfs, to_float32
+from dsp.levels import DBFS_FLOOR, frame_features
 from dsp.party import P56_DECIMATION, SEGMENT_FRAMES, Party, frames, impulsive
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
@@ -61,74 +60,6 @@ BLOCK_FRAMES = 250
 
 ECHO_MARGIN_DB = 9.0
 """Agent speech must stand this far above the far-end leak the echo estimator predicts."""
-
-QUIET_ABOVE_FLOOR_MAX_DB = 20.0
-"""A mostly-silent segment is judged for noise only if its median silent frame is within this
-of the minimum floor (babble sits 10-15 dB above its dips; speech the gates missed in a quiet
-room, 30-40 dB)."""
-
-FLOOR_STAT_ABOVE_MIN_MAX_DB = 12.0
-"""Stricter for the call's reported noise floor, which one stray segment would bias."""
-
-
-def _sanitize(x: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] whatever arrived: NaN and infinities from a broken driver or
-    file must never reach the detectors (they would poison every running mean)."""
-    y = to_float32(x)
-    if not np.isfinite(y).all():
-        y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(y, -1.0, 1.0, dtype=np.float32)
-
-
-def _median(x: np.ndarray) -> float:
-    """np.median without its overhead (called once per segment and party)."""
-    n = x.size
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(x, (lo, hi))
-    return 0.5 * float(part[lo] + part[hi])
-
-
-class _Block:
-    """Per-frame arrays of a block (or a slice of one) that depend only on the samples."""
-
-    __slots__ = ("a_clicks", "c_clicks", "fa", "far_lagged", "fc", "pa", "pc")
-
-    def __init__(self, fa: FrameFeatures, fc: FrameFeatures, pa: np.ndarray, pc: np.ndarray,
-                 a_clicks: np.ndarray, c_clicks: np.ndarray) -> None:
-        self.fa, self.fc, self.pa, self.pc = fa, fc, pa, pc
-        self.a_clicks, self.c_clicks = a_clicks, c_clicks
-        self.far_lagged = np.zeros((0, 0))
-
-    def slice(self, start: int, end: int) -> _Block:
-        out = _Block(_slice_features(self.fa, start, end), _slice_features(self.fc, start, end),
-                     self.pa[start:end], self.pc[start:end], self.a_clicks[start:end],
-                     self.c_clicks[start:end])
-        out.far_lagged = self.far_lagged[start:end]
-        return out
-
-
-def _slice_features(f: FrameFeatures, start: int, end: int) -> FrameFeatures:
-    return FrameFeatures(f.rms_dbfs[start:end], f.peak_dbfs[start:end], f.clipped[start:end],
-                         f.energy[start:end], f.frame_len)
-
-
-class _PartyDetectors:
-    """The detectors that judge one party."""
-
-    def __init__(self, party: Party, settings: DetectorSettings) -> None:
-        self.noise = Noise(party, settings)
-        self.levels = Levels(party, settings)
-        self.clipping = Clipping(party.stream, settings)
-
-    def configure(self, settings: DetectorSettings) -> None:
-        self.noise.configure(settings)
-        self.levels.configure(settings)
-        self.clipping.configure(settings)
-
-    def close(self, frame: int) -> list[Event]:
-        # The order of the END events at a call's end: noise, too quiet, too loud, clipping.
-        return self.noise.close(frame) + self.levels.close(frame) + self.clipping.close(frame)
-
 
 class Pipeline:
     """Both streams of one workstation (or one recorded call) through every detector."""
@@ -159,7 +90,7 @@ class Pipeline:
         # What reaches the agent's ears: the far end, whatever it carries.
         self._shock = AcousticShock(hearing or HearingSettings())
         self._loud_far_end = LoudFarEnd(hearing or HearingSettings())
-        self._judges = {p.stream: _PartyDetectors(p, s) for p in (self._agent, self._customer)}
+        self._judges = {p.stream: PartyJudges(p, s) for p in (self._agent, self._customer)}
         self.update_settings(s)
         self._primed = False
         self._finished = False
@@ -229,7 +160,7 @@ class Pipeline:
             raise RuntimeError("push() after finish(): start a new Pipeline")
         for party, x in ((self._agent, agent), (self._customer, customer)):
             if x is not None and len(x):
-                party.take(_sanitize(np.asarray(x).ravel()))
+                party.take(sanitize(np.asarray(x).ravel()))
         return self._run()
 
     def finish(self) -> list[Event]:
@@ -333,7 +264,7 @@ class Pipeline:
         segment, since segment ends change the state the gates use."""
         clip = self._clip_level
         fa, fc = frame_features(a, clip), frame_features(c, clip)
-        blk = _Block(fa, fc, to_pcm16(a), to_pcm16(c), impulsive(fa, a), impulsive(fc, c))
+        blk = Block(fa, fc, to_pcm16(a), to_pcm16(c), impulsive(fa, a), impulsive(fc, c))
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]
@@ -348,7 +279,7 @@ class Pipeline:
                 party.meter.process(np.concatenate(party.meter_pending))
                 party.meter_pending.clear()
 
-    def _process(self, a: np.ndarray, c: np.ndarray, blk: _Block, events: list[Event]) -> None:
+    def _process(self, a: np.ndarray, c: np.ndarray, blk: Block, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
         n = len(a)
         i0 = self._frame
@@ -470,37 +401,7 @@ class Pipeline:
         end = self._frame
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
-            judges = self._judges[party.stream]
-            party.noise_all.add_segment(np.concatenate(party.seg_levels))
-            if party.seg_quiet:
-                party.noise.add_segment(np.concatenate(party.seg_quiet_levels))
-            if party.seg_quiet * 2 >= SEGMENT_FRAMES:
-                # Noise is judged, as headset vendors do, while the party is silent: in
-                # segments that are mostly silence, by the median silent frame (robust to the
-                # odd word onset or click that slips past the spurt state, which would
-                # dominate a power mean). A "silence" far above the quietest frames was
-                # speech the gates missed, not noise.
-                quiet_db = _median(np.concatenate(party.seg_quiet_levels))
-                above = quiet_db - party.floor.floor_dbfs
-                # Hum taken out before analysis is still noise in the room's report.
-                hum = party.hum_power(end * FRAME_LEN)
-                if hum > 0.0:
-                    quiet_db = power_dbfs(10.0 ** (quiet_db / 10.0) + hum)
-                if above <= FLOOR_STAT_ABOVE_MIN_MAX_DB:
-                    party.noise.add_quiet(10.0 ** (quiet_db / 10.0))
-                if above <= QUIET_ABOVE_FLOOR_MAX_DB:
-                    events += judges.noise.judge(party.seg_quiet_first, party.seg_quiet,
-                                                 quiet_db, end)
-            party.floor.end_segment()
-            party.seg_levels.clear()
-            if party.seg_speech:
-                party.add_speech_energy(np.concatenate(party.seg_speech))
-                events += judges.levels.judge(end, self._call_start_frame)
-            events += judges.clipping.judge(seg_start, end, party.seg_clipped)
-            party.seg_speech.clear()
-            party.seg_quiet = 0
-            party.seg_quiet_levels.clear()
-            party.seg_clipped = 0
+            events += self._judges[party.stream].end_segment(end, self._call_start_frame)
         events += self._dead_mic.judge(seg_start, end)
         events += self._fast_speech.judge(end)
         events += self._turns.judge(end, self._agent.spurts, self._customer.spurts)

@@ -1,0 +1,50 @@
+"""What the pipeline derives from a block's samples alone, before any state is consulted:
+clean input, and the per-frame arrays (features, PCM for the VAD, clicks, far-end delay
+lines) that the frame loop and the gates read for a block or a slice of one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.levels import FrameFeatures, to_float32
+
+
+def sanitize(x: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] whatever arrived: NaN and infinities from a broken driver or
+    file must never reach the detectors (they would poison every running mean)."""
+    y = to_float32(x)
+    if not np.isfinite(y).all():
+        y = np.nan_to_num(y, nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(y, -1.0, 1.0, dtype=np.float32)
+
+
+def median(x: np.ndarray) -> float:
+    """np.median without its overhead (called once per segment and party)."""
+    n = x.size
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(x, (lo, hi))
+    return 0.5 * float(part[lo] + part[hi])
+
+
+class Block:
+    """Per-frame arrays of a block (or a slice of one) that depend only on the samples."""
+
+    __slots__ = ("a_clicks", "c_clicks", "fa", "far_lagged", "fc", "pa", "pc")
+
+    def __init__(self, fa: FrameFeatures, fc: FrameFeatures, pa: np.ndarray, pc: np.ndarray,
+                 a_clicks: np.ndarray, c_clicks: np.ndarray) -> None:
+        self.fa, self.fc, self.pa, self.pc = fa, fc, pa, pc
+        self.a_clicks, self.c_clicks = a_clicks, c_clicks
+        self.far_lagged = np.zeros((0, 0))
+
+    def slice(self, start: int, end: int) -> Block:
+        out = Block(_slice_features(self.fa, start, end), _slice_features(self.fc, start, end),
+                    self.pa[start:end], self.pc[start:end], self.a_clicks[start:end],
+                    self.c_clicks[start:end])
+        out.far_lagged = self.far_lagged[start:end]
+        return out
+
+
+def _slice_features(f: FrameFeatures, start: int, end: int) -> FrameFeatures:
+    return FrameFeatures(f.rms_dbfs[start:end], f.peak_dbfs[start:end], f.clipped[start:end],
+                         f.energy[start:end], f.frame_len)
