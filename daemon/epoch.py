@@ -23,6 +23,9 @@ PA_INPUT_OVERFLOW = 0x2
 STEER_PASSES = 25
 """Passes (a second of 40 ms blocks) between two steps of :class:`GridPhase`."""
 
+STEER_REST_PASSES = 1500
+"""Passes (a minute of 40 ms blocks) without steering after a step that moved nothing."""
+
 STEER_MARGIN_S = 0.004
 """How far past a frame boundary a pass's audio should reach (the packets' jitter)."""
 
@@ -209,6 +212,10 @@ class GridPhase:
         self.frame_s = frame_s
         self.phase_s = 0.0
         self._past: list[float] = []
+        self._expect: float | None = None
+        """Where the last step should have brought the audio's end against the frames."""
+        self._rest = 0
+        """Passes left without steering (after a step that moved nothing)."""
 
     def observe(self, horizon_s: float, t0: float, epochs: Iterable[Epoch | None]) -> None:
         """One pass emitted audio up to host time ``horizon_s`` on a timeline whose frames
@@ -219,11 +226,21 @@ class GridPhase:
             return
         for ep in grid:  # a reopened stream joins the grid where the others are
             ep.grid_phase_s = self.phase_s
+        if self._rest > 0:
+            self._rest -= 1
+            return
         self._past.append((horizon_s - t0) % self.frame_s)
         if len(self._past) < STEER_PASSES:
             return
         past = sorted(self._past)[len(self._past) // 10]
         self._past.clear()
+        expect, self._expect = self._expect, None
+        if expect is not None and abs(past - expect) > STEER_MARGIN_S / 2:
+            # Moving the ticks did not move the audio's end: the server sends whole blocks
+            # (no other client asks it for smaller ones), so the end is where its packets
+            # fall, whatever the tick. Steering would only walk the grid around.
+            self._rest = STEER_REST_PASSES
+            return
         if past > 2 * STEER_MARGIN_S:
             shift = past - STEER_MARGIN_S  # every pass leaves audio waiting: tick earlier
         elif past < STEER_MARGIN_S / 4:
@@ -233,5 +250,6 @@ class GridPhase:
         period = grid[0].grid_s
         assert period is not None
         self.phase_s = (self.phase_s - shift) % period
+        self._expect = past - shift
         for ep in grid:
             ep.grid_phase_s = self.phase_s

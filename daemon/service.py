@@ -5,7 +5,9 @@ supervisor (opens, watches and reopens devices), the alert server's asyncio loop
 socket, and this module's **processing loop**, the only place where audio becomes events and
 events become log lines, alerts, WebSocket messages, metrics and call summaries. The loop
 sleeps until a capture thread has stored a block (:mod:`daemon.wakeup`) or
-``process_interval_s`` passes with no audio, and then:
+``process_interval_s`` passes with no audio; the libpulse readers store both streams' blocks
+on one tick grid, and the loop waits a moment for the second (one pass per block: the
+pipeline's cost is per call, not per second of audio). Then it:
 
 1. applies a requested reload, serves what other threads handed over (device events from the
    supervisor, snoozes from the page, control requests);

@@ -80,3 +80,20 @@ def test_the_grid_is_steered_so_each_pass_reaches_just_past_a_frame_boundary():
     for k in range(3 * STEER_PASSES):
         g.observe(horizon(k), t0, (a, c))
     assert g.phase_s == steady  # in place: it stays
+
+
+def test_the_grid_is_left_alone_when_the_server_sends_whole_blocks():
+    """With 40 ms packets the audio ends where the packets fall, whatever the tick: one step
+    that moves nothing, then the grid stays put instead of walking around."""
+    from daemon.epoch import STEER_PASSES, GridPhase
+
+    a, c = _grid_epoch(), _grid_epoch()
+    g = GridPhase(0.02)
+    t0 = 100.0137
+    for k in range(2 * STEER_PASSES):
+        g.observe(1000.0 + 0.04 * k - 0.0113, t0, (a, c))
+    moved = g.phase_s
+    assert moved != 0.0  # it tried once
+    for k in range(20 * STEER_PASSES):
+        g.observe(1000.0 + 0.04 * k - 0.0113, t0, (a, c))
+    assert g.phase_s == moved
