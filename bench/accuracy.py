@@ -54,7 +54,8 @@ def callwatch_invocation(code: Path | None = None) -> tuple[list[str], dict[str,
     """Command and environment that run callwatch, from ``code`` (a source tree) if given."""
     if code is None:
         return callwatch_command(), None
-    cmd = [sys.executable, "-c", "import sys; from daemon.cli import main; sys.exit(main())"]
+    # -P: the current directory (often another checkout) must not come before ``code``.
+    cmd = [sys.executable, "-P", "-c", "import sys; from daemon.cli import main; sys.exit(main())"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(code.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])])}
     return cmd, env
