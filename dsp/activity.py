@@ -52,8 +52,10 @@ class TalkSpurts:
         "active_frames",
         "call_active_frames",
         "call_start",
+        "fresh",
         "hangover_frames",
         "held",
+        "last_heard",
         "last_loud",
         "last_speech",
         "run",
@@ -95,10 +97,19 @@ class TalkSpurts:
         """Frame index of the most recent speech frame."""
         self.last_loud = -(10**9)
         """Frame index of the spurt's most recent frame at the resume level."""
+        self.last_heard = -(10**9)
+        """Frame index of the most recent speech frame, whether or not a spurt took it (a
+        cut spurt's frames after its tail and a held run's frames are heard too)."""
+        self.fresh = True
+        """The current run of speech frames came after more than :data:`RUN_GAP_FRAMES`
+        without any: it begins a new activity run."""
         self.run_start = -(10**9)
         """First frame of the current stretch of speech whose gaps are all shorter than
         :data:`RUN_GAP_FRAMES`: where the party's current activity run began, in the sense
-        of the accuracy definitions (who started talking later is the interrupter)."""
+        of the accuracy definitions (who started talking later is the interrupter). Every
+        speech frame heard keeps it going, also those a spurt does not take (a held run, what
+        follows a cut): an interrupted party who goes on more softly under the interrupter
+        is still the one who started first."""
         self.spurt_end = -(10**9)
         """Frame index just after the last speech frame of the last finished spurt."""
         self.was_cut = False
@@ -114,6 +125,9 @@ class TalkSpurts:
         (default: ``strong``) marks one loud enough to carry on a spurt after a pause.
         """
         if speech:
+            if self.run == 0:
+                self.fresh = i - self.last_heard > RUN_GAP_FRAMES
+            self.last_heard = i
             self.run += 1
             if strong:
                 self.run_strong = True
@@ -122,7 +136,7 @@ class TalkSpurts:
                 if loud:
                     self.run_resumes = True
                 return self._continue(i, loud)
-            if i - self.last_speech > RUN_GAP_FRAMES:
+            if self.run == 1 and self.fresh:
                 self.run_start = i
             self.last_speech = i
             if self.run >= self.start_frames and self.run_strong:
@@ -172,7 +186,7 @@ class TalkSpurts:
                 return SpurtChange.NONE
             self.held = False
             since = first - self.last_speech
-            if since > RUN_GAP_FRAMES:
+            if self.fresh:
                 self.run_start = first
             self._credit(i, self.run + (since - 1 if since <= GAP_FILL_FRAMES else 0))
             self.last_speech = self.last_loud = i

@@ -188,6 +188,26 @@ def test_a_run_after_a_pause_carries_a_spurt_on_only_once_it_reaches_the_resume_
 
 
 
+def test_speech_after_a_cut_goes_on_with_the_same_activity_run():
+    """A spurt cut for want of loud frames ends, but the party, still heard without a pause,
+    has not started a new activity run: they did not start after the one who talked over
+    them."""
+    sp = TalkSpurts(start_frames=5, hangover_frames=15)
+    changes = [sp.step(i, True, True, True) for i in range(20)]     # loud speech from 0
+    assert changes[4] is SpurtChange.START and sp.run_start == 0
+    for i in range(20, 70):                                       # softer, never loud again
+        if sp.step(i, True, False, False) is SpurtChange.STOP:
+            assert sp.was_cut
+    assert not sp.active
+    for i in range(70, 80):                                       # loud again, no pause
+        sp.step(i, True, True, True)
+    assert sp.active and sp.run_start == 0
+    for i in range(80, 100):                                      # a real pause (0.4 s) ...
+        sp.step(i, False)
+    sp.step(100, True, True, True)                                # ... starts a new run
+    assert sp.run_start == 100
+
+
 def test_an_episode_closes_only_once_no_later_stretch_can_join_it():
     # A stretch seen late (a soft restart) is backdated to its first frame; the episode waits
     # the merge distance plus that onset lag before it is over.
