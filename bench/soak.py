@@ -33,12 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,12 +51,12 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.soak_daemon import ROOT, TOKEN, Daemon, config_text, control, look
+
 SAMPLE = ROOT / "samples" / "sample-call.wav"
 GAP_S = 40.0
 """Silence after each call: longer than ``call_end_silence_s`` (30 s), so auto calls end."""
 
-TOKEN = "soak-token-0123456789abcdef"
 ERROR_EVENTS = ("supervisor_error", "control_accept_error", "journal_error", "replay_error",
                 "config_reload_failed")
 """Events that report something going wrong: a soak must log none."""
@@ -103,79 +101,6 @@ def make_calls(path: Path, hours: float, gap_s: float = GAP_S) -> float:
         for _ in range(reps):
             f.write(block)
     return reps * len(block) / rate
-
-
-# -- the daemon -----------------------------------------------------------------------------
-
-
-def _proc_status(pid: int) -> dict[str, str]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        out[k] = v.strip()
-    return out
-
-
-def look(pid: int) -> tuple[float, int, int]:
-    """(RSS in MB, open fds, threads) of a process."""
-    st = _proc_status(pid)
-    return (int(st["VmRSS"].split()[0]) / 1024, len(os.listdir(f"/proc/{pid}/fd")),
-            int(st["Threads"]))
-
-
-def control(sock: Path, line: str, timeout: float = 5.0) -> dict[str, Any]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(sock))
-        s.sendall(line.encode() + b"\n")
-        return json.loads(s.makefile().readline())
-
-
-def _config(work: Path, min_overlap_s: float) -> str:
-    return (f'[control]\nsocket_path = "{work / "control.sock"}"\n'
-            f'[server]\nport = 0\ntoken = "{TOKEN}"\n'
-            '[metrics]\nport = 0\n'
-            f"[detectors]\nmin_overlap_s = {min_overlap_s}\n")
-
-
-class Daemon:
-    """``callwatch run --replay`` of the calls, with the alert server and metrics on."""
-
-    def __init__(self, work: Path, calls: Path) -> None:
-        self.work = work
-        self.config = work / "config.toml"
-        self.config.write_text(_config(work, 0.8))
-        self.socket = work / "control.sock"
-        self.log = work / "events.jsonl"
-        self.stderr = work / "stderr.txt"
-        env = dict(os.environ, XDG_CONFIG_HOME=str(work / "xdg-config"),
-                   XDG_STATE_HOME=str(work / "xdg-state"), PYTHONUNBUFFERED="1")
-        env.pop("NOTIFY_SOCKET", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config),
-             "--replay", str(calls), "--speed", "10000", "--log-json", str(self.log),
-             "--output", "json"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.stderr.open("w"))
-        self.ws_url, self.metrics_url = self._endpoints()
-
-    def _endpoints(self, timeout: float = 30.0) -> tuple[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the daemon exited: {self.stderr.read_text()[-2000:]}")
-            metrics = [line.rsplit(" ", 1)[1] for line in self.stderr.read_text().splitlines()
-                       if line.startswith("callwatch: Prometheus metrics:")]
-            page = [json.loads(line)["page"] for line in
-                    (self.log.read_text().splitlines() if self.log.exists() else [])
-                    if '"started"' in line]
-            if metrics and page and self.socket.exists():
-                return "ws" + page[0].removeprefix("http"), metrics[0]
-            time.sleep(0.05)
-        raise RuntimeError("the daemon did not start")
-
-    @property
-    def running(self) -> bool:
-        return self.proc.poll() is None
 
 
 # -- the load -------------------------------------------------------------------------------
@@ -277,7 +202,7 @@ class Load:
     def _reload(self) -> None:
         self.stop.wait(7.0)
         n = self.counts["reloads"]
-        self.d.config.write_text(_config(self.d.work, 0.9 if n % 2 == 0 else 0.8))
+        self.d.config.write_text(config_text(self.d.work, 0.9 if n % 2 == 0 else 0.8))
         self.d.proc.send_signal(signal.SIGHUP)
         self.count("reloads")
 
