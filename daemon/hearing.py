@@ -22,11 +22,10 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from daemon.state import state_dir, write_json_atomic
 from dsp.events import Event, Kind, Phase, Stream
 from dsp.exposure import Exposure, ExposureState
 from dsp.hearing import MIN_DBSPL_AT_0DBFS, HearingSettings
@@ -39,30 +38,6 @@ SAVE_EVERY_S = 10.0
 """At most this much exposure is lost to a crash (a power cut, kill -9)."""
 NOTICE_S = 60.0
 """An exposure nudge stays up this long (of audio), then resolves: it is news, not a state."""
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/callwatch`` (``~/.local/state/callwatch`` when unset)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "callwatch"
-
-
-def _write_json(target: Path, data: dict[str, Any]) -> None:
-    """Atomically (temp file + fsync + rename): a reader or a crash never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- sensitivity per headset model ----------------------------------------------------------
@@ -93,7 +68,7 @@ def record_sensitivity(model: str, dbspl_at_0dbfs: float, path: Path | None = No
     target = path or sensitivity_path()
     models = load_sensitivities(target)
     models[model] = float(dbspl_at_0dbfs)
-    _write_json(target, {"schema": SENSITIVITY_SCHEMA, "models": models})
+    write_json_atomic(target, {"schema": SENSITIVITY_SCHEMA, "models": models})
     return target
 
 
@@ -188,7 +163,7 @@ class HearingTracker:
         """Write today's state; a failure is logged, never raised (the exposure goes on)."""
         data = {"schema": SCHEMA, "day": self.day, **self.exposure.state().to_json()}
         try:
-            _write_json(self.path, data)
+            write_json_atomic(self.path, data)
         except OSError as exc:
             log.warning("cannot save the exposure state to %s: %s", self.path, exc)
 

@@ -17,8 +17,8 @@ from daemon.hearing import (
     effective_sensitivity,
     load_sensitivities,
     record_sensitivity,
-    state_dir,
 )
+from daemon.state import state_dir
 from dsp.events import Kind, Phase
 from dsp.hearing import HearingSettings
 
