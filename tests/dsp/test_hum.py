@@ -83,3 +83,22 @@ def test_the_agent_talking_under_loud_hum_is_heard():
     assert not [e for e in ended if e.kind is Kind.SILENCE], ended
     assert p.stats.agent.speech_s > 5.0
     assert p.stats.agent.noise_floor_dbfs == pytest.approx(-45.0, abs=2.0)
+
+
+def test_the_pipeline_gives_the_same_events_under_hum_however_chunked():
+    agent, customer = two_party_call(
+        [("customer", "cq_ref", 1.0), ("agent", "mmt1", 4.0)], seconds=12.0)
+    agent *= np.float32(10 ** (-20 / 20))
+    agent += hum(12.0, 60.0, -45.0)
+
+    def events(block: int) -> list:
+        p = Pipeline(agent_rate=ANALYSIS_RATE, customer_rate=ANALYSIS_RATE)
+        out = []
+        for i in range(0, len(agent), block):
+            out += p.push(agent[i : i + block], customer[i : i + block])
+        return out + p.finish()
+
+    whole = events(len(agent))
+    assert any(e.kind is Kind.TALK_OVER for e in whole)
+    for block in (160, 4801, 16000):
+        assert events(block) == whole
