@@ -19,6 +19,8 @@ import numpy as np
 
 from dsp.levels import power_dbfs
 
+UPPER_PERCENTILE = 80.0
+
 
 class MinimumFloor:
     """Sliding-window minimum of frame levels (dBFS) over the current and the last
@@ -73,6 +75,8 @@ class BackgroundLevel:
         self._percentile = percentile
         self.live_dbfs: float | None = None
         """The current estimate, refreshed once per segment; None before the first."""
+        self.upper_dbfs: float | None = None
+        """The :data:`UPPER_PERCENTILE` of the same frames: how high the background reaches."""
         self._call_power = 0.0
         self._call_segments = 0
 
@@ -85,7 +89,10 @@ class BackgroundLevel:
         self._count += n
         filled = self._hist[: min(self._count, size)]
         k = int(self._percentile / 100.0 * (filled.size - 1))
-        self.live_dbfs = float(np.partition(filled, k)[k])
+        u = int(UPPER_PERCENTILE / 100.0 * (filled.size - 1))
+        part = np.partition(filled, (k, u))
+        self.live_dbfs = float(part[k])
+        self.upper_dbfs = float(part[u])
 
     @property
     def frames(self) -> int:

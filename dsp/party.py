@@ -78,8 +78,11 @@ voice starting as they stop does not (see :meth:`dsp.activity.TalkSpurts.step`).
 
 EDGE_MARGIN_DB = 3.0
 EDGE_WITHIN_DB = 30.0
-"""A spurt's soft edge (:class:`dsp.activity.SoftEdges`) stands this far above the background
-and within this far of the party's own level (the accuracy definitions' 30 dB)."""
+"""A spurt's soft edge (:mod:`dsp.speech_time`) stands this far above the background, and
+above how high the background reaches between the party's spurts (its 80th percentile,
+:data:`dsp.noise.UPPER_PERCENTILE`: babble's louder moments next to a spurt are not the
+party's speech), and within this far of the party's own level (the accuracy definitions'
+30 dB)."""
 
 SPURT_PEAK_MARGIN_DB = 3.5
 """A talk spurt starts only once a frame of it stands this far above the speech threshold
@@ -269,6 +272,9 @@ class Party:
             start = np.maximum(start, ref - START_BELOW_LEVEL_DB)
             resume = np.maximum(threshold, ref - RESUME_BELOW_LEVEL_DB)
             edge_at = np.maximum(background + EDGE_MARGIN_DB, own - EDGE_WITHIN_DB)
+            upper = self.noise.upper_dbfs
+            if upper is not None and self.noise.frames >= QUIET_MIN_FRAMES:
+                np.maximum(edge_at, upper, out=edge_at)
             if floor_extra is not None:
                 np.maximum(edge_at, floor_extra, out=edge_at)
             edge = (db >= edge_at) & ~clicks

@@ -11,9 +11,11 @@ from dsp.condition import BEGIN, END, NOTHING, Condition
 from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOverDetector
 from dsp.echo import EchoEstimator
 from dsp.events import Stream
+from dsp.levels import frame_features
 from dsp.noise import BackgroundLevel, MinimumFloor
-from dsp.party import EARLY_ABOVE_FLOOR_MAX_DB, Party
+from dsp.party import EARLY_ABOVE_FLOOR_MAX_DB, EDGE_MARGIN_DB, Party
 from dsp.settings import DetectorSettings
+from dsp.vad import to_pcm16
 
 
 def test_spurt_needs_onset_frames_and_ends_after_hangover():
@@ -148,6 +150,29 @@ def test_early_background_stays_within_reach_of_the_floor():
     noisy.floor.end_segment()
     noisy.noise_all.add_segment(steady)
     assert noisy.background_dbfs(50) == pytest.approx(-50.0)
+
+
+def test_soft_edges_must_clear_how_high_the_background_reaches():
+    """Between a party's spurts babble swings well above its 30th percentile: a frame next to
+    a spurt counts as the party's soft edge only above the background's 80th percentile."""
+    rng = np.random.default_rng(3)
+    party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+    for _ in range(4):
+        babble = rng.normal(-45.0, 4.0, 50)                         # babble between spurts
+        party.noise.add_segment(babble)
+        party.floor.floors(babble)
+        party.floor.end_segment()
+    party.add_speech_energy(np.full(250, 10 ** (-25.0 / 10)))      # the party's own level
+    assert party.noise.upper_dbfs is not None
+    assert party.noise.upper_dbfs > party.noise.live_dbfs + EDGE_MARGIN_DB
+    levels = np.array([party.noise.live_dbfs + EDGE_MARGIN_DB + 0.5,
+                       party.noise.upper_dbfs + 0.5])
+    t = np.arange(320) / ANALYSIS_RATE
+    tone = np.sin(2 * np.pi * 200 * t) * np.sqrt(2)
+    frames = np.stack([tone * 10 ** (lv / 20) for lv in levels]).astype(np.float32)
+    feats = frame_features(frames, 0.99)
+    *_, edge = party.gate(feats, to_pcm16(frames), np.zeros(2, bool), None, 200)
+    assert edge.tolist() == [False, True]
 
 
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
