@@ -101,6 +101,8 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "no click gate": _no_clicks,
     "no echo gate": lambda: _set("dsp.pipeline", "ECHO_MARGIN_DB", -1e9),
     "no background margin": lambda: _set("dsp.party", "NOISE_LEVEL_MARGIN_DB", 0.0),
+    "background margin 8 dB in steady noise too":
+        lambda: _set("dsp.party", "STEADY_NOISE_MARGIN_DB", 8.0),
     "background over all frames (not between spurts)":
         lambda: _set("dsp.party", "QUIET_MIN_FRAMES", 10**12),
     "no spurt-start peak margin": lambda: _set("dsp.party", "SPURT_PEAK_MARGIN_DB", 0.0),

@@ -13,7 +13,13 @@ from dsp.echo import EchoEstimator
 from dsp.events import Stream
 from dsp.levels import frame_features
 from dsp.noise import BackgroundLevel, MinimumFloor
-from dsp.party import EARLY_ABOVE_FLOOR_MAX_DB, EDGE_MARGIN_DB, Party
+from dsp.party import (
+    EARLY_ABOVE_FLOOR_MAX_DB,
+    EDGE_MARGIN_DB,
+    NOISE_LEVEL_MARGIN_DB,
+    STEADY_NOISE_MARGIN_DB,
+    Party,
+)
 from dsp.settings import DetectorSettings
 from dsp.vad import to_pcm16
 
@@ -173,6 +179,21 @@ def test_soft_edges_must_clear_how_high_the_background_reaches():
     feats = frame_features(frames, 0.99)
     *_, edge = party.gate(feats, to_pcm16(frames), np.zeros(2, bool), None, 200)
     assert edge.tolist() == [False, True]
+
+
+def test_the_background_margin_narrows_in_steady_noise_only():
+    """8 dB over the background in babble, whose louder moments reach that far; in steady
+    noise the background's own reach plus 3 dB, at least 5 dB."""
+    rng = np.random.default_rng(4)
+    margins = {}
+    for name, spread in (("babble", 4.0), ("rain", 0.7)):
+        party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+        assert party._noise_margin_db(-40.0) == NOISE_LEVEL_MARGIN_DB   # nothing known yet
+        for _ in range(4):
+            party.noise.add_segment(rng.normal(-40.0, spread, 50))
+        margins[name] = party._noise_margin_db(party.noise.live_dbfs)
+    assert margins["babble"] == NOISE_LEVEL_MARGIN_DB
+    assert margins["rain"] == STEADY_NOISE_MARGIN_DB
 
 
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
