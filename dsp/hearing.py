@@ -145,8 +145,12 @@ def frame_spectra(frames: np.ndarray) -> np.ndarray:
 
 def a_weighted_power(frames: np.ndarray, rate: int = ANALYSIS_RATE) -> np.ndarray:
     """A-weighted mean square of each frame (rows of ``frames``), in full-scale units:
-    10·log10 of it is the frame's A-weighted level in dBFS."""
+    10·log10 of it is the frame's A-weighted level in dBFS.
+
+    Each row is summed on its own (numpy's pairwise sum), so a frame's value does not depend
+    on how many frames came with it; a BLAS matrix-vector product rounds a row differently
+    with the number of rows."""
     frames = np.asarray(frames)
     if frames.ndim == 1:
         frames = frames.reshape(-1, FRAME_LEN)
-    return frame_spectra(frames) @ _bin_weights(frames.shape[-1], rate)
+    return np.add.reduce(frame_spectra(frames) * _bin_weights(frames.shape[-1], rate), axis=-1)
