@@ -31,7 +31,7 @@ class DetectorSettings:
     vad_start_s: float = setting(0.1, 0.0, 1.0, "speech must last this long to start a talk spurt")
     vad_hangover_s: float = setting(0.3, 0.0, 2.0, "a talk spurt ends after this much non-speech")
     speech_margin_db: float = setting(
-        9.0, 0.0, 40.0, "a speech frame must stand this far above the party's noise floor"
+        6.0, 0.0, 40.0, "a speech frame must stand this far above the party's noise floor"
     )
     min_speech_dbfs: float = setting(-65.0, -90.0, 0.0, "frames quieter than this are never speech")
     remove_hum: bool = setting(
