@@ -17,9 +17,6 @@ import numpy as np
 
 from daemon.ring import RingBuffer
 
-PA_INPUT_OVERFLOW = 0x2
-"""``paInputOverflow`` in PortAudio's callback flags."""
-
 STEER_PASSES = 25
 """Passes (a second of 40 ms blocks) between two steps of :class:`GridPhase`."""
 
@@ -54,7 +51,6 @@ class Epoch:
         self.n_seen = 0
         self.callbacks = 0
         self.overflows = 0
-        self.status_bits = 0
         self.last_callback = 0.0
         self.finished = False
         self.opened_at = time.monotonic()
@@ -83,11 +79,8 @@ class Epoch:
         self.ts_t[j] = t
         self.ts_count = i + 1
         self.n_seen += frames
-        flags = status._flags
-        if flags:
-            self.status_bits |= flags
-            if flags & PA_INPUT_OVERFLOW:
-                self.overflows += 1
+        if status.input_overflow:  # sounddevice's documented CallbackFlags attribute
+            self.overflows += 1
         self.callbacks += 1
         self.last_callback = now
         if self.wake is not None:
