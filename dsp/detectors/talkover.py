@@ -47,6 +47,15 @@ HISTORY_FRAMES = 512
 VETO_LEAK_CORRELATION = 0.8
 """An overlap whose agent level tracks the customer's this closely is leak, not speech."""
 
+LEAK_FOLLOWS_CORRELATION = 0.5
+LEAK_STEADY_SPREAD_DB = 4.0
+"""An overlap whose agent level follows the customer's more loosely is leak too when, at that
+delay, the mic stands a steady distance under the far end in most frames (the median of mic
+minus far end within this of its 10th percentile). The room's own noise in the mic buries
+the far end's quieter frames, which loosens the correlation of leak early in a call, before
+the echo estimator has it; a voice of the agent's own stands 10-17 dB over the leak in
+half its frames or more, and its correlation with the far end is near zero."""
+
 VETO_CLICK_FRACTION = 0.2
 """An overlap in which this share of the agent's frames are clicks is typing."""
 
@@ -256,7 +265,8 @@ class TalkOver:
     def _not_a_voice(self, start: int, end: int) -> bool:
         """Whether the agent's side of an overlap about to be reported is not a voice: the
         far end leaking into the mic (its level follows the customer's, frame by frame, at
-        some delay, even before the echo estimator has locked on), or mostly keystrokes."""
+        some delay, even before the echo estimator has locked on; see
+        :data:`LEAK_STEADY_SPREAD_DB`), or mostly keystrokes."""
         start = max(start, end - HISTORY_FRAMES + self.max_lag + 1)
         n = end - start
         if n < 10:
@@ -264,13 +274,21 @@ class TalkOver:
         pos = _hist_pos(start, n)
         if self._click_hist[pos].mean() >= VETO_CLICK_FRACTION:
             return True
-        a = self._a_hist[pos] - self._a_hist[pos].mean()
+        levels = self._a_hist[pos]
+        a = levels - levels.mean()
         for lag in range(self.max_lag + 1):
-            c = self._c_hist[(pos - lag) % HISTORY_FRAMES]
-            c = c - c.mean()
+            far = self._c_hist[(pos - lag) % HISTORY_FRAMES]
+            c = far - far.mean()
             denom = math.sqrt(float(a @ a) * float(c @ c))
-            if denom > 0 and float(a @ c) / denom >= VETO_LEAK_CORRELATION:
+            if denom <= 0:
+                continue
+            corr = float(a @ c) / denom
+            if corr >= VETO_LEAK_CORRELATION:
                 return True
+            if corr >= LEAK_FOLLOWS_CORRELATION:
+                q10, q50 = np.percentile(levels - far, (10, 50))
+                if q50 - q10 <= LEAK_STEADY_SPREAD_DB:
+                    return True
         return False
 
     def _event(self, change: OverlapChange) -> Event:

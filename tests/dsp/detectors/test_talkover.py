@@ -85,6 +85,28 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     assert events[1].end == 420 * FRAME_LEN
 
 
+def _leak_and_voice(room_dbfs: float = -58.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame levels of a far end talking with gaps, of its leak into a mic 24 dB down and 3
+    frames late over a room that swings by 5 dB, and of an agent's own voice over that."""
+    rng = np.random.default_rng(5)
+    n = 60
+    far = np.where(rng.random(n) < 0.7, rng.normal(-28, 4, n), rng.normal(-60, 3, n))
+    late = np.concatenate([np.full(3, -60.0), far[:-3]])
+    leak = 10 * np.log10(10 ** ((late - 24) / 10) + 10 ** (rng.normal(room_dbfs, 5, n) / 10))
+    voice = np.where(rng.random(n) < 0.6, rng.normal(-30, 5, n), rng.normal(-50, 4, n))
+    own = 10 * np.log10(10 ** (voice / 10) + 10 ** (leak / 10))
+    return far, leak, own
+
+
+def test_leak_that_follows_the_far_end_loosely_but_steadily_is_not_a_voice():
+    far, leak, own = _leak_and_voice()
+    assert np.corrcoef(leak[3:], far[:-3])[0, 1] < 0.8       # under the plain correlation veto
+    for agent, is_leak in ((leak, True), (own, False)):
+        det = TalkOver(S, frames(S.echo_max_delay_ms / 1000))
+        det.record(0, agent, far, np.zeros(60, bool), np.ones(60, bool))
+        assert det._not_a_voice(0, 60) is is_leak
+
+
 def test_reload_changes_the_minimum_overlap():
     longer = dataclasses.replace(S, min_overlap_s=2.0)
     det = TalkOver(S, max_lag=15)
