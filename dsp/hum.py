@@ -90,7 +90,9 @@ _SCALE = 2.0 / (_WINDOW.size * float(_WINDOW @ _WINDOW))
 def lines(x: np.ndarray) -> tuple[float, float]:
     """Of one second of samples: how far (dB) the strongest mains family's harmonic lines
     stand above their neighbourhood, and their power as a mean square."""
-    spec = np.fft.rfft((x.reshape(-1, DECIMATE) @ _AVERAGE) * _WINDOW)
+    # einsum, not a BLAS product: a 16,000-sample product wakes BLAS worker threads, which
+    # then spin on an otherwise idle core.
+    spec = np.fft.rfft(np.einsum("ij,j->i", x.reshape(-1, DECIMATE), _AVERAGE) * _WINDOW)
     power = (spec.real**2 + spec.imag**2) * _SCALE
     line = power[_LINE_BINS].sum(axis=(1, 2))
     side = np.sort(power[_SIDE_BINS], axis=2)
