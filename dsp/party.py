@@ -245,7 +245,7 @@ class Party:
             return max(quiet, every)
         return quiet
 
-    def _noise_margin_db(self, noise: float | None) -> float:
+    def noise_margin_db(self, noise: float | None) -> float:
         """See :data:`NOISE_LEVEL_MARGIN_DB`: the full margin until the background between
         spurts is trusted."""
         bg = self.noise
@@ -271,7 +271,7 @@ class Party:
         threshold = floor + self.speech_margin_db
         np.maximum(threshold, self.min_speech_dbfs, out=threshold)
         background = floor if noise is None else np.maximum(floor, noise)
-        margin = self._noise_margin_db(noise)
+        margin = self.noise_margin_db(noise)
         if noise is not None:
             np.maximum(threshold, noise + margin, out=threshold)
         if floor_extra is not None:

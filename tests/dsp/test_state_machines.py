@@ -188,10 +188,10 @@ def test_the_background_margin_narrows_in_steady_noise_only():
     margins = {}
     for name, spread in (("babble", 4.0), ("rain", 0.7)):
         party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
-        assert party._noise_margin_db(-40.0) == NOISE_LEVEL_MARGIN_DB   # nothing known yet
+        assert party.noise_margin_db(-40.0) == NOISE_LEVEL_MARGIN_DB   # nothing known yet
         for _ in range(4):
             party.noise.add_segment(rng.normal(-40.0, spread, 50))
-        margins[name] = party._noise_margin_db(party.noise.live_dbfs)
+        margins[name] = party.noise_margin_db(party.noise.live_dbfs)
     assert margins["babble"] == NOISE_LEVEL_MARGIN_DB
     assert margins["rain"] == STEADY_NOISE_MARGIN_DB
 
