@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime as dt
 import queue
 import sys
@@ -50,6 +49,7 @@ from daemon.metrics import Metrics, PublishedStats
 from daemon.monitor import PARTNER_WAIT_S, Monitor
 from daemon.notify import notify, watchdog_interval_s
 from daemon.publish import Publisher
+from daemon.reload import plan as reload_plan
 from daemon.replay import ReplayFeeder
 from daemon.state import DaemonState
 from daemon.supervisor import Supervisor
@@ -67,20 +67,6 @@ EXIT_INTERNAL_ERROR = 1
 WATCHDOG_AUDIO_S = 5.0
 """The watchdog is pinged only if audio was processed this recently (or devices are being
 recovered): a wedged processing loop gets the daemon restarted by systemd."""
-
-RESTART_FREE_CAPTURE_KEYS = ("capture.auto_calls", "capture.call_start_speech_s",
-                             "capture.call_end_silence_s")
-"""The ``[capture]`` settings a reload applies at once; the others need the devices reopened,
-so a reload reports them (``needs_restart``) and keeps the running values."""
-
-
-def _changes(old: Any, new: Any, table: str) -> dict[str, list[Any]]:
-    """``{"table.key": [old, new]}`` for every setting of ``table`` that differs."""
-    if old is None or new is None:
-        return {}
-    return {f"{table}.{f.name}": [getattr(old, f.name), getattr(new, f.name)]
-            for f in dataclasses.fields(new) if getattr(old, f.name) != getattr(new, f.name)}
-
 
 def _version() -> str:
     try:
@@ -363,21 +349,13 @@ class Service:
             self.cfg = old_cfg
 
     def _apply_config(self, new: Config) -> None:
-        changed = {**_changes(self.cfg.detectors, new.detectors, "detectors"),
-                   **_changes(self.cfg.alerts, new.alerts, "alerts"),
-                   **_changes(self.cfg.capture, new.capture, "capture")}
+        p = reload_plan(self.cfg, new)
         self.monitor.configure(new.detectors, new.alerts, new.capture)
-        if new.hearing != self.cfg.hearing:
+        if p.hearing_changed:
             self.monitor.configure_hearing(new.hearing, *self._sensitivity(new.hearing))
-            changed.update(_changes(self.cfg.hearing, new.hearing, "hearing"))
-        cap_old = self.cfg.capture
-        restart = [k for k in changed
-                   if k.startswith("capture.") and k not in RESTART_FREE_CAPTURE_KEYS]
-        self.cfg = dataclasses.replace(new, capture=dataclasses.replace(
-            new.capture, **{k.split(".", 1)[1]: getattr(cap_old, k.split(".", 1)[1])
-                            for k in restart}))
-        self.log.emit("config_reloaded", path=new.path, changed=changed,
-                      **({"needs_restart": restart} if restart else {}))
+        self.cfg = p.config
+        self.log.emit("config_reloaded", path=new.path, changed=p.changed,
+                      **({"needs_restart": p.needs_restart} if p.needs_restart else {}))
 
     def _shutdown(self) -> int:
         notify("STOPPING=1")
