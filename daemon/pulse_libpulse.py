@@ -260,3 +260,12 @@ def strerror(code: int) -> str:
 
 def text(value: bytes | None) -> str:
     return value.decode(errors="replace") if value else ""
+
+
+def release_context(lib: Any, ctx: Any) -> None:
+    """Disconnect and drop a context, its state callback detached first so that no callback
+    reaches Python code that is being torn down. The one way both the record streams and the
+    server queries close their connection."""
+    lib.pa_context_set_state_callback(ctx, CONTEXT_NOTIFY_CB(), None)
+    lib.pa_context_disconnect(ctx)
+    lib.pa_context_unref(ctx)

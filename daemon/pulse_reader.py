@@ -298,9 +298,7 @@ class PulseInputStream:
             lib.pa_stream_disconnect(s)
             lib.pa_stream_unref(s)
         if ctx:
-            lib.pa_context_set_state_callback(ctx, pa.CONTEXT_NOTIFY_CB(), None)
-            lib.pa_context_disconnect(ctx)
-            lib.pa_context_unref(ctx)
+            pa.release_context(lib, ctx)
         if ml:
             lib.pa_mainloop_free(ml)
 

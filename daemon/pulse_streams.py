@@ -159,9 +159,7 @@ class Connection:
         lib, ml, ctx = self.lib, self.ml, self.ctx
         self.ml = self.ctx = None
         if ctx:
-            lib.pa_context_set_state_callback(ctx, pa.CONTEXT_NOTIFY_CB(), None)
-            lib.pa_context_disconnect(ctx)
-            lib.pa_context_unref(ctx)
+            pa.release_context(lib, ctx)
         if ml:
             lib.pa_threaded_mainloop_free(ml)
 
