@@ -65,6 +65,8 @@ class TalkSpurts:
         "spurt_end",
         "spurt_start",
         "start_frames",
+        "voice_start",
+        "voiced",
         "was_cut",
     )
 
@@ -110,6 +112,15 @@ class TalkSpurts:
         speech frame heard keeps it going, also those a spurt does not take (a held run, what
         follows a cut): an interrupted party who goes on more softly under the interrupter
         is still the one who started first."""
+        self.voice_start = -(10**9)
+        """First frame of the current activity run's first run of speech that reaches the
+        resume level (its first frame until one does): where the party's own voice began.
+        Who interrupted is judged on it. On a mic in babble or typing, the room's speech
+        frames under the party's level can run on into their reply with gaps shorter than
+        :data:`RUN_GAP_FRAMES`; dated from them, the reply would look older than the
+        customer's speech it cut into, and the customer would be blamed."""
+        self.voiced = False
+        """The current activity run has reached the resume level."""
         self.spurt_end = -(10**9)
         """Frame index just after the last speech frame of the last finished spurt."""
         self.was_cut = False
@@ -125,10 +136,16 @@ class TalkSpurts:
         (default: ``strong``) marks one loud enough to carry on a spurt after a pause.
         """
         if speech:
-            if self.run == 0:
-                self.fresh = i - self.last_heard > RUN_GAP_FRAMES
-            self.last_heard = i
             self.run += 1
+            if self.run == 1:
+                self.fresh = i - self.last_heard > RUN_GAP_FRAMES
+                if self.fresh:
+                    self.run_start = self.voice_start = i
+                    self.voiced = False
+            if not self.voiced and (strong if resume is None else resume):
+                self.voice_start = i - self.run + 1
+                self.voiced = True
+            self.last_heard = i
             if strong:
                 self.run_strong = True
             if self.active:
@@ -136,8 +153,6 @@ class TalkSpurts:
                 if loud:
                     self.run_resumes = True
                 return self._continue(i, loud)
-            if self.run == 1 and self.fresh:
-                self.run_start = i
             self.last_speech = i
             if self.run >= self.start_frames and self.run_strong:
                 self.active = True
@@ -186,8 +201,6 @@ class TalkSpurts:
                 return SpurtChange.NONE
             self.held = False
             since = first - self.last_speech
-            if self.fresh:
-                self.run_start = first
             self._credit(i, self.run + (since - 1 if since <= GAP_FILL_FRAMES else 0))
             self.last_speech = self.last_loud = i
             return SpurtChange.NONE

@@ -1,12 +1,13 @@
 """Talk-over: both parties speaking at once for at least ``min_overlap_s``, and who started it.
 
 The initiator is the party whose activity run began second, i.e. who started speaking while
-the other was already talking. The overlap is measured between the parties' last *speech*
-frames (not their hangovers), so a quick turn change never looks like an interruption; stretches
-of overlap less than 0.5 s apart are one episode (a turn's pauses do not split it); and both
-parties must actually be speaking through most of it (``min_density``), so a few keystrokes or
-a cough under the other's speech do not count. Backchannels ("mm-hmm", "yeah") are shorter than
-the minimum overlap and so are not interruptions.
+the other was already talking (its voice: see :attr:`dsp.activity.TalkSpurts.voice_start`).
+The overlap is measured between the parties' last *speech* frames (not their hangovers), so a
+quick turn change never looks like an interruption; stretches of overlap less than 0.5 s apart
+are one episode (a turn's pauses do not split it); and both parties must actually be speaking
+through most of it (``min_density``), so a few keystrokes or a cough under the other's speech
+do not count. Backchannels ("mm-hmm", "yeah") are shorter than the minimum overlap and so are
+not interruptions.
 
 :class:`TalkOverDetector` is the overlap state machine; :class:`TalkOver` wraps it with the
 vetting that drops what is not two people talking (far-end leak into the mic,
@@ -39,7 +40,6 @@ than the merge distance before it is closed. Closed sooner, a long talk-over who
 interrupted party's next phrase starts softly is reported twice, the second time with the
 initiator reversed. The END is known this late; the nudge still resolves from the real end
 (see :meth:`alerts.policy.AlertPolicy.update`)."""
-
 
 HISTORY_FRAMES = 512
 """Frame levels kept for vetting talk-overs (10 s)."""
@@ -149,7 +149,8 @@ class TalkOverDetector:
         a0, c0 = agent.run_start, customer.run_start
         self.start = max(a0, c0)
         self.end = self.start
-        self.initiator = Stream.AGENT if a0 > c0 else Stream.CUSTOMER
+        self.initiator = (Stream.AGENT if agent.voice_start > customer.voice_start
+                          else Stream.CUSTOMER)
         # Frames between the episode's start and now were speech for the later starter (its
         # onset run) and, by the spurt's definition, mostly for the earlier one.
         back = max(0, i - self.start)

@@ -92,6 +92,27 @@ def test_a_pause_in_the_interrupted_turn_does_not_flip_the_initiator():
     assert changes[1].end == 90
 
 
+def test_background_talk_before_a_reply_does_not_make_it_the_older_speech():
+    # The agent's mic carries a colleague's voice under the agent's own level from frame 0
+    # (speech frames, in runs close enough to be one activity run, never at the resume
+    # level); the customer talks from frame 30; the agent cuts in at frame 50.
+    agent, customer = TalkSpurts(1, 5), TalkSpurts(1, 5)
+    det = TalkOverDetector(min_frames=10)
+    changes = []
+    for i in range(200):
+        own = 50 <= i < 90
+        a = own or (i < 50 and i % 5 < 3)
+        c = 30 <= i < 110
+        agent.step(i, a, strong=own, resume=own)
+        customer.step(i, c)
+        ch = det.step(i, agent, customer, a, c)
+        if ch:
+            changes.append(ch)
+    assert agent.run_start == 0 and agent.voice_start == 50
+    assert [c.begin for c in changes] == [True, False]
+    assert changes[0].initiator is Stream.AGENT
+
+
 def test_overlaps_further_apart_than_half_a_second_are_two_episodes():
     changes = _episodes(lambda i: 10 <= i < 30 or 56 <= i < 80, lambda i: i < 100, 160)
     assert [c.begin for c in changes] == [True, False, True, False]
