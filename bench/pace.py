@@ -426,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
 def asdict_params() -> dict:
     import dsp.pace as p
     return {k: getattr(p, k) for k in ("MIN_DIP_DB", "LOUD_RANGE_DB", "LOUD_DECAY_DB_PER_S",
-                                       "MIN_GAP_S", "VOICING_MIN", "PITCH_MIN_HZ",
+                                       "MIN_GAP_S", "CLOSE_S", "CLOSE_DIP_DB",
+                                       "VOICING_MIN", "PITCH_MIN_HZ",
                                        "PITCH_MAX_HZ", "PAUSE_MIN_S", "SMOOTHING")}
 
 
