@@ -26,11 +26,12 @@ other corpora, other speakers and other microphones:
   corpus's ``cmuarctic.data`` lines.
 
 Neither corpus is in a package registry this project reaches, so the audio cannot be
-downloaded at run time: :func:`build` reads it from a local git snapshot of each repository
-at the commit below (``git show COMMIT:PATH``; the snapshots were brought in with the
-project's repository-snapshot tool under ``/work/.mirror/OWNER+NAME/repo``, or any clone named
-by ``CALLWATCH_PACE_MIRRORS``) and writes ``bench/cache/pace-tuning/`` (untracked): the WAVs
-and ``items.tsv`` (id, source, speaker, sex, text). Nothing of either corpus is committed.
+downloaded at run time: :func:`build` reads it from a local clone or snapshot of each
+repository at the commit below (``git show COMMIT:PATH``; looked for as
+``/work/.mirror/OWNER+NAME/repo``, or as ``DIR/OWNER+NAME/repo`` or ``DIR/NAME`` for each
+``DIR`` in the colon-separated ``CALLWATCH_PACE_MIRRORS``) and writes
+``bench/cache/pace-tuning/`` (untracked): the WAVs and ``items.tsv`` (id, source, speaker,
+sex, text). Nothing of either corpus is committed.
 With neither the cache nor a snapshot, bench.pace says so and leaves the tuning rows out.
 """
 
