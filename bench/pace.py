@@ -8,7 +8,10 @@ pronunciation), over the speech time of the clean recording (bench.labels, with 
 Sources:
 
 * ``espeak-ng``: four fixed English texts, two voices, at ``-s`` 100-280 words per minute.
-  The estimator's constants were tuned on this part only.
+* ``recorded (tuning)``: real read speech from other corpora than the held-out material
+  (VCTK, 100+ speakers of both sexes, and two CMU ARCTIC speakers; bench.pace_sources says
+  where it comes from and builds it into bench/cache), one item per speaker.
+  The estimator's constants were tuned on these two parts only.
 * ``librivox`` (held out): the five LibriVox utterances of Debian's ``pocketsphinx-testdata``
   (one reader, Sense and Sensibility), with their transcripts. Real read speech.
 * ``cards`` (held out): the five short command recordings in the same package ("ten of
@@ -36,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench import pace_sources
 from bench.audio import resample
 from bench.labels import speech_segments, total
 from bench.sources import _fetch_deb, _tts
@@ -189,6 +193,39 @@ def espeak_items(dictionary: dict[str, int]) -> list[Item]:
                 out.append(Item("espeak-ng", f"{voice}/text{k}", wpm, x,
                                 count_syllables(text, dictionary)))
     return out
+
+
+TUNING_SOURCE = "recorded (tuning)"
+TUNING_MIN_SYLLABLES = 15
+"""Speakers with fewer syllables in the set (one or two short clips) are left out: over a
+few syllables one nucleus more or less is 10-25 % of the rate, which says nothing."""
+TUNING_GAP_S = 0.6
+"""Silence between one speaker's clips when they are joined into one item: longer than a
+pause (``PAUSE_MIN_S``), so it is left out of the true and the estimated speech time alike."""
+
+
+def tuning_items(dictionary: dict[str, int]) -> list[Item]:
+    """The recorded-speech tuning set (bench.pace_sources): one item per speaker, their clips
+    joined with short silences (single clips of 1-4 s are too short for a rate: one nucleus
+    is 10-25 % of one). Clips with a numeral or a word the dictionary lacks are left out
+    (the truth would be a guess). Empty when the material is not on this machine."""
+    by_speaker: dict[tuple[str, str], list[np.ndarray]] = {}
+    syllables: dict[tuple[str, str], int] = {}
+    for clip in pace_sources.clips():
+        if re.search(r"\d", clip.text):
+            continue  # numerals: how they were read is not in the text
+        try:
+            n = count_syllables(clip.text, dictionary)
+        except ValueError:
+            continue
+        key = (clip.source, f"{clip.speaker} {clip.sex}")
+        gap = np.zeros(round(TUNING_GAP_S * ANALYSIS_RATE))
+        by_speaker.setdefault(key, []).extend((load(clip.path), gap))
+        syllables[key] = syllables.get(key, 0) + n
+    return [Item(TUNING_SOURCE, f"{source}/{name}", None, np.concatenate(parts[:-1]),
+                 syllables[(source, name)])
+            for (source, name), parts in sorted(by_speaker.items())
+            if syllables[(source, name)] >= TUNING_MIN_SYLLABLES]
 
 
 def _transcripts(path: Path) -> dict[str, str]:
@@ -350,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
     dictionary = cmudict()
-    items = espeak_items(dictionary) + pocketsphinx_items(dictionary)
+    tuning = tuning_items(dictionary)
+    if not tuning:
+        print("real-speech tuning set not found: see bench/pace_sources.py for where it comes "
+              "from; its rows are left out", file=sys.stderr)
+    items = espeak_items(dictionary) + tuning + pocketsphinx_items(dictionary)
     rows = score(items)
     reference = score(items, speech="reference")
     result = {
@@ -385,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
 def asdict_params() -> dict:
     import dsp.pace as p
     return {k: getattr(p, k) for k in ("MIN_DIP_DB", "LOUD_RANGE_DB", "LOUD_DECAY_DB_PER_S",
-                                       "MIN_GAP_S", "VOICING_MIN", "PITCH_MIN_HZ",
+                                       "MIN_GAP_S", "CLOSE_S", "CLOSE_DIP_DB",
+                                       "VOICING_MIN", "PITCH_MIN_HZ",
                                        "PITCH_MAX_HZ", "PAUSE_MIN_S", "SMOOTHING")}
 
 
