@@ -71,7 +71,16 @@ and lower the party's measured level. The relaxation lets a party who really got
 
 VAD_REFERENCE_DBFS = -30.0
 VAD_MAX_GAIN_DB = 30.0
-"""See :meth:`Party._vad_input`."""
+"""See :meth:`Party._classify`."""
+
+EARLY_VAD_QUIET_DBFS = -40.0
+EARLY_VAD_GAIN_DB = 10.0
+"""Until a party's own level is known, the frames of a party none of whose frames has reached
+-40 dBFS yet are given to the VAD 10 dB louder (see :meth:`Party._classify`): enough for a
+quiet voice's syllables to be heard and its level measured, not so much that the VAD hears a
+step in the line's noise as speech (a recording's own hiss 10 dB over the room, raised 25 dB,
+was taken for speech). A party at a normal level has syllables above -40 dBFS within their
+first words, and is heard well enough without."""
 
 VOICE_MIN_FRAMES = 50
 """Speech frames the own-level reference needs (one second)."""
@@ -153,6 +162,11 @@ class Party:
         """Samples at the analysis rate handed to the framer so far."""
         self.vad_name = settings.vad
         self.vad: VoiceActivityDetector = create_vad(settings.vad, settings.vad_mode)
+        self.loudest_dbfs = DBFS_FLOOR
+        """The party's loudest frame so far (while their level is not known)."""
+        self.early_vad: VoiceActivityDetector | None = None
+        """A second VAD for the frames raised before the party's level is known (see
+        :meth:`_classify`)."""
         self.floor = MinimumFloor()
         self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         """Background from the frames outside the party's talk spurts: the room between turns."""
@@ -198,7 +212,10 @@ class Party:
             # A new engine starts from scratch; the spurt state carries over.
             self.vad_name = s.vad
             self.vad = create_vad(s.vad, s.vad_mode)
+            self.early_vad = None
         self.vad.set_mode(s.vad_mode)
+        if self.early_vad is not None:
+            self.early_vad.set_mode(s.vad_mode)
         if not (s.remove_hum and self.stream is Stream.AGENT):
             self.hum = None
         elif self.hum is None:
@@ -278,7 +295,7 @@ class Party:
             np.maximum(threshold, floor_extra, out=threshold)
         speech = db >= threshold
         speech &= ~clicks
-        self.vad.classify(self._vad_input(pcm16), speech)
+        self._classify(pcm16, db, speech)
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         resume = threshold
         own = self.voice_dbfs()
@@ -311,20 +328,48 @@ class Party:
             return None
         return power_dbfs(float(self.level_energy.mean()))
 
-    def _vad_input(self, pcm16: np.ndarray) -> np.ndarray:
-        """The frames as the VAD sees them: a quiet party's speech raised toward a normal level.
+    def _classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray) -> None:
+        """Clear the frames of ``speech`` the VAD judges not to be a voice.
 
         WebRTC's VAD has fixed energy floors: measured on real speech under a -75 dBFS room,
         it flags 88 % of active frames at -30 dBFS, 56 % at -54 and 23 % at -60. The energy
         gates decide what stands out of the noise; the VAD only has to say "voice", so it is
         given the frames raised by the gain that brings the party's own level to
         :data:`VAD_REFERENCE_DBFS` (at most :data:`VAD_MAX_GAIN_DB`).
+
+        Until that level is known (a second of speech frames), a party at -55 dBFS would
+        give the VAD too few frames to measure it from, and go unheard (and never be told
+        they are too quiet). So while the party has not reached :data:`EARLY_VAD_QUIET_DBFS`,
+        a second VAD judges their frames raised by :data:`EARLY_VAD_GAIN_DB`. The party's own
+        VAD still hears those frames as they are (its verdict unused): it adapts to what it
+        is given, and raised frames would leave it tuned to a louder room for the rest of the
+        call.
         """
         own = self.voice_dbfs()
-        if own is None or own >= VAD_REFERENCE_DBFS:
+        if own is not None:
+            self.vad.classify(self._raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
+                              speech)
+            return
+        loudest = np.maximum.accumulate(db)
+        np.maximum(loudest, self.loudest_dbfs, out=loudest)
+        self.loudest_dbfs = float(loudest[-1])
+        quiet = speech & (loudest < EARLY_VAD_QUIET_DBFS)
+        if not quiet.any():
+            self.vad.classify(pcm16, speech)
+            return
+        if self.early_vad is None:
+            self.early_vad = create_vad(self.vad_name, self.vad_mode)
+        early = quiet.copy()
+        self.early_vad.classify(self._raised(pcm16, EARLY_VAD_GAIN_DB), early)
+        self.vad.classify(pcm16, speech)
+        speech[quiet] = early[quiet]
+
+    @staticmethod
+    def _raised(pcm16: np.ndarray, gain_db: float) -> np.ndarray:
+        """``pcm16`` raised by ``gain_db`` (as it is for none)."""
+        if gain_db <= 0.0:
             return pcm16
-        gain = 10.0 ** (min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own) / 20.0)
-        return np.clip(pcm16 * gain, -32768, 32767).astype(np.int16)
+        return np.clip(pcm16 * 10.0 ** (gain_db / 20.0), -32768, 32767).astype(np.int16)
 
     def voice_dbfs(self, min_frames: int = VOICE_MIN_FRAMES) -> float | None:
         """The power mean of the level window's speech frames so far, once it holds

@@ -241,7 +241,9 @@ def test_events_and_statistics_of_the_sample_call_do_not_depend_on_chunking():
 @pytest.mark.parametrize(("who", "level", "room"), [("agent", -60.0, -85.0),
                                                      ("customer", -60.0, -85.0),
                                                      ("agent", -54.0, -75.0),
-                                                     ("customer", -54.0, -75.0)])
+                                                     ("customer", -54.0, -75.0),
+                                                     ("agent", -55.0, -63.0),
+                                                     ("customer", -55.0, -63.0)])
 def test_a_quiet_party_is_too_quiet_down_to_minus_60_dbfs(who, level, room):
     from bench.levels import active_level_dbfs
 

@@ -57,14 +57,50 @@ def test_reload_resolves_against_the_new_threshold():
     assert det.close(1100) == []
 
 
+class _Heard:
+    """A VAD that records the first sample of each frame it is asked about, and says "voice"
+    to all of them."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[int]] = []
+
+    def classify(self, frames_pcm16: np.ndarray, candidates: np.ndarray) -> None:
+        self.seen.append([int(frames_pcm16[k, 0]) for k in np.flatnonzero(candidates)])
+
+    def set_mode(self, mode: int) -> None:
+        pass
+
+
 def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
-    from dsp.party import VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS
+    from dsp.party import (
+        EARLY_VAD_GAIN_DB,
+        EARLY_VAD_QUIET_DBFS,
+        VAD_MAX_GAIN_DB,
+        VAD_REFERENCE_DBFS,
+    )
+
+    def gain(db: float) -> int:
+        return int(100 * 10 ** (db / 20))
 
     party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+    own, early = _Heard(), _Heard()
+    party.vad, party.early_vad = own, early
     pcm = np.full((2, 320), 100, dtype=np.int16)
-    assert party._vad_input(pcm) is pcm  # level unknown yet
+    both = np.ones(2, dtype=bool)
+    # Level unknown, nothing loud yet: a second VAD hears the frames raised; the party's own
+    # VAD hears them as they are.
+    party._classify(pcm, np.array([-50.0, -45.0]), both.copy())
+    assert early.seen == [[gain(EARLY_VAD_GAIN_DB)] * 2]
+    assert own.seen == [[100, 100]]
+    # From the first frame that reaches the quiet limit on, the party is heard as they are.
+    party._classify(pcm, np.array([-50.0, EARLY_VAD_QUIET_DBFS]), both.copy())
+    assert early.seen[-1] == [gain(EARLY_VAD_GAIN_DB)] and own.seen[-1] == [100, 100]
+    party._classify(pcm, np.array([-50.0, -50.0]), both.copy())
+    assert len(early.seen) == 2 and own.seen[-1] == [100, 100]
+    # Level known: the party's gain, on every frame.
     party.add_speech_energy(np.full(100, 10 ** (-54 / 10)))
-    raised = party._vad_input(pcm)
-    assert abs(int(raised[0, 0]) - 100 * 10 ** ((VAD_REFERENCE_DBFS + 54) / 20)) < 1
+    party._classify(pcm, np.array([-50.0, -36.0]), both.copy())
+    assert own.seen[-1] == [gain(VAD_REFERENCE_DBFS + 54)] * 2
     party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (-90 / 10)))
-    assert abs(int(party._vad_input(pcm)[0, 0]) - 100 * 10 ** (VAD_MAX_GAIN_DB / 20)) < 1
+    party._classify(pcm, np.array([-50.0, -36.0]), both.copy())
+    assert own.seen[-1] == [gain(VAD_MAX_GAIN_DB)] * 2
