@@ -19,7 +19,8 @@ Three shapes are recognised, each from what speech at normal levels never does:
 
 Detection runs on 5 ms blocks and 10 ms window hops, so a shock is confirmed at most 10 ms
 (burst, click) or 40 ms (tone) after it starts. The condition ends after ``shock_release_s``
-without any of the three, so a click train or a howl is one event. Every window is computed
+without any of the three, so a click train or a howl is one event; a tone that starts while
+clicks or bursts hold a shock ends it and starts its own. Every window is computed
 from the same samples whatever the chunking (the state carries the last 200 ms), so events do
 not depend on block sizes.
 """
@@ -117,6 +118,13 @@ class AcousticShock:
         self.emit_frames = []
         for at, starts, trigger, level, peak, freq in hits:
             self._end_if_released((at - 1) // FRAME_LEN - 1, out)
+            if self.active and trigger == Trigger.TONE and self._trigger != Trigger.TONE:
+                # A tone (a fax or modem tone, a howl building up) inside a shock of clicks
+                # or bursts (a shouting customer on a clipping line) is a new hazard of its
+                # own: it ends the running shock and starts one.
+                self.active = False
+                out.append(self._event(Phase.END, self._last_hit))
+                self.emit_frames.append((at - 1) // FRAME_LEN)
             if not self.active:
                 if not starts:
                     continue

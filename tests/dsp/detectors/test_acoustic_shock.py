@@ -112,6 +112,15 @@ def test_a_click_train_is_one_shock_and_ends_after_the_release() -> None:
     assert end.data["trigger"] == "click" and float(end.data["peak_dbfs"]) == pytest.approx(0.0)
 
 
+def test_a_tone_that_starts_inside_a_click_train_is_a_shock_of_its_own() -> None:
+    x, _ = inject(quiet_line(5.0), click_train(2.0), 1.0)
+    x, at = inject(x, tone(440, 0.5, -6.0), 2.0)
+    events = run(x)
+    assert [(e.phase, e.data["trigger"]) for e in events] == [
+        (Phase.BEGIN, "click"), (Phase.END, "click"), (Phase.BEGIN, "tone"), (Phase.END, "tone")]
+    assert confirm_latency_ms(events[2:], truth_onset("tone_440hz", tone(440, 0.5, -6.0), at)) <= 50
+
+
 def test_two_bursts_apart_are_two_shocks() -> None:
     x, _ = inject(quiet_line(6.0), noise_burst(0.1, -3.0), 1.0)
     x, _ = inject(x, noise_burst(0.1, -3.0), 4.0)
