@@ -41,6 +41,9 @@ MAX_COUPLING_DB = 0.0
 louder than its source is the agent's own voice, which early in a call, with little far-end
 speech kept, can correlate with the customer's by chance (both talk in the same exchanges)."""
 
+ECHO_MARGIN_DB = 9.0
+"""Agent speech must stand this far above the far-end leak the echo estimator predicts."""
+
 LEAK_EDGE_DB = 3.0
 """The mic is never quieter than the leak alone, so with a leak the mic-minus-far-end levels
 have a sharp lower edge at the coupling: their 10th and 25th percentiles lie within this
@@ -95,6 +98,9 @@ class EchoEstimator:
         self.slope = 0.0
         self.edge_db = math.inf
         """Spread of the lower tail of mic-minus-far-end (see LEAK_EDGE_DB)."""
+        self.estimates = 0
+        """Estimates made so far: until the first, whether the mic carries the far end is
+        not known (see :class:`dsp.detectors.talkover.TalkOver`)."""
 
     def add(self, mic_db: np.ndarray, far_lagged_db: np.ndarray) -> None:
         """Keep far-end speech frames: the mic level and the far-end level at each delay
@@ -117,6 +123,11 @@ class EchoEstimator:
         self._update()
         return True
 
+    @property
+    def far_frames(self) -> int:
+        """Far-end speech frames seen so far."""
+        return self._kept
+
     def coupling_gain(self) -> float:
         """Linear energy gain from far end to mic while present, else 0."""
         if not self.present:
@@ -128,6 +139,7 @@ class EchoEstimator:
         return self.delay_frames * FRAME_S * 1000.0
 
     def _update(self) -> None:
+        self.estimates += 1
         n = min(self._kept, self.window)
         mic = self._mic[:n, None]
         far = self._far[:n]

@@ -42,7 +42,7 @@ from dsp.detectors.pace import FastSpeech
 from dsp.detectors.segment import PartyJudges
 from dsp.detectors.talkover import TalkOver
 from dsp.detectors.turns import Turns
-from dsp.echo import EchoEstimator
+from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
 from dsp.levels import DBFS_FLOOR, frame_features
@@ -58,8 +58,6 @@ MIN_RATE_SPEECH_S = 10.0
 BLOCK_FRAMES = 250
 """At most this many frames are processed per inner step (bounds memory and GIL holds)."""
 
-ECHO_MARGIN_DB = 9.0
-"""Agent speech must stand this far above the far-end leak the echo estimator predicts."""
 
 class Pipeline:
     """Both streams of one workstation (or one recorded call) through every detector."""
@@ -81,7 +79,7 @@ class Pipeline:
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
-        self._talkover = TalkOver(s, self._max_lag)
+        self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
         self._dead_mic = DeadMic(s)
         self._echo_verdict = Echo(s, self._echo)
@@ -123,7 +121,7 @@ class Pipeline:
             keep = min(tail.size, self._far_tail.size)
             tail[tail.size - keep :] = self._far_tail[self._far_tail.size - keep :]
             self._far_tail = tail
-        self._talkover.configure(settings, max_lag)
+        self._talkover.configure(settings, self._echo)
         self._dead_air.configure(settings)
         self._dead_mic.configure(settings)
         self._echo_verdict.configure(settings)
@@ -332,9 +330,9 @@ class Pipeline:
             a_act[k] = a_on
             c_act[k] = c_on
             if (a_on and c_on) or talkover.in_overlap:
-                ev = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
-                if ev is not None:
-                    events.append(ev)
+                found = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
+                if found:
+                    events += found
             if a_on or c_on:
                 dead_air.any_speech = True
                 if not dead_air.pending:

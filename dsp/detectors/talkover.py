@@ -24,6 +24,7 @@ import numpy as np
 from dsp import FRAME_S
 from dsp.activity import GAP_FILL_FRAMES, TalkSpurts
 from dsp.detectors import event
+from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Kind, Phase, Stream
 from dsp.party import frames
 from dsp.settings import DetectorSettings
@@ -55,6 +56,14 @@ minus far end within this of its 10th percentile). The room's own noise in the m
 the far end's quieter frames, which loosens the correlation of leak early in a call, before
 the echo estimator has it; a voice of the agent's own stands 10-17 dB over the leak in
 half its frames or more, and its correlation with the far end is near zero."""
+
+ECHO_DECIDED_FAR_FRAMES = 100
+"""See :meth:`TalkOver._echo_undecided`: two seconds of far-end speech."""
+
+LEAK_EXPLAINS_FRACTION = 0.8
+"""A held talk-over whose agent frames the estimated leak accounts for this often is the far
+end in the mic (see :meth:`TalkOver.step`). An agent who really talks over the customer
+stands over the leak in most frames of their speech; their pauses do not."""
 
 VETO_CLICK_FRACTION = 0.2
 """An overlap in which this share of the agent's frames are clicks is typing."""
@@ -193,22 +202,28 @@ class TalkOver:
     stepped, so that an overlap about to be reported can be vetted against them.
     """
 
-    def __init__(self, settings: DetectorSettings, max_lag: int) -> None:
+    def __init__(self, settings: DetectorSettings, echo: EchoEstimator) -> None:
         self.overlap = TalkOverDetector(frames(settings.min_overlap_s))
-        self.max_lag = max_lag
+        self.echo = echo
+        """The far end's coupling into the mic (see :meth:`step`)."""
+        self.max_lag = echo.max_lag
         """Longest far-end delay (frames) searched for leak, as the echo estimator's."""
         self._a_hist = np.zeros(HISTORY_FRAMES)
         self._c_hist = np.zeros(HISTORY_FRAMES)
         self._click_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
         self._strong_hist = np.zeros(HISTORY_FRAMES, dtype=bool)
         self._vetted_at = 0
+        self._held: OverlapChange | None = None
+        """A talk-over confirmed before the echo estimator's first estimate, not yet reported
+        (see :meth:`step`)."""
         # [this call, lifetime] x [count, frames, by agent, by customer, frames by agent,
         # frames by customer]
         self.counts = [[0] * 6, [0] * 6]
 
-    def configure(self, s: DetectorSettings, max_lag: int) -> None:
+    def configure(self, s: DetectorSettings, echo: EchoEstimator) -> None:
         self.overlap.min_frames = frames(s.min_overlap_s)
-        self.max_lag = max_lag
+        self.echo = echo
+        self.max_lag = echo.max_lag
 
     def start_call(self) -> None:
         self.counts[0] = [0] * 6
@@ -226,21 +241,46 @@ class TalkOver:
         return self.overlap.in_overlap
 
     def step(self, i: int, agent: TalkSpurts, customer: TalkSpurts, agent_speech: bool,
-             customer_speech: bool) -> Event | None:
-        """Frame ``i``; to be called while both are in a spurt or an overlap is open."""
+             customer_speech: bool) -> tuple[Event, ...]:
+        """Frame ``i``; to be called while both are in a spurt or an overlap is open.
+
+        A talk-over confirmed before the echo estimator's first estimate (the call's first
+        second or two of far-end speech) is held back until there is one: the far end
+        leaking from laptop speakers into a mic that is otherwise silent looks like the agent
+        talking over the customer, and the frame-level leak test (:meth:`_not_a_voice`) has
+        too few frames to be sure of it that early. It is reported then, from its start,
+        unless the leak the estimator finds explains the agent's side; one that is over before
+        is reported as it ends."""
         change = self.overlap.step(i, agent, customer, agent_speech, customer_speech)
+        ov = self.overlap
+        held = self._held
+        if held is not None:
+            if change is not None and not change.begin:
+                self._held = None
+                return self._event(held), self._event(change)
+            if self._echo_undecided():
+                return ()
+            self._held = None
+            if self._leak_explains(held.start, i + 1):
+                ov.veto()
+                self._vetted_at = i
+                return ()
+            return (self._event(OverlapChange(True, held.start, i + 1, held.initiator)),)
         if change is None:
-            ov = self.overlap
             if ov.vetoed and ov.in_overlap and i - self._vetted_at >= REVET_FRAMES:
                 return self._revet(i, customer)
-            return None
-        if change.begin and self._not_a_voice(change.start, i + 1):
-            self.overlap.veto()
-            self._vetted_at = i
-            return None
-        return self._event(change)
+            return ()
+        if change.begin:
+            if self._not_a_voice(change.start, i + 1):
+                ov.veto()
+                self._vetted_at = i
+                return ()
+            if self._echo_undecided():
+                self._held = change
+                return ()
+        return (self._event(change),)
 
-    def _revet(self, i: int, customer: TalkSpurts) -> Event | None:
+    def _revet(self, i: int, customer: TalkSpurts) -> tuple[Event, ...]:
         """Judge a vetoed episode again on its last ``min_overlap_s``: an agent who types and
         then starts talking over the customer opens the episode with keystrokes, and the veto
         must not swallow the speech that follows. The agent's voice must fill the window
@@ -252,16 +292,47 @@ class TalkOver:
         first = i + 1 - n
         strong = self._strong_hist[_hist_pos(first, n)]
         if strong.mean() < ov.min_density or self._not_a_voice(first, i + 1):
-            return None
+            return ()
         start = first + int(np.argmax(strong))
-        initiator = Stream.AGENT if customer.run_start <= start else Stream.CUSTOMER
+        initiator = Stream.AGENT if customer.voice_start <= start else Stream.CUSTOMER
         ov.revive(start, initiator)
-        return self._event(OverlapChange(True, start, i + 1, initiator))
+        return (self._event(OverlapChange(True, start, i + 1, initiator)),)
 
     def close(self, frame: int, agent: TalkSpurts, customer: TalkSpurts) -> list[Event]:
         """End of input or call at ``frame`` (the overlap ends at the last speech)."""
         change = self.overlap.close(agent, customer)
-        return [] if change is None else [self._event(change)]
+        held, self._held = self._held, None
+        if change is None:
+            return []
+        return ([] if held is None else [self._event(held)]) + [self._event(change)]
+
+    def _echo_undecided(self) -> bool:
+        """The echo estimator cannot say yet whether the mic carries the far end: no estimate
+        yet, or no leak found in under :data:`ECHO_DECIDED_FAR_FRAMES` of far-end speech (the
+        first estimates, on a second of it, often lack the span of levels the leak's slope is
+        judged on)."""
+        echo = self.echo
+        return echo.estimates == 0 or (not echo.present
+                                       and echo.far_frames < ECHO_DECIDED_FAR_FRAMES)
+
+    def _leak_explains(self, start: int, end: int) -> bool:
+        """Whether the far end's leak, as the echo estimator has it, accounts for the agent's
+        frames from ``start`` to ``end``: at least :data:`LEAK_EXPLAINS_FRACTION` of them
+        within :data:`dsp.echo.ECHO_MARGIN_DB` of the leak's predicted level (the margin the
+        speech gate asks of the agent's voice once the leak is known)."""
+        echo = self.echo
+        if not echo.present:
+            return False
+        start = max(start, end - HISTORY_FRAMES + self.max_lag + 2)
+        n = end - start
+        if n <= 0:
+            return False
+        pos = _hist_pos(start, n)
+        d = echo.delay_frames
+        near = np.max([self._c_hist[(pos - lag) % HISTORY_FRAMES]
+                       for lag in range(max(0, d - 1), min(self.max_lag, d + 1) + 1)], axis=0)
+        reach = near + (echo.coupling_db + ECHO_MARGIN_DB)
+        return float(np.mean(self._a_hist[pos] <= reach)) >= LEAK_EXPLAINS_FRACTION
 
     def _not_a_voice(self, start: int, end: int) -> bool:
         """Whether the agent's side of an overlap about to be reported is not a voice: the

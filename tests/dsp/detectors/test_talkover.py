@@ -8,19 +8,39 @@ import numpy as np
 
 from dsp import FRAME_LEN
 from dsp.activity import TalkSpurts
-from dsp.detectors.talkover import TalkOver
+from dsp.detectors.talkover import (
+    ECHO_DECIDED_FAR_FRAMES,
+    MERGE_FRAMES,
+    ONSET_LAG_FRAMES,
+    TalkOver,
+)
+from dsp.echo import EchoEstimator
 from dsp.events import Kind, Phase
 from dsp.party import frames
 from dsp.settings import DetectorSettings
 
 S = DetectorSettings()
+LAGS = 15
+
+
+def _echo(leak_db: float | None = None, far_frames: int = ECHO_DECIDED_FAR_FRAMES) -> EchoEstimator:
+    """An echo estimator that has judged ``far_frames`` of far-end speech: a mic carrying it
+    ``leak_db`` down and 3 frames late, or (None) a mic that does not."""
+    est = EchoEstimator(LAGS)
+    rng = np.random.default_rng(7)
+    far = rng.uniform(-50, -20, far_frames + LAGS)
+    lagged = np.stack([far[LAGS - d : LAGS - d + far_frames] for d in range(LAGS + 1)], axis=1)
+    mic = rng.uniform(-75, -70, far_frames) if leak_db is None else lagged[:, 3] + leak_db
+    est.add(mic, lagged)
+    assert est.refresh() and est.present is (leak_db is not None)
+    return est
 
 
 def _run(overlap: int, settings: DetectorSettings = S, first: int = 200,
          clicks: bool = False, talkover: TalkOver | None = None) -> list:
     """The agent talks from ``first`` for 200 frames; the customer cuts in 100 frames later
     and speaks ``overlap`` frames. Levels are uncorrelated noise so leak vetting passes."""
-    det = talkover or TalkOver(settings, max_lag=15)
+    det = talkover or TalkOver(settings, _echo())
     rng = np.random.default_rng(0)
     end = first + 400
     det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.full(end, clicks),
@@ -33,9 +53,7 @@ def _run(overlap: int, settings: DetectorSettings = S, first: int = 200,
         a.step(i, a_sp)
         c.step(i, c_sp)
         if (a.active and c.active) or det.in_overlap:
-            ev = det.step(i, a, c, a_sp, c_sp)
-            if ev is not None:
-                events.append(ev)
+            events += det.step(i, a, c, a_sp, c_sp)
     return events + det.close(end, a, c)
 
 
@@ -62,7 +80,7 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     # The customer talks from 200; the agent types from 250 (clicks the spurt takes for
     # speech), then speaks from 300. The episode opens on the typing and is vetoed; the
     # speech that follows is judged again and reported from its first strong frame.
-    det = TalkOver(S, max_lag=15)
+    det = TalkOver(S, _echo())
     rng = np.random.default_rng(1)
     end = 600
     frame = np.arange(end)
@@ -76,9 +94,7 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
         a.step(i, a_sp)
         c.step(i, c_sp)
         if (a.active and c.active) or det.in_overlap:
-            ev = det.step(i, a, c, a_sp, c_sp)
-            if ev is not None:
-                events.append(ev)
+            events += det.step(i, a, c, a_sp, c_sp)
     events += det.close(end, a, c)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
@@ -102,22 +118,70 @@ def test_leak_that_follows_the_far_end_loosely_but_steadily_is_not_a_voice():
     far, leak, own = _leak_and_voice()
     assert np.corrcoef(leak[3:], far[:-3])[0, 1] < 0.8       # under the plain correlation veto
     for agent, is_leak in ((leak, True), (own, False)):
-        det = TalkOver(S, frames(S.echo_max_delay_ms / 1000))
+        det = TalkOver(S, EchoEstimator(frames(S.echo_max_delay_ms / 1000)))
         det.record(0, agent, far, np.zeros(60, bool), np.ones(60, bool))
         assert det._not_a_voice(0, 60) is is_leak
 
 
 def test_reload_changes_the_minimum_overlap():
     longer = dataclasses.replace(S, min_overlap_s=2.0)
-    det = TalkOver(S, max_lag=15)
-    det.configure(longer, max_lag=15)
+    det = TalkOver(S, _echo())
+    det.configure(longer, _echo())
     assert _run(frames(1.5), talkover=det) == []
     assert _run(frames(2.0), longer) != []
 
 
 def test_counts_by_initiator_and_call():
-    det = TalkOver(S, max_lag=15)
+    det = TalkOver(S, _echo())
     _run(60, talkover=det)
     assert det.counts[0][0] == det.counts[1][0] == 1 and det.counts[0][3] == 1
     det.start_call()
     assert det.counts[0] == [0] * 6 and det.counts[1][0] == 1
+
+
+def _held_run(echo: EchoEstimator, agent_levels: np.ndarray, far_levels: np.ndarray,
+              decided_at: int | None, echo_then: EchoEstimator | None = None) -> list:
+    """The agent talks from 0, the customer cuts in at 100 for 60 frames; the echo estimator
+    has no estimate until frame ``decided_at``, when ``echo_then`` takes its place."""
+    det = TalkOver(S, echo)
+    det.record(0, agent_levels, far_levels, np.zeros(400, bool), np.ones(400, bool))
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(400):
+        if i == decided_at:
+            det.configure(S, echo_then)
+        a_sp, c_sp = i < 200, 100 <= i < 160
+        a.step(i, a_sp)
+        c.step(i, c_sp)
+        if (a.active and c.active) or det.in_overlap:
+            events += [(i, e) for e in det.step(i, a, c, a_sp, c_sp)]
+    return events + [(400, e) for e in det.close(400, a, c)]
+
+
+def test_a_talk_over_before_the_first_echo_estimate_waits_for_it():
+    rng = np.random.default_rng(2)
+    agent, far = rng.normal(-30, 5, 400), rng.normal(-30, 5, 400)
+    over = 160 + MERGE_FRAMES + ONSET_LAG_FRAMES  # when the episode is known to be over
+    # No leak: reported once the estimate is made, dated from its start.
+    events = _held_run(EchoEstimator(LAGS), agent, far, 150, _echo())
+    assert [(i, e.phase) for i, e in events] == [(150, Phase.BEGIN), (over, Phase.END)]
+    assert events[0][1].start == 100 * FRAME_LEN
+    # Over before any estimate: reported as it ends.
+    events = _held_run(EchoEstimator(LAGS), agent, far, None)
+    assert [(i, e.phase) for i, e in events] == [(over, Phase.BEGIN), (over, Phase.END)]
+    # The same while the estimator has seen too little far-end speech to rule a leak out.
+    early = _echo(far_frames=ECHO_DECIDED_FAR_FRAMES // 2)
+    events = _held_run(early, agent, far, 150, _echo())
+    assert [(i, e.phase) for i, e in events] == [(150, Phase.BEGIN), (over, Phase.END)]
+
+
+def test_a_held_talk_over_the_leak_explains_is_not_reported():
+    rng = np.random.default_rng(3)
+    far = rng.normal(-30, 5, 400)
+    leak = np.concatenate([np.full(3, -75.0), far[:-3]]) - 20.0
+    assert _held_run(EchoEstimator(LAGS), leak, far, 150, _echo(-20.0)) == []
+    # The agent's own voice over the same leak is a talk-over.
+    voice = np.maximum(leak, rng.normal(-22, 3, 400))
+    events = _held_run(EchoEstimator(LAGS), voice, far, 150, _echo(-20.0))
+    assert [e.phase for _, e in events] == [Phase.BEGIN, Phase.END]
+
