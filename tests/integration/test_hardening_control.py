@@ -40,7 +40,7 @@ def test_control_socket_recovers_from_emfile(tmp_path):
             with contextlib.suppress(OSError):
                 clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
         fd_dir = Path(f"/proc/{d.proc.pid}/fd")
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 40  # a loaded 2-core machine accepts slowly
         while len(list(fd_dir.iterdir())) < LIMIT:  # the alert server takes every fd it can
             assert time.monotonic() < deadline, "the daemon never ran out of descriptors"
             time.sleep(0.1)
