@@ -87,6 +87,21 @@ def _no_episodes() -> Callable[[], Iterator[None]]:
     return _set_attr(init, "__defaults__", (init.__defaults__[0], 0))
 
 
+def _initiator_by_run() -> Callable[[], Iterator[None]]:
+    """The initiator judged on where each activity run began (its first speech frame), not
+    on where the party's own voice began in it."""
+    from dsp.activity import TalkSpurts
+
+    return _set_attr(TalkSpurts, "voice_start",
+                     property(lambda sp: sp.run_start, lambda sp, value: None))
+
+
+def _no_echo_hold() -> Callable[[], Iterator[None]]:
+    from dsp.detectors.talkover import TalkOver
+
+    return _set_attr(TalkOver, "_echo_undecided", lambda self: False)
+
+
 def _no_clicks() -> Callable[[], Iterator[None]]:
     import numpy as np
 
@@ -116,6 +131,12 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
         lambda: _set("dsp.party", "EARLY_ABOVE_FLOOR_MAX_DB", 1e9),
     "episodes closed 0.2 s (not 1 s) past the merge distance":
         lambda: _set("dsp.detectors.talkover", "ONSET_LAG_FRAMES", 10),
+    "initiator from the activity run's first frame (not the voice's)": _initiator_by_run,
+    "no raised VAD input for a quiet party before their level is known":
+        lambda: _set("dsp.party", "EARLY_VAD_QUIET_DBFS", -1e9),
+    "leak kept only while its edge stays within 4.5 dB (not 6)":
+        lambda: _set("dsp.echo", "LEAK_EDGE_KEEP_DB", 4.5),
+    "early talk-overs not held for the echo estimate": _no_echo_hold,
     "VAD engine earshot (instead of webrtc)": lambda: _settings(vad="earshot"),
     "VAD engine silero (instead of webrtc)": lambda: _settings(vad="silero"),
 }
