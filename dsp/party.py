@@ -295,10 +295,10 @@ class Party:
             np.maximum(threshold, floor_extra, out=threshold)
         speech = db >= threshold
         speech &= ~clicks
-        self._classify(pcm16, db, speech)
+        own = self.voice_dbfs()
+        self._classify(pcm16, db, speech, own)
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         resume = threshold
-        own = self.voice_dbfs()
         if own is not None:
             quiet_s = max(0, frame - self.spurts.last_speech) * FRAME_S
             ref = own - START_DECAY_DB_PER_S * quiet_s
@@ -328,8 +328,10 @@ class Party:
             return None
         return power_dbfs(float(self.level_energy.mean()))
 
-    def _classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray) -> None:
-        """Clear the frames of ``speech`` the VAD judges not to be a voice.
+    def _classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray,
+                  own: float | None) -> None:
+        """Clear the frames of ``speech`` the VAD judges not to be a voice; ``own`` is the
+        party's level (:meth:`voice_dbfs`).
 
         WebRTC's VAD has fixed energy floors: measured on real speech under a -75 dBFS room,
         it flags 88 % of active frames at -30 dBFS, 56 % at -54 and 23 % at -60. The energy
@@ -345,7 +347,6 @@ class Party:
         is given, and raised frames would leave it tuned to a louder room for the rest of the
         call.
         """
-        own = self.voice_dbfs()
         if own is not None:
             self.vad.classify(self._raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
                               speech)
