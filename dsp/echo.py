@@ -88,6 +88,7 @@ class EchoEstimator:
         self._far = np.zeros((window_frames, lags))
         """Row k: the far-end level at delays 0..max_lag for the k-th kept frame."""
         self._kept = 0
+        self._judged = 0
         self._since_update = 0
         self.present = False
         """True while the mic carries the far end (correlation above MIN_CORRELATION)."""
@@ -125,8 +126,10 @@ class EchoEstimator:
 
     @property
     def far_frames(self) -> int:
-        """Far-end speech frames seen so far."""
-        return self._kept
+        """Far-end speech frames the last estimate was made on (0 before the first): read
+        only at estimates, which come at segment ends, so it is the same however the audio
+        is chunked."""
+        return self._judged
 
     def coupling_gain(self) -> float:
         """Linear energy gain from far end to mic while present, else 0."""
@@ -140,6 +143,7 @@ class EchoEstimator:
 
     def _update(self) -> None:
         self.estimates += 1
+        self._judged = self._kept
         n = min(self._kept, self.window)
         mic = self._mic[:n, None]
         far = self._far[:n]

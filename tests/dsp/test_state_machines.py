@@ -336,3 +336,17 @@ def test_a_found_leak_is_kept_through_frames_the_speaker_renders_weaker():
     fresh.add(mic[n:], lagged[n:])
     assert fresh.refresh() and fresh.edge_db > LEAK_EDGE_DB and not fresh.present
 
+
+def test_the_far_end_speech_an_echo_verdict_rests_on_moves_only_at_estimates():
+    # What the talk-over detector reads of the estimator must not depend on how the audio
+    # was cut into blocks: frames added between estimates do not count yet.
+    rng = np.random.default_rng(6)
+    n, lags = 120, 16
+    far = rng.uniform(-50, -20, n + lags)
+    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    est = EchoEstimator(max_lag_frames=lags - 1)
+    est.add(rng.uniform(-75, -70, 60), lagged[:60])
+    assert est.far_frames == 0 and est.refresh() and est.far_frames == 60
+    est.add(rng.uniform(-75, -70, 5), lagged[60:65])
+    assert est.far_frames == 60
+
