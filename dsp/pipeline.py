@@ -80,6 +80,7 @@ class Pipeline:
         self._max_lag = frames(s.echo_max_delay_ms / 1000.0)
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
+        self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOver(s, self._max_lag)
         self._dead_air = DeadAir(s)
@@ -92,6 +93,9 @@ class Pipeline:
         self._loud_far_end = LoudFarEnd(hearing or HearingSettings())
         self._judges = {p.stream: PartyJudges(p, s) for p in (self._agent, self._customer)}
         self.update_settings(s)
+        self._speech_stale = False
+        """The parties' ``speech_frames[0]`` lag their speech time: brought up to date when
+        a snapshot reads them (counting the undecided frames costs more than a pass)."""
         self._primed = False
         self._finished = False
 
@@ -175,6 +179,7 @@ class Pipeline:
             party.speech_time.flush(self._frame)
             party.speech_frames[0] = party.speech_time.so_far(0)
             party.speech_frames[1] = party.speech_time.so_far(1)
+        self._speech_stale = False
         events.extend(self.end_call())
         self._finished = True
         return events
@@ -183,6 +188,7 @@ class Pipeline:
         """Reset the per-call statistics; adaptive state (noise floors, echo) carries on."""
         self._call_start_frame = self._frame
         self._dead_air.start_call(self._frame)
+        self._speech_stale = False
         for party in (self._agent, self._customer):
             party.audio_frames[0] = party.speech_frames[0] = party.clipped[0] = 0
             party.spurts.start_call(self._frame)
@@ -221,6 +227,10 @@ class Pipeline:
     # -- internals --------------------------------------------------------------------------
 
     def _snapshot(self, span: int) -> CallStats:
+        if self._speech_stale:
+            self._speech_stale = False
+            for party in (self._agent, self._customer):
+                party.speech_frames[0] = party.speech_time.so_far(0)
         count, nframes, by_agent, by_customer, f_agent, f_customer = self._talkover.counts[span]
         duration = (self._frame - (self._call_start_frame if span == 0 else 0)) * FRAME_S
         agent, customer = self._agent.snapshot(span), self._customer.snapshot(span)
@@ -268,16 +278,30 @@ class Pipeline:
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]
-        blk.far_lagged = far_hist[lags + np.arange(len(a))[:, None] - np.arange(lags)[None, :]]
+        blk.far_lagged = far_hist[self._lag_index(len(a), lags)]
         start = 0
         while start < len(a):
             end = min(len(a), start + SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
-            self._process(a[start:end], c[start:end], blk.slice(start, end), events)
+            whole = start == 0 and end == len(a)
+            self._process(a if whole else a[start:end], c if whole else c[start:end],
+                          blk if whole else blk.slice(start, end), events)
             start = end
         for party in (self._agent, self._customer):
             if party.meter_pending:
                 party.meter.process(np.concatenate(party.meter_pending))
                 party.meter_pending.clear()
+
+    def _lag_index(self, n: int, lags: int) -> np.ndarray:
+        """Where each of ``n`` frames finds the far end's level at every delay in the far-end
+        history (``lags`` older levels, then the block's): built once per block size."""
+        key = (n, lags)
+        idx = self._lag_indices.get(key)
+        if idx is None:
+            if len(self._lag_indices) > 8:
+                self._lag_indices.clear()
+            idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
+            self._lag_indices[key] = idx
+        return idx
 
     def _process(self, a: np.ndarray, c: np.ndarray, blk: Block, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
@@ -358,7 +382,6 @@ class Pipeline:
         ):
             party.audio_frames[0] += n
             party.audio_frames[1] += n
-            party.speech_frames[0] = party.speech_time.so_far(0)
             party.speech_frames[1] = party.speech_time.so_far(1)
             clipped = int(feats.clipped.sum())
             party.clipped[0] += clipped
@@ -391,6 +414,7 @@ class Pipeline:
             echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
 
         events += self._loud_far_end.update(i0, c)
+        self._speech_stale = True
         self._frame += n
         if self._frame % SEGMENT_FRAMES == 0:
             self._end_segment(events)
