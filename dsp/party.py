@@ -276,12 +276,15 @@ class Party:
             np.maximum(threshold, noise + margin, out=threshold)
         if floor_extra is not None:
             np.maximum(threshold, floor_extra, out=threshold)
+        not_click = ~clicks
         speech = db >= threshold
-        speech &= ~clicks
-        self.vad.classify(self._vad_input(pcm16), speech)
+        speech &= not_click
+        own = self.voice_dbfs()
+        # _vad_input reads the level again: only a quiet party's frames need it.
+        loud = own is None or own >= VAD_REFERENCE_DBFS
+        self.vad.classify(pcm16 if loud else self._vad_input(pcm16), speech)
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         resume = threshold
-        own = self.voice_dbfs()
         if own is not None:
             quiet_s = max(0, frame - self.spurts.last_speech) * FRAME_S
             ref = own - START_DECAY_DB_PER_S * quiet_s
@@ -293,7 +296,7 @@ class Party:
                 np.maximum(edge_at, upper, out=edge_at)
             if floor_extra is not None:
                 np.maximum(edge_at, floor_extra, out=edge_at)
-            edge = (db >= edge_at) & ~clicks
+            edge = (db >= edge_at) & not_click
         else:
             edge = speech
         return speech, speech & (db >= start), speech & (db >= resume), edge
