@@ -224,6 +224,14 @@ class Pipeline:
         """Statistics since creation: monotonic, for counters."""
         return self._snapshot(1)
 
+    @property
+    def far_end_talk(self) -> tuple[float, bool]:
+        """The customer's speech seconds since creation and whether they talk now: what
+        :attr:`totals` says of them, without the rest of a snapshot (for call detection,
+        several times a second)."""
+        c = self._customer
+        return c.speech_frames[1] * FRAME_S, c.spurts.active
+
     # -- internals --------------------------------------------------------------------------
 
     def _snapshot(self, span: int) -> CallStats:
