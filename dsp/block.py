@@ -55,3 +55,9 @@ class Block:
 def _slice_features(f: FrameFeatures, start: int, end: int) -> FrameFeatures:
     return FrameFeatures(f.rms_dbfs[start:end], f.peak_dbfs[start:end], f.clipped[start:end],
                          f.energy[start:end], f.frame_len)
+
+
+def split_features(f: FrameFeatures, n: int) -> tuple[FrameFeatures, FrameFeatures]:
+    """The features of two parties' blocks of ``n`` frames measured stacked (one call for
+    both: a live block is two frames, and each numpy call costs more than its work), apart."""
+    return _slice_features(f, 0, n), _slice_features(f, n, 2 * n)

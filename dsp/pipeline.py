@@ -32,7 +32,7 @@ import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
-from dsp.block import Block, sanitize
+from dsp.block import Block, sanitize, split_features
 from dsp.detectors.acoustic_shock import AcousticShock
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
@@ -280,9 +280,11 @@ class Pipeline:
         """Compute what depends only on the samples for the whole block at once (features,
         PCM for the VAD, clicks, far-end delay lines), then step through it segment by
         segment, since segment ends change the state the gates use."""
-        clip = self._clip_level
-        fa, fc = frame_features(a, clip), frame_features(c, clip)
-        blk = Block(fa, fc, to_pcm16(a), to_pcm16(c), impulsive(fa, a), impulsive(fc, c))
+        n = len(a)
+        both = np.concatenate((a, c))  # both parties' frames, measured in one call
+        fa, fc = split_features(frame_features(both, self._clip_level), n)
+        pcm = to_pcm16(both)
+        blk = Block(fa, fc, pcm[:n], pcm[n:], impulsive(fa, a), impulsive(fc, c))
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]
@@ -325,7 +327,7 @@ class Pipeline:
         echo = self._echo
         if echo.present:
             d = echo.delay_frames
-            near = far_lagged[:, max(0, d - 1) : min(lags, d + 2)].max(axis=1)
+            near = np.maximum.reduce(far_lagged[:, max(0, d - 1) : min(lags, d + 2)], axis=1)
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
         a_speech, a_strong, a_resume, a_edge = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
                                                           i0)
@@ -383,7 +385,9 @@ class Pipeline:
         cust.pace.update(c, c_act, i0)
 
         # Counters and what the segment gathers.
-        echo_explained = c_act & (echo_floor is not None)
+        # Counts and tests by np.count_nonzero and ufunc reductions: the ndarray methods'
+        # Python wrappers cost more than a two-frame block's work.
+        echo_explained = c_act if echo_floor is not None else None
         for party, frames_, speech, act, feats, explained in (
             (agent, a, a_speech, a_act, fa, echo_explained),
             (cust, c, c_speech, c_act, fc, None),
@@ -391,21 +395,23 @@ class Pipeline:
             party.audio_frames[0] += n
             party.audio_frames[1] += n
             party.speech_frames[1] = party.speech_time.so_far(1)
-            clipped = int(feats.clipped.sum())
-            party.clipped[0] += clipped
-            party.clipped[1] += clipped
-            party.seg_clipped += clipped
-            if act.any():
+            clipped = int(np.add.reduce(feats.clipped))
+            if clipped:
+                party.clipped[0] += clipped
+                party.clipped[1] += clipped
+                party.seg_clipped += clipped
+            if np.count_nonzero(act):
                 party.meter_pending.append(frames_[act, ::P56_DECIMATION].ravel())
-            # The level window takes speech frames of the party's spurts only: a background
-            # voice the gate lets through between spurts is not the party's level.
-            voiced = speech & act
-            if voiced.any():
-                party.seg_speech.append(feats.energy[voiced])
-            quiet = ~(speech | act)
+                # The level window takes speech frames of the party's spurts only: a
+                # background voice the gate lets through between spurts is not their level.
+                voiced = speech & act
+                if np.count_nonzero(voiced):
+                    party.seg_speech.append(feats.energy[voiced])
+            quiet = speech | act
             if explained is not None:
-                quiet &= ~explained
-            nquiet = int(quiet.sum())
+                quiet |= explained
+            np.logical_not(quiet, out=quiet)
+            nquiet = np.count_nonzero(quiet)
             if nquiet:
                 if not party.seg_quiet:
                     party.seg_quiet_first = i0 + int(np.argmax(quiet))
@@ -415,10 +421,10 @@ class Pipeline:
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
 
-        self._dead_mic.add(fa.rms_dbfs, int(c_act.sum()))
-        if a_act.any():
+        self._dead_mic.add(fa.rms_dbfs, np.count_nonzero(c_act))
+        if np.count_nonzero(a_act):
             self._dead_mic.heard(agent.noise.live_dbfs)
-        if c_speech.any():
+        if any(c_list):
             echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
 
         events += self._loud_far_end.update(i0, c)
