@@ -81,6 +81,9 @@ class Pipeline:
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
+        self._pace_pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        """(first frame, agent frames, agent activity, customer frames, customer activity) of
+        the passes since the syllable counters were last fed (see :meth:`_catch_up`)."""
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOver(s, self._max_lag)
         self._dead_air = DeadAir(s)
@@ -114,6 +117,7 @@ class Pipeline:
         """Apply thresholds: at construction and on reload (SIGHUP), the one configuration
         path. No state or audio is lost; a new ``echo_max_delay_ms`` restarts the echo
         estimate (its delay range changed), keeping the far end's recent levels."""
+        self._catch_up()  # what came before is measured as it was set up then
         self._s = settings
         self._clip_level = settings.clip_level
         for party in (self._agent, self._customer):
@@ -174,6 +178,7 @@ class Pipeline:
         for party in (self._agent, self._customer):
             party.flush()
         events = self._run(final=True)
+        self._catch_up()
         for party in (self._agent, self._customer):
             party.pace.finish()
             party.speech_time.flush(self._frame)
@@ -186,6 +191,7 @@ class Pipeline:
 
     def start_call(self) -> None:
         """Reset the per-call statistics; adaptive state (noise floors, echo) carries on."""
+        self._catch_up()
         self._call_start_frame = self._frame
         self._dead_air.start_call(self._frame)
         self._speech_stale = False
@@ -235,6 +241,7 @@ class Pipeline:
     # -- internals --------------------------------------------------------------------------
 
     def _snapshot(self, span: int) -> CallStats:
+        self._catch_up()
         if self._speech_stale:
             self._speech_stale = False
             for party in (self._agent, self._customer):
@@ -296,10 +303,6 @@ class Pipeline:
             self._process(a if whole else a[start:end], c if whole else c[start:end],
                           blk if whole else blk.slice(start, end), events)
             start = end
-        for party in (self._agent, self._customer):
-            if party.meter_pending:
-                party.meter.process(np.concatenate(party.meter_pending))
-                party.meter_pending.clear()
 
     def _lag_index(self, n: int, lags: int) -> np.ndarray:
         """Where each of ``n`` frames finds the far end's level at every delay in the far-end
@@ -381,8 +384,7 @@ class Pipeline:
         events += shock[s_next:]
         agent.speech_time.block(i0, a_edge | a_speech, a_act, a_changes)
         cust.speech_time.block(i0, c_edge | c_speech, c_act, c_changes)
-        agent.pace.update(a, a_act, i0)
-        cust.pace.update(c, c_act, i0)
+        self._pace_pending.append((i0, a, a_act, c, c_act))
 
         # Counters and what the segment gathers.
         # Counts and tests by np.count_nonzero and ufunc reductions: the ndarray methods'
@@ -435,7 +437,28 @@ class Pipeline:
 
     # -- once per segment -------------------------------------------------------------------
 
+    def _catch_up(self) -> None:
+        """Feed the syllable counters and the P.56 meters what the passes since the last
+        segment end gathered. Both are read only at segment ends, by snapshots and at the
+        end of a call, and both give the same results however their input is chunked: a
+        live pass (two frames) then does not pay their cost per call."""
+        pending = self._pace_pending
+        if pending:
+            if len(pending) == 1:
+                i0, a, a_act, c, c_act = pending[0]
+            else:
+                i0 = pending[0][0]
+                a, a_act, c, c_act = (np.concatenate([p[k] for p in pending]) for k in range(1, 5))
+            self._agent.pace.update(a, a_act, i0)
+            self._customer.pace.update(c, c_act, i0)
+            pending.clear()
+        for party in (self._agent, self._customer):
+            if party.meter_pending:
+                party.meter.process(np.concatenate(party.meter_pending))
+                party.meter_pending.clear()
+
     def _end_segment(self, events: list[Event]) -> None:
+        self._catch_up()
         end = self._frame
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
