@@ -84,6 +84,14 @@ class Pipeline:
         self._pace_pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         """(first frame, agent frames, agent activity, customer frames, customer activity) of
         the passes since the syllable counters were last fed (see :meth:`_catch_up`)."""
+        self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
+                                         np.ndarray, np.ndarray, list[Change]]] = []
+        """(first frame, then per party: audible, active, spurt changes) of the passes since
+        the speech-time counters were last fed."""
+        self._dead_mic_pending: list[tuple[np.ndarray, int]] = []
+        """The agent's frame levels and the far end's active frames, per pass, since the
+        dead-mic detector was last fed; ``_agent_heard``: the agent was active in them."""
+        self._agent_heard = False
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOver(s, self._max_lag)
         self._dead_air = DeadAir(s)
@@ -235,6 +243,7 @@ class Pipeline:
         """The customer's speech seconds since creation and whether they talk now: what
         :attr:`totals` says of them, without the rest of a snapshot (for call detection,
         several times a second)."""
+        self._catch_up_speech()
         c = self._customer
         return c.speech_frames[1] * FRAME_S, c.spurts.active
 
@@ -382,8 +391,8 @@ class Pipeline:
                     events.append(ev)
 
         events += shock[s_next:]
-        agent.speech_time.block(i0, a_edge | a_speech, a_act, a_changes)
-        cust.speech_time.block(i0, c_edge | c_speech, c_act, c_changes)
+        self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
+                                     c_edge | c_speech, c_act, c_changes))
         self._pace_pending.append((i0, a, a_act, c, c_act))
 
         # Counters and what the segment gathers.
@@ -396,7 +405,6 @@ class Pipeline:
         ):
             party.audio_frames[0] += n
             party.audio_frames[1] += n
-            party.speech_frames[1] = party.speech_time.so_far(1)
             clipped = int(np.add.reduce(feats.clipped))
             if clipped:
                 party.clipped[0] += clipped
@@ -413,7 +421,7 @@ class Pipeline:
             if explained is not None:
                 quiet |= explained
             np.logical_not(quiet, out=quiet)
-            nquiet = np.count_nonzero(quiet)
+            nquiet = int(np.count_nonzero(quiet))
             if nquiet:
                 if not party.seg_quiet:
                     party.seg_quiet_first = i0 + int(np.argmax(quiet))
@@ -423,9 +431,9 @@ class Pipeline:
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
 
-        self._dead_mic.add(fa.rms_dbfs, np.count_nonzero(c_act))
+        self._dead_mic_pending.append((fa.rms_dbfs, int(np.count_nonzero(c_act))))
         if np.count_nonzero(a_act):
-            self._dead_mic.heard(agent.noise.live_dbfs)
+            self._agent_heard = True
         if any(c_list):
             echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
 
@@ -437,11 +445,40 @@ class Pipeline:
 
     # -- once per segment -------------------------------------------------------------------
 
+    def _catch_up_speech(self) -> None:
+        """Feed the speech-time counters the passes since they were last fed (see
+        :meth:`_catch_up`), and copy their lifetime counts into the parties."""
+        pending = self._speech_pending
+        if not pending:
+            return
+        i0 = pending[0][0]
+        for party, k in ((self._agent, 1), (self._customer, 4)):
+            if len(pending) == 1:
+                audible, active, changes = pending[0][k], pending[0][k + 1], pending[0][k + 2]
+            else:
+                audible = np.concatenate([p[k] for p in pending])
+                active = np.concatenate([p[k + 1] for p in pending])
+                changes = [ch for p in pending for ch in p[k + 2]]
+            party.speech_time.block(i0, audible, active, changes)
+            party.speech_frames[1] = party.speech_time.so_far(1)
+        pending.clear()
+
     def _catch_up(self) -> None:
-        """Feed the syllable counters and the P.56 meters what the passes since the last
-        segment end gathered. Both are read only at segment ends, by snapshots and at the
-        end of a call, and both give the same results however their input is chunked: a
-        live pass (two frames) then does not pay their cost per call."""
+        """Feed the speech-time and syllable counters, the P.56 meters and the dead-mic
+        detector what the passes since the last segment end gathered. They are read only at
+        segment ends, by snapshots and call detection, and at the end of a call, and they
+        give the same results however their input is chunked: a live pass (two frames) then
+        does not pay their cost per call."""
+        self._catch_up_speech()
+        dead = self._dead_mic_pending
+        if dead:
+            levels = dead[0][0] if len(dead) == 1 else np.concatenate([d[0] for d in dead])
+            self._dead_mic.add(levels, sum(d[1] for d in dead))
+            dead.clear()
+        if self._agent_heard:
+            # The agent's background changes only at segment ends, after this.
+            self._dead_mic.heard(self._agent.noise.live_dbfs)
+            self._agent_heard = False
         pending = self._pace_pending
         if pending:
             if len(pending) == 1:

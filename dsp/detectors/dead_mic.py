@@ -63,7 +63,7 @@ class DeadMic:
         # block's two frames.
         lo = float(np.minimum.reduce(agent_rms_dbfs))
         hi = float(np.maximum.reduce(agent_rms_dbfs))
-        self.seg_dead += np.count_nonzero(agent_rms_dbfs < self.threshold_dbfs)
+        self.seg_dead += int(np.count_nonzero(agent_rms_dbfs < self.threshold_dbfs))
         self.seg_alive |= hi >= self.threshold_dbfs + LEVEL_HYSTERESIS_DB
         self.seg_min = min(self.seg_min, lo)
         self.seg_max = max(self.seg_max, hi)
