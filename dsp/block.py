@@ -61,3 +61,11 @@ def split_features(f: FrameFeatures, n: int) -> tuple[FrameFeatures, FrameFeatur
     """The features of two parties' blocks of ``n`` frames measured stacked (one call for
     both: a live block is two frames, and each numpy call costs more than its work), apart."""
     return _slice_features(f, 0, n), _slice_features(f, n, 2 * n)
+
+
+def join_features(parts: list[FrameFeatures]) -> FrameFeatures:
+    """The features of consecutive runs of frames as one run."""
+    cat = np.concatenate
+    return FrameFeatures(cat([f.rms_dbfs for f in parts]), cat([f.peak_dbfs for f in parts]),
+                         cat([f.clipped for f in parts]), cat([f.energy for f in parts]),
+                         parts[0].frame_len)

@@ -27,12 +27,13 @@ events are the same whatever the block sizes.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
-from dsp.block import Block, sanitize, split_features
+from dsp.block import Block, join_features, sanitize, split_features
 from dsp.detectors.acoustic_shock import AcousticShock
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
@@ -45,7 +46,7 @@ from dsp.detectors.turns import Turns
 from dsp.echo import EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, frame_features
+from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features
 from dsp.party import P56_DECIMATION, SEGMENT_FRAMES, Party, frames, impulsive
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
@@ -60,6 +61,41 @@ BLOCK_FRAMES = 250
 
 ECHO_MARGIN_DB = 9.0
 """Agent speech must stand this far above the far-end leak the echo estimator predicts."""
+
+class _Pass(NamedTuple):
+    """What one step of the frame loop leaves for :meth:`Pipeline._catch_up`."""
+
+    i0: int
+    a: np.ndarray
+    c: np.ndarray
+    fa: FrameFeatures
+    fc: FrameFeatures
+    a_speech: np.ndarray
+    a_act: np.ndarray
+    c_speech: np.ndarray
+    c_act: np.ndarray
+    explained: np.ndarray | None
+    """Frames whose level the far end's leak may explain (the agent's echo gate was on:
+    the far end active), or None with the gate off."""
+    far_lagged: np.ndarray
+
+    @staticmethod
+    def joined(passes: list[_Pass]) -> _Pass:
+        """Consecutive passes as one."""
+        if len(passes) == 1:
+            return passes[0]
+        cat = np.concatenate
+        explained = None
+        if any(p.explained is not None for p in passes):
+            explained = cat([np.zeros_like(p.c_act) if p.explained is None else p.explained
+                             for p in passes])
+        return _Pass(passes[0].i0, cat([p.a for p in passes]), cat([p.c for p in passes]),
+                     join_features([p.fa for p in passes]),
+                     join_features([p.fc for p in passes]),
+                     cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
+                     cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
+                     explained, cat([p.far_lagged for p in passes]))
+
 
 class Pipeline:
     """Both streams of one workstation (or one recorded call) through every detector."""
@@ -81,17 +117,12 @@ class Pipeline:
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
-        self._pace_pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        """(first frame, agent frames, agent activity, customer frames, customer activity) of
-        the passes since the syllable counters were last fed (see :meth:`_catch_up`)."""
+        self._passes: list[_Pass] = []
+        """What the passes since the last :meth:`_catch_up` left for it."""
         self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
                                          np.ndarray, np.ndarray, list[Change]]] = []
         """(first frame, then per party: audible, active, spurt changes) of the passes since
         the speech-time counters were last fed."""
-        self._dead_mic_pending: list[tuple[np.ndarray, int]] = []
-        """The agent's frame levels and the far end's active frames, per pass, since the
-        dead-mic detector was last fed; ``_agent_heard``: the agent was active in them."""
-        self._agent_heard = False
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOver(s, self._max_lag)
         self._dead_air = DeadAir(s)
@@ -393,50 +424,8 @@ class Pipeline:
         events += shock[s_next:]
         self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
                                      c_edge | c_speech, c_act, c_changes))
-        self._pace_pending.append((i0, a, a_act, c, c_act))
-
-        # Counters and what the segment gathers.
-        # Counts and tests by np.count_nonzero and ufunc reductions: the ndarray methods'
-        # Python wrappers cost more than a two-frame block's work.
-        echo_explained = c_act if echo_floor is not None else None
-        for party, frames_, speech, act, feats, explained in (
-            (agent, a, a_speech, a_act, fa, echo_explained),
-            (cust, c, c_speech, c_act, fc, None),
-        ):
-            party.audio_frames[0] += n
-            party.audio_frames[1] += n
-            clipped = int(np.add.reduce(feats.clipped))
-            if clipped:
-                party.clipped[0] += clipped
-                party.clipped[1] += clipped
-                party.seg_clipped += clipped
-            if np.count_nonzero(act):
-                party.meter_pending.append(frames_[act, ::P56_DECIMATION].ravel())
-                # The level window takes speech frames of the party's spurts only: a
-                # background voice the gate lets through between spurts is not their level.
-                voiced = speech & act
-                if np.count_nonzero(voiced):
-                    party.seg_speech.append(feats.energy[voiced])
-            quiet = speech | act
-            if explained is not None:
-                quiet |= explained
-            np.logical_not(quiet, out=quiet)
-            nquiet = int(np.count_nonzero(quiet))
-            if nquiet:
-                if not party.seg_quiet:
-                    party.seg_quiet_first = i0 + int(np.argmax(quiet))
-                party.seg_quiet += nquiet
-                party.seg_quiet_levels.append(feats.rms_dbfs[quiet])
-            party.seg_levels.append(feats.rms_dbfs)
-            party.last_rms = float(feats.rms_dbfs[-1])
-            party.last_peak = float(feats.peak_dbfs[-1])
-
-        self._dead_mic_pending.append((fa.rms_dbfs, int(np.count_nonzero(c_act))))
-        if np.count_nonzero(a_act):
-            self._agent_heard = True
-        if any(c_list):
-            echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
-
+        self._passes.append(_Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
+                                  None if echo_floor is None else c_act, far_lagged))
         events += self._loud_far_end.update(i0, c)
         self._speech_stale = True
         self._frame += n
@@ -464,35 +453,57 @@ class Pipeline:
         pending.clear()
 
     def _catch_up(self) -> None:
-        """Feed the speech-time and syllable counters, the P.56 meters and the dead-mic
-        detector what the passes since the last segment end gathered. They are read only at
-        segment ends, by snapshots and call detection, and at the end of a call, and they
-        give the same results however their input is chunked: a live pass (two frames) then
-        does not pay their cost per call."""
+        """Hand what the passes since the last segment end gathered to what reads it only at
+        segment ends, in snapshots and call detection and at the end of a call: the
+        speech-time and syllable counters, the P.56 meters, the dead-mic detector, the echo
+        estimator, the counters and the segment's gatherings. Each gives the same results
+        however its input is chunked, so a live pass (two frames) does not pay their numpy
+        calls, each of which costs more than its work."""
         self._catch_up_speech()
-        dead = self._dead_mic_pending
-        if dead:
-            levels = dead[0][0] if len(dead) == 1 else np.concatenate([d[0] for d in dead])
-            self._dead_mic.add(levels, sum(d[1] for d in dead))
-            dead.clear()
-        if self._agent_heard:
+        if not self._passes:
+            return
+        p = _Pass.joined(self._passes)
+        self._passes.clear()
+        i0, n, agent, cust = p.i0, len(p.a_act), self._agent, self._customer
+        agent.pace.update(p.a, p.a_act, i0)
+        cust.pace.update(p.c, p.c_act, i0)
+        self._dead_mic.add(p.fa.rms_dbfs, int(np.count_nonzero(p.c_act)))
+        if np.count_nonzero(p.a_act):
             # The agent's background changes only at segment ends, after this.
-            self._dead_mic.heard(self._agent.noise.live_dbfs)
-            self._agent_heard = False
-        pending = self._pace_pending
-        if pending:
-            if len(pending) == 1:
-                i0, a, a_act, c, c_act = pending[0]
-            else:
-                i0 = pending[0][0]
-                a, a_act, c, c_act = (np.concatenate([p[k] for p in pending]) for k in range(1, 5))
-            self._agent.pace.update(a, a_act, i0)
-            self._customer.pace.update(c, c_act, i0)
-            pending.clear()
-        for party in (self._agent, self._customer):
-            if party.meter_pending:
-                party.meter.process(np.concatenate(party.meter_pending))
-                party.meter_pending.clear()
+            self._dead_mic.heard(agent.noise.live_dbfs)
+        if np.count_nonzero(p.c_speech):
+            self._echo.add(p.fa.rms_dbfs[p.c_speech], p.far_lagged[p.c_speech])
+        # Counters and what the segment gathers.
+        for party, frames_, speech, act, feats, explained in (
+            (agent, p.a, p.a_speech, p.a_act, p.fa, p.explained),
+            (cust, p.c, p.c_speech, p.c_act, p.fc, None),
+        ):
+            party.audio_frames[0] += n
+            party.audio_frames[1] += n
+            clipped = int(np.add.reduce(feats.clipped))
+            party.clipped[0] += clipped
+            party.clipped[1] += clipped
+            party.seg_clipped += clipped
+            if np.count_nonzero(act):
+                party.meter.process(frames_[act, ::P56_DECIMATION].ravel())
+                # The level window takes speech frames of the party's spurts only: a
+                # background voice the gate lets through between spurts is not their level.
+                voiced = speech & act
+                if np.count_nonzero(voiced):
+                    party.seg_speech.append(feats.energy[voiced])
+            quiet = speech | act
+            if explained is not None:
+                quiet |= explained
+            np.logical_not(quiet, out=quiet)
+            nquiet = int(np.count_nonzero(quiet))
+            if nquiet:
+                if not party.seg_quiet:
+                    party.seg_quiet_first = i0 + int(np.argmax(quiet))
+                party.seg_quiet += nquiet
+                party.seg_quiet_levels.append(feats.rms_dbfs[quiet])
+            party.seg_levels.append(feats.rms_dbfs)
+            party.last_rms = float(feats.rms_dbfs[-1])
+            party.last_peak = float(feats.peak_dbfs[-1])
 
     def _end_segment(self, events: list[Event]) -> None:
         self._catch_up()
