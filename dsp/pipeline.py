@@ -426,7 +426,6 @@ class Pipeline:
                                      c_edge | c_speech, c_act, c_changes))
         self._passes.append(_Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
                                   None if echo_floor is None else c_act, far_lagged))
-        events += self._loud_far_end.update(i0, c)
         self._speech_stale = True
         self._frame += n
         if self._frame % SEGMENT_FRAMES == 0:
@@ -452,19 +451,23 @@ class Pipeline:
             party.speech_frames[1] = party.speech_time.so_far(1)
         pending.clear()
 
-    def _catch_up(self) -> None:
+    def _catch_up(self) -> list[Event]:
         """Hand what the passes since the last segment end gathered to what reads it only at
         segment ends, in snapshots and call detection and at the end of a call: the
-        speech-time and syllable counters, the P.56 meters, the dead-mic detector, the echo
-        estimator, the counters and the segment's gatherings. Each gives the same results
-        however its input is chunked, so a live pass (two frames) does not pay their numpy
-        calls, each of which costs more than its work."""
+        speech-time and syllable counters, the P.56 meters, the dead-mic, echo and
+        loud-far-end detectors, the counters and the segment's gatherings. Each gives the
+        same results however its input is chunked, so a live pass (two frames) does not pay
+        their numpy calls, each of which costs more than its work. Returns the loud-far-end
+        events, which come only when the passes reach a segment end (from
+        :meth:`_end_segment`)."""
         self._catch_up_speech()
         if not self._passes:
-            return
+            return []
         p = _Pass.joined(self._passes)
         self._passes.clear()
         i0, n, agent, cust = p.i0, len(p.a_act), self._agent, self._customer
+        # Its events and the far end's exposure change at segment ends only.
+        events = self._loud_far_end.update(i0, p.c)
         agent.pace.update(p.a, p.a_act, i0)
         cust.pace.update(p.c, p.c_act, i0)
         self._dead_mic.add(p.fa.rms_dbfs, int(np.count_nonzero(p.c_act)))
@@ -504,9 +507,10 @@ class Pipeline:
             party.seg_levels.append(feats.rms_dbfs)
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
+        return events
 
     def _end_segment(self, events: list[Event]) -> None:
-        self._catch_up()
+        events += self._catch_up()  # the loud-far-end judgment, first as it always came
         end = self._frame
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
