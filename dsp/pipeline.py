@@ -77,7 +77,6 @@ class _Pass(NamedTuple):
     explained: np.ndarray | None
     """Frames whose level the far end's leak may explain (the agent's echo gate was on:
     the far end active), or None with the gate off."""
-    far_lagged: np.ndarray
 
     @staticmethod
     def joined(passes: list[_Pass]) -> _Pass:
@@ -94,7 +93,7 @@ class _Pass(NamedTuple):
                      join_features([p.fc for p in passes]),
                      cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
                      cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
-                     explained, cat([p.far_lagged for p in passes]))
+                     explained)
 
 
 class Pipeline:
@@ -425,7 +424,11 @@ class Pipeline:
         self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
                                      c_edge | c_speech, c_act, c_changes))
         self._passes.append(_Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
-                                  None if echo_floor is None else c_act, far_lagged))
+                                  None if echo_floor is None else c_act))
+        if any(c_list):
+            # Per pass, not in _catch_up: how much far-end speech the estimator has seen is
+            # its state between estimates, and a detector may read it at any frame.
+            echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
         self._speech_stale = True
         self._frame += n
         if self._frame % SEGMENT_FRAMES == 0:
@@ -454,8 +457,8 @@ class Pipeline:
     def _catch_up(self) -> list[Event]:
         """Hand what the passes since the last segment end gathered to what reads it only at
         segment ends, in snapshots and call detection and at the end of a call: the
-        speech-time and syllable counters, the P.56 meters, the dead-mic, echo and
-        loud-far-end detectors, the counters and the segment's gatherings. Each gives the
+        speech-time and syllable counters, the P.56 meters, the dead-mic and loud-far-end
+        detectors, the counters and the segment's gatherings. Each gives the
         same results however its input is chunked, so a live pass (two frames) does not pay
         their numpy calls, each of which costs more than its work. Returns the loud-far-end
         events, which come only when the passes reach a segment end (from
@@ -474,8 +477,6 @@ class Pipeline:
         if np.count_nonzero(p.a_act):
             # The agent's background changes only at segment ends, after this.
             self._dead_mic.heard(agent.noise.live_dbfs)
-        if np.count_nonzero(p.c_speech):
-            self._echo.add(p.fa.rms_dbfs[p.c_speech], p.far_lagged[p.c_speech])
         # Counters and what the segment gathers.
         for party, frames_, speech, act, feats, explained in (
             (agent, p.a, p.a_speech, p.a_act, p.fa, p.explained),
