@@ -23,7 +23,8 @@ scrape time::
     metrics = Metrics(registry, state, pipeline_stats=published)
     server = start_metrics_server(cfg.metrics, registry)    # see daemon.metrics_server
     ...                                      # in the processing loop, after each pass:
-    published.publish(pipeline)              # two frozen snapshots, handed over atomically
+    if published.wanted:                     # a scrape asked (it waits for the answer)
+        published.publish(pipeline)          # two frozen snapshots, handed over atomically
     metrics.observe_processing(seconds_spent_in_one_iteration)
     metrics.observe_call_end(call_duration_s)
     server.stop()
@@ -40,6 +41,9 @@ speech so far) is left out rather than exported as a made-up number or NaN.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from typing import Protocol
 
 from prometheus_client import (
@@ -89,6 +93,13 @@ CHECK_PASS, CHECK_WARN, CHECK_FAIL = Verdict.PASS, Verdict.WARN, Verdict.FAIL
 """Values of ``callwatch_check_result``: the check's own verdicts (an ``IntEnum``)."""
 
 
+FRESH_S = 1.0
+"""Snapshots published this recently serve a scrape as they are."""
+
+FRESH_WAIT_S = 0.25
+"""How long a scrape waits for the loop to publish (a pass comes every block, 20-100 ms)."""
+
+
 class _HasStats(Protocol):
     @property
     def totals(self) -> CallStats: ...
@@ -102,15 +113,35 @@ class PublishedStats:
     ``publish`` runs on the loop's thread and builds the snapshots there; a scrape only reads
     the reference, which Python assigns atomically, so no lock is needed and the scrape never
     touches the pipeline.
+
+    The snapshots cost more than a pass of the loop (the level meters evaluate the second in
+    progress), and Prometheus asks every 15 s or so: the loop builds them when a scrape has
+    asked for them (:attr:`wanted`, which it looks at every pass), and the scrape waits up to
+    :data:`FRESH_WAIT_S` for them. Without a loop to answer (stopped, or a test), the scrape
+    gets the last ones published.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, wait_s: float = FRESH_WAIT_S) -> None:
         self._value: tuple[CallStats, CallStats] | None = None
+        self._at = -math.inf
+        self._fresh = threading.Event()
+        self._wait_s = wait_s
+        self.wanted = False
+        """A scrape is waiting for new snapshots: the loop's cue to :meth:`publish`."""
 
     def publish(self, pipeline: _HasStats) -> None:
         self._value = (pipeline.totals, pipeline.stats)
+        self._at = time.monotonic()
+        self.wanted = False
+        self._fresh.set()
 
     def __call__(self) -> tuple[CallStats, CallStats] | None:
+        # The collectors of one scrape each read: the first asks and waits, the others find
+        # the snapshots fresh (or, if the loop did not answer, a request still open).
+        if time.monotonic() - self._at > FRESH_S and not self.wanted:
+            self._fresh.clear()
+            self.wanted = True
+            self._fresh.wait(self._wait_s)
         return self._value
 
 

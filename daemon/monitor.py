@@ -138,6 +138,7 @@ class Monitor:
         self._copy_counters()
         got = self.aligner.pull(up)
         if got is None:
+            self._serve_scrape()
             return False
         agent, customer = got
         self.last_audio = time.monotonic()
@@ -155,6 +156,7 @@ class Monitor:
             self._after_audio(self.pipeline.push(a, c))
             i += step
         self.processed_s += total
+        self._serve_scrape()
         if not self.live:  # a fast replay fills the rings: drain without sleeping
             return any(src.epoch.ring.available() * 2 >= src.epoch.ring.capacity
                        for src in self.sources.values() if src.epoch is not None)
@@ -196,21 +198,23 @@ class Monitor:
                                                self.pipeline.position), self.policy)
         if now_s - self.last_levels < LEVELS_EVERY_S:
             return
-        # Stats snapshots cost more than a pass of the loop: take them a few times a second.
+        # A few times a second: call detection, the journal, the page's meters. Stats
+        # snapshots cost more than a pass of the loop: taken only for an open page (and
+        # for a scrape, see _serve_scrape).
         self.last_levels = now_s
-        if self.published is not None:
-            self.published.publish(self.pipeline)  # frozen snapshots for scrapes
-            totals, stats = self.published() or (self.pipeline.totals, None)
-        else:
-            totals, stats = self.pipeline.totals, None
-        decision = self.calls.observe(now_s, totals.customer.speech_s, totals.customer.speaking)
+        decision = self.calls.observe(now_s, *self.pipeline.far_end_talk)
         if decision == "start":
             self.start_call(auto=True, call_id=None)
         elif decision == "end":
             self.end_call("far end silent")
         self._journal_call(now_s)
-        if self.out.server is not None:
-            self.out.levels(stats or self.pipeline.stats, self.media_now())
+        if self.out.server is not None and self.out.server.clients:
+            self.out.levels(self.pipeline.stats, self.media_now())
+
+    def _serve_scrape(self) -> None:
+        """Publish the statistics when a metrics scrape has asked for them (it waits)."""
+        if self.published is not None and self.published.wanted:
+            self.published.publish(self.pipeline)
 
     # -- settings ---------------------------------------------------------------------------
 

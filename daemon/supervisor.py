@@ -106,10 +106,10 @@ class Supervisor:
 
     def _ensure_watch(self) -> None:
         """``pactl subscribe``: wake the source check when the server's sources change."""
-        if self.settings.device_check_s <= 0 or shutil.which("pactl") is None:
-            return
         w = self._watch
         if w is not None and w.poll() is None:
+            return  # checked first: the PATH search below is a dozen stat() calls a tick
+        if self.settings.device_check_s <= 0 or shutil.which("pactl") is None:
             return
         try:
             w = subprocess.Popen(["pactl", "subscribe"], stdout=subprocess.PIPE,

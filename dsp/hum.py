@@ -123,6 +123,12 @@ class HumCanceller:
         """The samples with hum taken out while hum is found (float32, same length).
         Without hum they pass unchanged, and the cost is a copy."""
         out = np.array(x, dtype=np.float32)
+        r = self.pos % DETECT
+        if not self.active and r + out.size < DETECT:
+            # No hum and no decision in this chunk (a live block): only keep the samples.
+            self._recent[r : r + out.size] = out
+            self.pos += out.size
+            return out
         x64 = out.astype(np.float64)
         done = 0
         while done < x64.size:

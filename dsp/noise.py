@@ -30,15 +30,15 @@ class MinimumFloor:
         self._history: list[float] = []
         self._keep = history
         self._cur = math.inf
+        self._past = math.inf
+        """The floor over the finished segments of the window (+inf before the first ends)."""
 
     def floors(self, levels_dbfs: np.ndarray) -> np.ndarray:
         """The floor at each of these frames (all inside the current segment)."""
         run = np.minimum.accumulate(levels_dbfs)
-        np.minimum(run, self._cur, out=run)
-        self._cur = float(run[-1])
-        past = min(self._history, default=math.inf)
-        if past < math.inf:
-            np.minimum(run, past, out=run)
+        low = min(self._cur, self._past)
+        self._cur = min(self._cur, float(run[-1]))
+        np.minimum(run, low, out=run)
         return run
 
     @property
@@ -50,12 +50,13 @@ class MinimumFloor:
     def settled_dbfs(self) -> float:
         """The floor over the window's finished segments (+inf before the first ends): unlike
         :attr:`floor_dbfs`, the same at any frame of a segment however the input is chunked."""
-        return min(self._history, default=math.inf)
+        return self._past
 
     def end_segment(self) -> None:
         self._history.append(self._cur)
         if len(self._history) > self._keep:
             del self._history[0]
+        self._past = min(self._history, default=math.inf)
         self._cur = math.inf
 
 

@@ -173,8 +173,6 @@ class Party:
         self.noise_all = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         """Background from every frame, the fallback once a spurt runs on too long."""
         self.meter = ActiveLevelMeter(ANALYSIS_RATE // P56_DECIMATION)
-        self.meter_pending: list[np.ndarray] = []
-        """Talk-spurt samples of the current block, measured in one call at its end."""
         self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
@@ -293,8 +291,9 @@ class Party:
             np.maximum(threshold, noise + margin, out=threshold)
         if floor_extra is not None:
             np.maximum(threshold, floor_extra, out=threshold)
+        not_click = ~clicks
         speech = db >= threshold
-        speech &= ~clicks
+        speech &= not_click
         own = self.voice_dbfs()
         self._classify(pcm16, db, speech, own)
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
@@ -310,7 +309,7 @@ class Party:
                 np.maximum(edge_at, upper, out=edge_at)
             if floor_extra is not None:
                 np.maximum(edge_at, floor_extra, out=edge_at)
-            edge = (db >= edge_at) & ~clicks
+            edge = (db >= edge_at) & not_click
         else:
             edge = speech
         return speech, speech & (db >= start), speech & (db >= resume), edge

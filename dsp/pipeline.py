@@ -27,12 +27,13 @@ events are the same whatever the block sizes.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
-from dsp.block import Block, sanitize
+from dsp.block import Block, join_features, sanitize, split_features
 from dsp.detectors.acoustic_shock import AcousticShock
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
@@ -45,7 +46,7 @@ from dsp.detectors.turns import Turns
 from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, frame_features
+from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features
 from dsp.party import P56_DECIMATION, SEGMENT_FRAMES, Party, frames, impulsive
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
@@ -57,6 +58,40 @@ MIN_RATE_SPEECH_S = 10.0
 
 BLOCK_FRAMES = 250
 """At most this many frames are processed per inner step (bounds memory and GIL holds)."""
+
+
+class _Pass(NamedTuple):
+    """What one step of the frame loop leaves for :meth:`Pipeline._catch_up`."""
+
+    i0: int
+    a: np.ndarray
+    c: np.ndarray
+    fa: FrameFeatures
+    fc: FrameFeatures
+    a_speech: np.ndarray
+    a_act: np.ndarray
+    c_speech: np.ndarray
+    c_act: np.ndarray
+    explained: np.ndarray | None
+    """Frames whose level the far end's leak may explain (the agent's echo gate was on:
+    the far end active), or None with the gate off."""
+
+    @staticmethod
+    def joined(passes: list[_Pass]) -> _Pass:
+        """Consecutive passes as one."""
+        if len(passes) == 1:
+            return passes[0]
+        cat = np.concatenate
+        explained = None
+        if any(p.explained is not None for p in passes):
+            explained = cat([np.zeros_like(p.c_act) if p.explained is None else p.explained
+                             for p in passes])
+        return _Pass(passes[0].i0, cat([p.a for p in passes]), cat([p.c for p in passes]),
+                     join_features([p.fa for p in passes]),
+                     join_features([p.fc for p in passes]),
+                     cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
+                     cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
+                     explained)
 
 
 class Pipeline:
@@ -78,6 +113,13 @@ class Pipeline:
         self._max_lag = frames(s.echo_max_delay_ms / 1000.0)
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
+        self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
+        self._passes: list[_Pass] = []
+        """What the passes since the last :meth:`_catch_up` left for it."""
+        self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
+                                         np.ndarray, np.ndarray, list[Change]]] = []
+        """(first frame, then per party: audible, active, spurt changes) of the passes since
+        the speech-time counters were last fed."""
         """The customer's last frame levels, for the agent's echo gate and the estimator."""
         self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
@@ -90,6 +132,9 @@ class Pipeline:
         self._loud_far_end = LoudFarEnd(hearing or HearingSettings())
         self._judges = {p.stream: PartyJudges(p, s) for p in (self._agent, self._customer)}
         self.update_settings(s)
+        self._speech_stale = False
+        """The parties' ``speech_frames[0]`` lag their speech time: brought up to date when
+        a snapshot reads them (counting the undecided frames costs more than a pass)."""
         self._primed = False
         self._finished = False
 
@@ -108,6 +153,7 @@ class Pipeline:
         """Apply thresholds: at construction and on reload (SIGHUP), the one configuration
         path. No state or audio is lost; a new ``echo_max_delay_ms`` restarts the echo
         estimate (its delay range changed), keeping the far end's recent levels."""
+        self._catch_up()  # what came before is measured as it was set up then
         self._s = settings
         self._clip_level = settings.clip_level
         for party in (self._agent, self._customer):
@@ -168,19 +214,23 @@ class Pipeline:
         for party in (self._agent, self._customer):
             party.flush()
         events = self._run(final=True)
+        self._catch_up()
         for party in (self._agent, self._customer):
             party.pace.finish()
             party.speech_time.flush(self._frame)
             party.speech_frames[0] = party.speech_time.so_far(0)
             party.speech_frames[1] = party.speech_time.so_far(1)
+        self._speech_stale = False
         events.extend(self.end_call())
         self._finished = True
         return events
 
     def start_call(self) -> None:
         """Reset the per-call statistics; adaptive state (noise floors, echo) carries on."""
+        self._catch_up()
         self._call_start_frame = self._frame
         self._dead_air.start_call(self._frame)
+        self._speech_stale = False
         for party in (self._agent, self._customer):
             party.audio_frames[0] = party.speech_frames[0] = party.clipped[0] = 0
             party.spurts.start_call(self._frame)
@@ -216,9 +266,23 @@ class Pipeline:
         """Statistics since creation: monotonic, for counters."""
         return self._snapshot(1)
 
+    @property
+    def far_end_talk(self) -> tuple[float, bool]:
+        """The customer's speech seconds since creation and whether they talk now: what
+        :attr:`totals` says of them, without the rest of a snapshot (for call detection,
+        several times a second)."""
+        self._catch_up_speech()
+        c = self._customer
+        return c.speech_frames[1] * FRAME_S, c.spurts.active
+
     # -- internals --------------------------------------------------------------------------
 
     def _snapshot(self, span: int) -> CallStats:
+        self._catch_up()
+        if self._speech_stale:
+            self._speech_stale = False
+            for party in (self._agent, self._customer):
+                party.speech_frames[0] = party.speech_time.so_far(0)
         count, nframes, by_agent, by_customer, f_agent, f_customer = self._talkover.counts[span]
         duration = (self._frame - (self._call_start_frame if span == 0 else 0)) * FRAME_S
         agent, customer = self._agent.snapshot(span), self._customer.snapshot(span)
@@ -260,22 +324,34 @@ class Pipeline:
         """Compute what depends only on the samples for the whole block at once (features,
         PCM for the VAD, clicks, far-end delay lines), then step through it segment by
         segment, since segment ends change the state the gates use."""
-        clip = self._clip_level
-        fa, fc = frame_features(a, clip), frame_features(c, clip)
-        blk = Block(fa, fc, to_pcm16(a), to_pcm16(c), impulsive(fa, a), impulsive(fc, c))
+        n = len(a)
+        both = np.concatenate((a, c))  # both parties' frames, measured in one call
+        fa, fc = split_features(frame_features(both, self._clip_level), n)
+        pcm = to_pcm16(both)
+        blk = Block(fa, fc, pcm[:n], pcm[n:], impulsive(fa, a), impulsive(fc, c))
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]
-        blk.far_lagged = far_hist[lags + np.arange(len(a))[:, None] - np.arange(lags)[None, :]]
+        blk.far_lagged = far_hist[self._lag_index(len(a), lags)]
         start = 0
         while start < len(a):
             end = min(len(a), start + SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
-            self._process(a[start:end], c[start:end], blk.slice(start, end), events)
+            whole = start == 0 and end == len(a)
+            self._process(a if whole else a[start:end], c if whole else c[start:end],
+                          blk if whole else blk.slice(start, end), events)
             start = end
-        for party in (self._agent, self._customer):
-            if party.meter_pending:
-                party.meter.process(np.concatenate(party.meter_pending))
-                party.meter_pending.clear()
+
+    def _lag_index(self, n: int, lags: int) -> np.ndarray:
+        """Where each of ``n`` frames finds the far end's level at every delay in the far-end
+        history (``lags`` older levels, then the block's): built once per block size."""
+        key = (n, lags)
+        idx = self._lag_indices.get(key)
+        if idx is None:
+            if len(self._lag_indices) > 8:
+                self._lag_indices.clear()
+            idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
+            self._lag_indices[key] = idx
+        return idx
 
     def _process(self, a: np.ndarray, c: np.ndarray, blk: Block, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
@@ -291,7 +367,7 @@ class Pipeline:
         echo = self._echo
         if echo.present:
             d = echo.delay_frames
-            near = far_lagged[:, max(0, d - 1) : min(lags, d + 2)].max(axis=1)
+            near = np.maximum.reduce(far_lagged[:, max(0, d - 1) : min(lags, d + 2)], axis=1)
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
         a_speech, a_strong, a_resume, a_edge = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
                                                           i0)
@@ -343,36 +419,85 @@ class Pipeline:
                     events.append(ev)
 
         events += shock[s_next:]
-        agent.speech_time.block(i0, a_edge | a_speech, a_act, a_changes)
-        cust.speech_time.block(i0, c_edge | c_speech, c_act, c_changes)
-        agent.pace.update(a, a_act, i0)
-        cust.pace.update(c, c_act, i0)
+        self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
+                                     c_edge | c_speech, c_act, c_changes))
+        self._passes.append(_Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
+                                  None if echo_floor is None else c_act))
+        if any(c_list):
+            # Per pass, not in _catch_up: how much far-end speech the estimator has seen is
+            # its state between estimates, and a detector may read it at any frame.
+            echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
+        self._speech_stale = True
+        self._frame += n
+        if self._frame % SEGMENT_FRAMES == 0:
+            self._end_segment(events)
 
+    # -- once per segment -------------------------------------------------------------------
+
+    def _catch_up_speech(self) -> None:
+        """Feed the speech-time counters the passes since they were last fed (see
+        :meth:`_catch_up`), and copy their lifetime counts into the parties."""
+        pending = self._speech_pending
+        if not pending:
+            return
+        i0 = pending[0][0]
+        for party, k in ((self._agent, 1), (self._customer, 4)):
+            if len(pending) == 1:
+                audible, active, changes = pending[0][k], pending[0][k + 1], pending[0][k + 2]
+            else:
+                audible = np.concatenate([p[k] for p in pending])
+                active = np.concatenate([p[k + 1] for p in pending])
+                changes = [ch for p in pending for ch in p[k + 2]]
+            party.speech_time.block(i0, audible, active, changes)
+            party.speech_frames[1] = party.speech_time.so_far(1)
+        pending.clear()
+
+    def _catch_up(self) -> list[Event]:
+        """Hand what the passes since the last segment end gathered to what reads it only at
+        segment ends, in snapshots and call detection and at the end of a call: the
+        speech-time and syllable counters, the P.56 meters, the dead-mic and loud-far-end
+        detectors, the counters and the segment's gatherings. Each gives the
+        same results however its input is chunked, so a live pass (two frames) does not pay
+        their numpy calls, each of which costs more than its work. Returns the loud-far-end
+        events, which come only when the passes reach a segment end (from
+        :meth:`_end_segment`)."""
+        self._catch_up_speech()
+        if not self._passes:
+            return []
+        p = _Pass.joined(self._passes)
+        self._passes.clear()
+        i0, n, agent, cust = p.i0, len(p.a_act), self._agent, self._customer
+        # Its events and the far end's exposure change at segment ends only.
+        events = self._loud_far_end.update(i0, p.c)
+        agent.pace.update(p.a, p.a_act, i0)
+        cust.pace.update(p.c, p.c_act, i0)
+        self._dead_mic.add(p.fa.rms_dbfs, int(np.count_nonzero(p.c_act)))
+        if np.count_nonzero(p.a_act):
+            # The agent's background changes only at segment ends, after this.
+            self._dead_mic.heard(agent.noise.live_dbfs)
         # Counters and what the segment gathers.
-        echo_explained = c_act & (echo_floor is not None)
         for party, frames_, speech, act, feats, explained in (
-            (agent, a, a_speech, a_act, fa, echo_explained),
-            (cust, c, c_speech, c_act, fc, None),
+            (agent, p.a, p.a_speech, p.a_act, p.fa, p.explained),
+            (cust, p.c, p.c_speech, p.c_act, p.fc, None),
         ):
             party.audio_frames[0] += n
             party.audio_frames[1] += n
-            party.speech_frames[0] = party.speech_time.so_far(0)
-            party.speech_frames[1] = party.speech_time.so_far(1)
-            clipped = int(feats.clipped.sum())
+            clipped = int(np.add.reduce(feats.clipped))
             party.clipped[0] += clipped
             party.clipped[1] += clipped
             party.seg_clipped += clipped
-            if act.any():
-                party.meter_pending.append(frames_[act, ::P56_DECIMATION].ravel())
-            # The level window takes speech frames of the party's spurts only: a background
-            # voice the gate lets through between spurts is not the party's level.
-            voiced = speech & act
-            if voiced.any():
-                party.seg_speech.append(feats.energy[voiced])
-            quiet = ~(speech | act)
+            if np.count_nonzero(act):
+                party.meter.process(frames_[act, ::P56_DECIMATION].ravel())
+                # The level window takes speech frames of the party's spurts only: a
+                # background voice the gate lets through between spurts is not their level.
+                voiced = speech & act
+                if np.count_nonzero(voiced):
+                    party.seg_speech.append(feats.energy[voiced])
+            quiet = speech | act
             if explained is not None:
-                quiet &= ~explained
-            nquiet = int(quiet.sum())
+                quiet |= explained
+            np.logical_not(quiet, out=quiet)
+            nquiet = int(np.count_nonzero(quiet))
             if nquiet:
                 if not party.seg_quiet:
                     party.seg_quiet_first = i0 + int(np.argmax(quiet))
@@ -381,21 +506,10 @@ class Pipeline:
             party.seg_levels.append(feats.rms_dbfs)
             party.last_rms = float(feats.rms_dbfs[-1])
             party.last_peak = float(feats.peak_dbfs[-1])
-
-        self._dead_mic.add(fa.rms_dbfs, int(c_act.sum()))
-        if a_act.any():
-            self._dead_mic.heard(agent.noise.live_dbfs)
-        if c_speech.any():
-            echo.add(fa.rms_dbfs[c_speech], far_lagged[c_speech])
-
-        events += self._loud_far_end.update(i0, c)
-        self._frame += n
-        if self._frame % SEGMENT_FRAMES == 0:
-            self._end_segment(events)
-
-    # -- once per segment -------------------------------------------------------------------
+        return events
 
     def _end_segment(self, events: list[Event]) -> None:
+        events += self._catch_up()  # the loud-far-end judgment, first as it always came
         end = self._frame
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):

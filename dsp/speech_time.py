@@ -17,6 +17,9 @@ and it is the same however the audio is chunked. :meth:`flush` settles the rest 
 
 from __future__ import annotations
 
+import operator
+from itertools import compress
+
 import numpy as np
 
 from dsp.activity import GAP_FILL_FRAMES, LOUD_HOLD_FRAMES, SpurtChange, TalkSpurts
@@ -40,15 +43,19 @@ def change(frame: int, kind: SpurtChange, spurts: TalkSpurts) -> Change:
 
 
 class SpeechTime:
-    """Frames of speech of one party, [this call, lifetime]; stepped once per block."""
+    """Frames of speech of one party, [this call, lifetime]; stepped once per block.
+
+    The undecided frames (about :data:`DELAY_FRAMES`) are kept as Python lists of bools:
+    live blocks are two frames, and a handful of list operations per block costs a fraction
+    of the numpy calls (each a few microseconds whatever its size) the same work took."""
 
     __slots__ = ("_audible", "_base", "_call_start", "_last", "_near", "_tail", "frames")
 
     def __init__(self) -> None:
         self._base = 0
         """Frame index of the first undecided frame (the buffers' index 0)."""
-        self._audible = np.zeros(0, dtype=bool)
-        self._near = np.zeros(0, dtype=bool)
+        self._audible: list[bool] = []
+        self._near: list[bool] = []
         self._tail = -1
         """End (exclusive) of the soft end still to mark, after a spurt that stopped."""
         self._last = -(10**9)
@@ -67,11 +74,14 @@ class SpeechTime:
         each (``TalkSpurts.active`` after the frame's step), and the spurt changes of the
         block in order (:func:`change`)."""
         n = len(audible)
-        self._audible = np.concatenate((self._audible, audible))
-        near = active.copy()
+        aud = audible.tolist()
+        near = active.tolist()
         if self._tail > i0:
-            near[: self._tail - i0] |= audible[: self._tail - i0]  # the open soft end
-        self._near = np.concatenate((self._near, near))
+            for j in range(min(self._tail - i0, n)):  # the open soft end
+                if aud[j]:
+                    near[j] = True
+        self._audible += aud
+        self._near += near
         for frame, kind, start, end, was_cut in changes:
             if kind is SpurtChange.START:
                 # its soft start and its onset run (confirmed only now)
@@ -98,34 +108,45 @@ class SpeechTime:
         lifetime count does not (it feeds a counter, which must never go down)."""
         if span:
             return self.frames[1]
-        pending = int(np.count_nonzero(self._audible & self._near))
+        pending = sum(map(operator.and_, self._audible, self._near))
         return self.frames[0] + pending
 
     def _mark(self, lo: int, hi: int, audible_only: bool = False) -> None:
-        a, b = max(lo - self._base, 0), min(hi - self._base, len(self._near))
+        near = self._near
+        a, b = max(lo - self._base, 0), min(hi - self._base, len(near))
         if a < b:
             if audible_only:
-                self._near[a:b] |= self._audible[a:b]
+                aud = self._audible
+                for j in range(a, b):
+                    if aud[j]:
+                        near[j] = True
             else:
-                self._near[a:b] = True
+                near[a:b] = [True] * (b - a)
 
     def _unmark(self, lo: int, hi: int) -> None:
-        a, b = max(lo - self._base, 0), min(hi - self._base, len(self._near))
+        near = self._near
+        a, b = max(lo - self._base, 0), min(hi - self._base, len(near))
         if a < b:
-            self._near[a:b] = False
+            near[a:b] = [False] * (b - a)
 
     def _decide(self, upto: int) -> None:
         k = upto - self._base
         if k <= 0:
             return
-        counted = np.flatnonzero(self._audible[:k] & self._near[:k]) + self._base
-        if counted.size:
-            gap = np.diff(counted, prepend=self._last) - 1
-            add = 1 + np.where((gap > 0) & (gap < GAP_FILL_FRAMES), gap, 0)
-            self.frames[1] += int(add.sum())
-            own = np.minimum(add, counted - self._call_start + 1)
-            self.frames[0] += int(own[own > 0].sum())
-            self._last = int(counted[-1])
-        self._audible = self._audible[k:]
-        self._near = self._near[k:]
+        base, last, call_start = self._base, self._last, self._call_start
+        lifetime = this_call = 0
+        for j in compress(range(k), map(operator.and_, self._audible[:k], self._near[:k])):
+            i = base + j
+            gap = i - last - 1
+            add = 1 + gap if 0 < gap < GAP_FILL_FRAMES else 1  # short pauses are filled
+            lifetime += add
+            own = min(add, i - call_start + 1)  # this call's part of it
+            if own > 0:
+                this_call += own
+            last = i
+        self.frames[1] += lifetime
+        self.frames[0] += this_call
+        self._last = last
+        del self._audible[:k]
+        del self._near[:k]
         self._base = upto

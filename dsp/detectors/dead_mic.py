@@ -59,11 +59,14 @@ class DeadMic:
 
     def add(self, agent_rms_dbfs: np.ndarray, far_active_frames: int) -> None:
         """Frames of the current segment."""
-        self.seg_dead += int((agent_rms_dbfs < self.threshold_dbfs).sum())
-        self.seg_alive |= bool(
-            (agent_rms_dbfs >= self.threshold_dbfs + LEVEL_HYSTERESIS_DB).any())
-        self.seg_min = min(self.seg_min, float(agent_rms_dbfs.min()))
-        self.seg_max = max(self.seg_max, float(agent_rms_dbfs.max()))
+        # ufunc reductions, not the ndarray methods: their wrappers cost more than a live
+        # block's two frames.
+        lo = float(np.minimum.reduce(agent_rms_dbfs))
+        hi = float(np.maximum.reduce(agent_rms_dbfs))
+        self.seg_dead += int(np.count_nonzero(agent_rms_dbfs < self.threshold_dbfs))
+        self.seg_alive |= hi >= self.threshold_dbfs + LEVEL_HYSTERESIS_DB
+        self.seg_min = min(self.seg_min, lo)
+        self.seg_max = max(self.seg_max, hi)
         self.seg_far += far_active_frames
 
     def _dead_segment(self) -> bool:
