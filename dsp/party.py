@@ -173,6 +173,14 @@ class Party:
         self.noise_all = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         """Background from every frame, the fallback once a spurt runs on too long."""
         self.meter = ActiveLevelMeter(ANALYSIS_RATE // P56_DECIMATION)
+        self.last_speech_at_segment = -(10**9)
+        """The spurts' last speech frame as the current segment began: how long the party has
+        been quiet is judged once a segment, so that the start and resume levels, which relax
+        with it, are the same for every frame of the segment however the audio is chunked
+        (read at each block's start, they moved with the block size)."""
+        self.spurt_start_at_segment: int | None = None
+        """First frame of the spurt running as the current segment began (None if none): the
+        long-spurt fallback of :meth:`background_dbfs` is judged on it, for the same reason."""
         self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
@@ -247,16 +255,17 @@ class Party:
         talker's softer syllables then fail the gate, and a turn looks like scattered
         spurts). Until that has seen :data:`QUIET_MIN_FRAMES` (then held within
         :data:`EARLY_ABOVE_FLOOR_MAX_DB` of the minimum floor), and once a spurt runs on
-        past :data:`LONG_SPURT_FRAMES` (babble loud enough to start a spurt never shows
-        outside one), the estimate over all frames is used.
+        past :data:`LONG_SPURT_FRAMES` at the segment's start (babble loud enough to start a
+        spurt never shows outside one), the estimate over all frames is used.
         """
         quiet, every = self.noise.live_dbfs, self.noise_all.live_dbfs
         if quiet is None or self.noise.frames < QUIET_MIN_FRAMES:
             if every is None:
                 return None
             return min(every, self.floor.settled_dbfs + EARLY_ABOVE_FLOOR_MAX_DB)
-        sp = self.spurts
-        if every is not None and sp.active and frame - sp.spurt_start >= LONG_SPURT_FRAMES:
+        since = self.spurt_start_at_segment
+        if (every is not None and since is not None
+                and frame - frame % SEGMENT_FRAMES - since >= LONG_SPURT_FRAMES):
             return max(quiet, every)
         return quiet
 
@@ -299,7 +308,8 @@ class Party:
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         resume = threshold
         if own is not None:
-            quiet_s = max(0, frame - self.spurts.last_speech) * FRAME_S
+            seg_start = frame - frame % SEGMENT_FRAMES
+            quiet_s = max(0, seg_start - self.last_speech_at_segment) * FRAME_S
             ref = own - START_DECAY_DB_PER_S * quiet_s
             start = np.maximum(start, ref - START_BELOW_LEVEL_DB)
             resume = np.maximum(threshold, ref - RESUME_BELOW_LEVEL_DB)

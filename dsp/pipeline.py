@@ -514,6 +514,9 @@ class Pipeline:
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
             events += self._judges[party.stream].end_segment(end, self._call_start_frame)
+            sp = party.spurts
+            party.last_speech_at_segment = sp.last_speech
+            party.spurt_start_at_segment = sp.spurt_start if sp.active else None
         events += self._dead_mic.judge(seg_start, end)
         events += self._fast_speech.judge(end)
         events += self._turns.judge(end, self._agent.spurts, self._customer.spurts)

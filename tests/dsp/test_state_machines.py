@@ -350,3 +350,35 @@ def test_the_far_end_speech_an_echo_verdict_rests_on_moves_only_at_estimates():
     est.add(rng.uniform(-75, -70, 5), lagged[60:65])
     assert est.far_frames == 60
 
+
+
+class _AllVoice:
+    """A VAD that calls every candidate frame a voice."""
+
+    def classify(self, frames_pcm16: np.ndarray, candidates: np.ndarray) -> None:
+        pass
+
+    def set_mode(self, mode: int) -> None:
+        pass
+
+
+def test_a_segments_start_and_resume_levels_do_not_move_with_the_block_it_comes_in():
+    # How long the party has been quiet relaxes the level a run must reach to carry a spurt
+    # on. Judged from the spurt state where a block starts, a 10 s block and 40 ms blocks
+    # gave the same frame different verdicts; it is judged once a segment.
+    party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+    party.vad = _AllVoice()
+    party.add_speech_energy(np.full(100, 10 ** (-30 / 10)))
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 10 ** (-80 / 20), 320),
+                        rng.normal(0, 10 ** (-36.3 / 20), 320)]).astype(np.float32)
+    frames = x.reshape(2, 320)
+    feats = frame_features(frames, 0.99)
+    pcm = to_pcm16(frames)
+    clicks = np.zeros(2, dtype=bool)
+    party.spurts.last_speech = 0                  # heard 1.2 s before this block ...
+    early = party.gate(feats, pcm, clicks, None, 60)
+    party.spurts.last_speech = 61                 # ... or just before the next one
+    late = party.gate(feats, pcm, clicks, None, 62)
+    assert early[0][1] and late[0][1]             # speech both times
+    assert [v.tolist() for v in early] == [v.tolist() for v in late]
