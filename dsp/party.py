@@ -324,6 +324,39 @@ class Party:
             edge = speech
         return speech, speech & (db >= start), speech & (db >= resume), edge
 
+    def gather(self, frames_: np.ndarray, speech: np.ndarray, act: np.ndarray,
+               feats: FrameFeatures, explained: np.ndarray | None, i0: int) -> None:
+        """Count frames ``i0 ..`` (samples ``frames_``, speech decisions, spurt activity,
+        features, and which frames the far end's leak may explain) into the counters, the
+        P.56 meter and what the current segment gathers."""
+        n = len(act)
+        self.audio_frames[0] += n
+        self.audio_frames[1] += n
+        clipped = int(np.add.reduce(feats.clipped))
+        self.clipped[0] += clipped
+        self.clipped[1] += clipped
+        self.seg_clipped += clipped
+        if np.count_nonzero(act):
+            self.meter.process(frames_[act, ::P56_DECIMATION].ravel())
+            # The level window takes speech frames of the party's spurts only: a background
+            # voice the gate lets through between spurts is not their level.
+            voiced = speech & act
+            if np.count_nonzero(voiced):
+                self.seg_speech.append(feats.energy[voiced])
+        quiet = speech | act
+        if explained is not None:
+            quiet |= explained
+        np.logical_not(quiet, out=quiet)
+        nquiet = int(np.count_nonzero(quiet))
+        if nquiet:
+            if not self.seg_quiet:
+                self.seg_quiet_first = i0 + int(np.argmax(quiet))
+            self.seg_quiet += nquiet
+            self.seg_quiet_levels.append(feats.rms_dbfs[quiet])
+        self.seg_levels.append(feats.rms_dbfs)
+        self.last_rms = float(feats.rms_dbfs[-1])
+        self.last_peak = float(feats.peak_dbfs[-1])
+
     def add_speech_energy(self, energies: np.ndarray) -> None:
         size = self.level_energy.size
         for e in energies[-size:]:

@@ -27,13 +27,12 @@ events are the same whatever the block sizes.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
-from dsp.block import Block, join_features, sanitize, split_features
+from dsp.block import Block, sanitize, split_features
 from dsp.detectors.acoustic_shock import AcousticShock
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
@@ -46,8 +45,9 @@ from dsp.detectors.turns import Turns
 from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, FrameFeatures, frame_features
-from dsp.party import P56_DECIMATION, SEGMENT_FRAMES, Party, frames, impulsive
+from dsp.levels import DBFS_FLOOR, frame_features
+from dsp.party import SEGMENT_FRAMES, Party, frames, impulsive
+from dsp.passes import Pass
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
@@ -58,40 +58,6 @@ MIN_RATE_SPEECH_S = 10.0
 
 BLOCK_FRAMES = 250
 """At most this many frames are processed per inner step (bounds memory and GIL holds)."""
-
-
-class _Pass(NamedTuple):
-    """What one step of the frame loop leaves for :meth:`Pipeline._catch_up`."""
-
-    i0: int
-    a: np.ndarray
-    c: np.ndarray
-    fa: FrameFeatures
-    fc: FrameFeatures
-    a_speech: np.ndarray
-    a_act: np.ndarray
-    c_speech: np.ndarray
-    c_act: np.ndarray
-    explained: np.ndarray | None
-    """Frames whose level the far end's leak may explain (the agent's echo gate was on:
-    the far end active), or None with the gate off."""
-
-    @staticmethod
-    def joined(passes: list[_Pass]) -> _Pass:
-        """Consecutive passes as one."""
-        if len(passes) == 1:
-            return passes[0]
-        cat = np.concatenate
-        explained = None
-        if any(p.explained is not None for p in passes):
-            explained = cat([np.zeros_like(p.c_act) if p.explained is None else p.explained
-                             for p in passes])
-        return _Pass(passes[0].i0, cat([p.a for p in passes]), cat([p.c for p in passes]),
-                     join_features([p.fa for p in passes]),
-                     join_features([p.fc for p in passes]),
-                     cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
-                     cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
-                     explained)
 
 
 class Pipeline:
@@ -114,7 +80,7 @@ class Pipeline:
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
-        self._passes: list[_Pass] = []
+        self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
         self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
                                          np.ndarray, np.ndarray, list[Change]]] = []
@@ -421,7 +387,7 @@ class Pipeline:
         events += shock[s_next:]
         self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
                                      c_edge | c_speech, c_act, c_changes))
-        self._passes.append(_Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
+        self._passes.append(Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
                                   None if echo_floor is None else c_act))
         if any(c_list):
             # Per pass, not in _catch_up: how much far-end speech the estimator has seen is
@@ -464,9 +430,9 @@ class Pipeline:
         self._catch_up_speech()
         if not self._passes:
             return []
-        p = _Pass.joined(self._passes)
+        p = Pass.joined(self._passes)
         self._passes.clear()
-        i0, n, agent, cust = p.i0, len(p.a_act), self._agent, self._customer
+        i0, agent, cust = p.i0, self._agent, self._customer
         # Its events and the far end's exposure change at segment ends only.
         events = self._loud_far_end.update(i0, p.c)
         agent.pace.update(p.a, p.a_act, i0)
@@ -475,37 +441,8 @@ class Pipeline:
         if np.count_nonzero(p.a_act):
             # The agent's background changes only at segment ends, after this.
             self._dead_mic.heard(agent.noise.live_dbfs)
-        # Counters and what the segment gathers.
-        for party, frames_, speech, act, feats, explained in (
-            (agent, p.a, p.a_speech, p.a_act, p.fa, p.explained),
-            (cust, p.c, p.c_speech, p.c_act, p.fc, None),
-        ):
-            party.audio_frames[0] += n
-            party.audio_frames[1] += n
-            clipped = int(np.add.reduce(feats.clipped))
-            party.clipped[0] += clipped
-            party.clipped[1] += clipped
-            party.seg_clipped += clipped
-            if np.count_nonzero(act):
-                party.meter.process(frames_[act, ::P56_DECIMATION].ravel())
-                # The level window takes speech frames of the party's spurts only: a
-                # background voice the gate lets through between spurts is not their level.
-                voiced = speech & act
-                if np.count_nonzero(voiced):
-                    party.seg_speech.append(feats.energy[voiced])
-            quiet = speech | act
-            if explained is not None:
-                quiet |= explained
-            np.logical_not(quiet, out=quiet)
-            nquiet = int(np.count_nonzero(quiet))
-            if nquiet:
-                if not party.seg_quiet:
-                    party.seg_quiet_first = i0 + int(np.argmax(quiet))
-                party.seg_quiet += nquiet
-                party.seg_quiet_levels.append(feats.rms_dbfs[quiet])
-            party.seg_levels.append(feats.rms_dbfs)
-            party.last_rms = float(feats.rms_dbfs[-1])
-            party.last_peak = float(feats.peak_dbfs[-1])
+        agent.gather(p.a, p.a_speech, p.a_act, p.fa, p.explained, i0)
+        cust.gather(p.c, p.c_speech, p.c_act, p.fc, None, i0)
         return events
 
     def _end_segment(self, events: list[Event]) -> None:
