@@ -217,11 +217,17 @@ def test_the_background_margin_narrows_in_steady_noise_only():
     assert margins["rain"] == STEADY_NOISE_MARGIN_DB
 
 
+def _far_lagged(rng: np.random.Generator, n: int, lags: int) -> np.ndarray:
+    """``n`` frames of far-end levels at each delay 0 .. ``lags`` - 1, as the pipeline hands
+    them to the echo estimator."""
+    far = rng.uniform(-50, -20, n + lags)
+    return np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+
+
 def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio():
     rng = np.random.default_rng(2)
     n, lags = 600, 16
-    far = rng.uniform(-50, -20, n + lags)
-    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    lagged = _far_lagged(rng, n, lags)
     leak = EchoEstimator(max_lag_frames=lags - 1)
     leak.add(lagged[:, 4] - 18.0 + rng.normal(0, 0.5, n), lagged)
     assert leak.refresh()
@@ -297,8 +303,7 @@ def test_echo_estimator_needs_a_sharp_lower_edge_not_only_correlation():
     # never let the mic fall below it, so this is no leak.
     rng = np.random.default_rng(3)
     n, lags = 120, 16
-    far = rng.uniform(-50, -20, n + lags)
-    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    lagged = _far_lagged(rng, n, lags)
     mic = lagged[:, 4] - 2.0 + rng.normal(0, 0.5, n)
     mic[rng.random(n) < 0.2] = -75.0
     est = EchoEstimator(max_lag_frames=lags - 1)
@@ -320,8 +325,7 @@ def test_a_found_leak_is_kept_through_frames_the_speaker_renders_weaker():
     # its sharp lower edge, such frames must not lose it; never found, they do not find it.
     rng = np.random.default_rng(4)
     n, lags = 400, 16
-    far = rng.uniform(-50, -20, 2 * n + lags)
-    lagged = np.stack([far[lags - d : lags - d + 2 * n] for d in range(lags)], axis=1)
+    lagged = _far_lagged(rng, 2 * n, lags)
     mic = lagged[:, 4] - 20.0 + rng.normal(0, 0.3, 2 * n)
     weak = rng.random(2 * n) < 0.2
     weak[:n] = False
@@ -342,8 +346,7 @@ def test_the_far_end_speech_an_echo_verdict_rests_on_moves_only_at_estimates():
     # was cut into blocks: frames added between estimates do not count yet.
     rng = np.random.default_rng(6)
     n, lags = 120, 16
-    far = rng.uniform(-50, -20, n + lags)
-    lagged = np.stack([far[lags - d : lags - d + n] for d in range(lags)], axis=1)
+    lagged = _far_lagged(rng, n, lags)
     est = EchoEstimator(max_lag_frames=lags - 1)
     est.add(rng.uniform(-75, -70, 60), lagged[:60])
     assert est.far_frames == 0 and est.refresh() and est.far_frames == 60
