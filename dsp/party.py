@@ -393,6 +393,9 @@ class Party:
             self.vad.classify(self._raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
                               speech)
             return
+        if self.loudest_dbfs >= EARLY_VAD_QUIET_DBFS:  # loud once: heard as they are
+            self.vad.classify(pcm16, speech)
+            return
         loudest = np.maximum.accumulate(db)
         np.maximum(loudest, self.loudest_dbfs, out=loudest)
         self.loudest_dbfs = float(loudest[-1])
