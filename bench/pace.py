@@ -387,7 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
     dictionary = cmudict()
-    tuning = tuning_items(dictionary)
+    try:
+        tuning = tuning_items(dictionary)
+    except pace_sources.SnapshotError as exc:
+        print(f"real-speech tuning set: {exc}", file=sys.stderr)
+        tuning = []
     if not tuning:
         print("real-speech tuning set not found: see bench/pace_sources.py for where it comes "
               "from; its rows are left out", file=sys.stderr)

@@ -42,6 +42,7 @@ import io
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,10 +114,18 @@ def _git_dir(src: Source) -> Path | None:
     return None
 
 
+class SnapshotError(RuntimeError):
+    """A repository snapshot lacks what the tuning set is built from."""
+
+
 def _git(git_dir: Path, *args: str) -> bytes:
-    return subprocess.run(["git", f"--git-dir={git_dir}" if (git_dir / "HEAD").exists()
-                           else f"--git-dir={git_dir / '.git'}", *args],
-                          check=True, capture_output=True).stdout
+    run = subprocess.run(["git", f"--git-dir={git_dir}" if (git_dir / "HEAD").exists()
+                          else f"--git-dir={git_dir / '.git'}", *args], capture_output=True)
+    if run.returncode != 0:
+        raise SnapshotError(f"{git_dir}: git {' '.join(args)}: "
+                            f"{run.stderr.decode(errors='replace').strip()}; fetch the "
+                            "repository again so that it holds the pinned commit")
+    return run.stdout
 
 
 def _vctk(git_dir: Path) -> list[tuple[Clip, bytes]]:
@@ -191,7 +200,15 @@ def clips() -> list[Clip]:
 
 
 if __name__ == "__main__":
-    built = build()
+    try:
+        built = build()
+    except SnapshotError as exc:
+        sys.exit(f"python -m bench.pace_sources: {exc}")
+    if not built:
+        sys.exit("python -m bench.pace_sources: no snapshot of "
+                 f"{' or '.join(s.repo for s in (VCTK, ARCTIC))} under {MIRRORS} or in "
+                 "CALLWATCH_PACE_MIRRORS (colon-separated folders holding OWNER+NAME/repo); "
+                 "fetch one, or point the variable at it")
     spk = {(c.source, c.speaker, c.sex) for c in built}
     print(f"{len(built)} clips, {len(spk)} speakers "
           f"({sum(s[2] == 'F' for s in spk)} F, {sum(s[2] == 'M' for s in spk)} M) in {CACHE}")

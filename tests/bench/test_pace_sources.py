@@ -125,3 +125,15 @@ def test_items_are_one_per_speaker_without_unreliable_clips(
         (pace.TUNING_SOURCE, "vctk/pa F", 18)]
     gap = round(pace.TUNING_GAP_S * ANALYSIS_RATE)
     assert len(items[0].audio) == 2 * 2 * ANALYSIS_RATE + gap
+
+
+def test_a_snapshot_without_the_pinned_commit_is_named_with_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirrors = tmp_path / "mirrors"
+    _snapshot(mirrors, "msc-project", {"README": "an older snapshot"})
+    monkeypatch.setenv("CALLWATCH_PACE_MIRRORS", str(mirrors))
+    monkeypatch.setattr(pace_sources, "MIRRORS", tmp_path / "none")
+    monkeypatch.setattr(pace_sources, "CACHE", tmp_path / "cache")
+    with pytest.raises(pace_sources.SnapshotError, match="fetch the repository again"):
+        pace_sources.build()
+    assert not (tmp_path / "cache" / pace_sources.INDEX).exists()
