@@ -328,14 +328,14 @@ class Pipeline:
         lags = self._max_lag + 1
         far_lagged = blk.far_lagged  # (n, lags): the far end's level at every delay
 
-        c_speech, c_strong, c_resume, c_edge = cust.gate(fc, blk.pc, blk.c_clicks, None, i0)
+        c_speech, c_strong, c_resume, c_audible = cust.gate(fc, blk.pc, blk.c_clicks, None, i0)
         echo_floor = None
         echo = self._echo
         if echo.present:
             d = echo.delay_frames
             near = np.maximum.reduce(far_lagged[:, max(0, d - 1) : min(lags, d + 2)], axis=1)
             echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
-        a_speech, a_strong, a_resume, a_edge = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
+        a_speech, a_strong, a_resume, a_audible = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
                                                           i0)
 
         talkover = self._talkover
@@ -385,8 +385,8 @@ class Pipeline:
                     events.append(ev)
 
         events += shock[s_next:]
-        self._speech_pending.append((i0, a_edge | a_speech, a_act, a_changes,
-                                     c_edge | c_speech, c_act, c_changes))
+        self._speech_pending.append((i0, a_audible, a_act, a_changes,
+                                     c_audible, c_act, c_changes))
         self._passes.append(Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
                                   None if echo_floor is None else c_act))
         if any(c_list):

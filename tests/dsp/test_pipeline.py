@@ -274,3 +274,23 @@ def test_agent_turns_that_follow_the_customer_by_chance_are_not_a_leak(agent_lat
     agent = np.concatenate([agent[:k], agent])[: len(customer)]
     _, events = run(agent, customer)
     assert ends(events, Kind.ECHO) == []
+
+
+def test_keystrokes_in_a_talkers_pauses_are_not_speech_time():
+    """Keystrokes between a talker's phrases pass the speech gate often enough to fill the
+    pauses; the frames whose peak stands far over their RMS are left out of speech time."""
+    from bench.noises import typing
+
+    def speech_s(seed: int | None) -> float:
+        agent, customer = two_party_call([("agent", "hts1", 1.0), ("agent", "kristoff", 9.0),
+                                          ("customer", "cq_ref", 18.0)], 26.0)
+        if seed is not None:
+            keys = typing(np.random.default_rng(seed), len(agent), RATE) * 10 ** (-40 / 20)
+            agent = agent + keys.astype(np.float32)
+        p, _ = run(agent, customer)
+        return p.stats.agent.speech_s
+
+    clean = speech_s(None)
+    excess = sum(speech_s(seed) - clean for seed in (1, 2, 3))
+    # 2.0 s over 3 x 8 s of speech; 3.8 s when every gated frame counted.
+    assert 0.0 <= excess < 0.1 * 3 * clean
