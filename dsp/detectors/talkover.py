@@ -71,6 +71,12 @@ VETO_CLICK_FRACTION = 0.2
 REVET_FRAMES = 10
 """A vetoed episode that goes on is judged again this often (0.2 s)."""
 
+REVET_BEFORE_FRAMES = 100
+REVET_LOOKBACK_FRAMES = 400
+"""Whether the agent of a revived episode was talking before the customer is judged on their
+last 2 s before the customer's voice, no further back than 8 s (within the 10 s of frame
+history, less a segment recorded ahead); see :meth:`TalkOver._talking_before`."""
+
 
 @dataclass(frozen=True, slots=True)
 class OverlapChange:
@@ -268,7 +274,7 @@ class TalkOver:
             return (self._event(OverlapChange(True, held.start, i + 1, held.initiator)),)
         if change is None:
             if ov.vetoed and ov.in_overlap and i - self._vetted_at >= REVET_FRAMES:
-                return self._revet(i, customer)
+                return self._revet(i, agent, customer)
             return ()
         if change.begin:
             if self._not_a_voice(change.start, i + 1):
@@ -280,12 +286,15 @@ class TalkOver:
                 return ()
         return (self._event(change),)
 
-    def _revet(self, i: int, customer: TalkSpurts) -> tuple[Event, ...]:
+    def _revet(self, i: int, agent: TalkSpurts, customer: TalkSpurts) -> tuple[Event, ...]:
         """Judge a vetoed episode again on its last ``min_overlap_s``: an agent who types and
         then starts talking over the customer opens the episode with keystrokes, and the veto
         must not swallow the speech that follows. The agent's voice must fill the window
         (strong frames at the episode's density, few clicks, no leak correlation); the
-        talk-over then starts at its first strong frame."""
+        talk-over then starts at its first strong frame. Who started it is judged on where
+        the agent's voice began (:meth:`_talking_before`), not on that frame: a voice whose
+        plosives the click gate took for keystrokes was vetoed as typing though the agent
+        had been talking all along, and the customer who cut in was not blamed."""
         self._vetted_at = i
         ov = self.overlap
         n = ov.min_frames
@@ -294,7 +303,9 @@ class TalkOver:
         if strong.mean() < ov.min_density or self._not_a_voice(first, i + 1):
             return ()
         start = first + int(np.argmax(strong))
-        initiator = Stream.AGENT if customer.voice_start <= start else Stream.CUSTOMER
+        first_talker = (customer.voice_start <= start and not self._talking_before(
+            agent, customer, i + 1 - REVET_LOOKBACK_FRAMES, ov.min_density))
+        initiator = Stream.AGENT if first_talker else Stream.CUSTOMER
         ov.revive(start, initiator)
         return (self._event(OverlapChange(True, start, i + 1, initiator)),)
 
@@ -362,6 +373,21 @@ class TalkOver:
                 if q50 - q10 <= LEAK_STEADY_SPREAD_DB:
                     return True
         return False
+
+    def _talking_before(self, agent: TalkSpurts, customer: TalkSpurts, limit: int,
+                        density: float) -> bool:
+        """Whether the agent's voice was going before the customer's began: their activity
+        run started first, and in its last :data:`REVET_BEFORE_FRAMES` before the customer's
+        voice (no further back than ``limit``) their strong frames reach ``density`` and
+        clicks stay under :data:`VETO_CLICK_FRACTION`. Keystrokes give strong frames too, but
+        too sparsely, and many of them clicks."""
+        end = customer.voice_start
+        start = max(agent.voice_start, end - REVET_BEFORE_FRAMES, limit)
+        if end - start < REVET_FRAMES:
+            return False
+        pos = _hist_pos(start, end - start)
+        return bool(self._strong_hist[pos].mean() >= density
+                    and self._click_hist[pos].mean() < VETO_CLICK_FRACTION)
 
     def _event(self, change: OverlapChange) -> Event:
         if change.begin:

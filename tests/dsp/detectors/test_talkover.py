@@ -185,3 +185,28 @@ def test_a_held_talk_over_the_leak_explains_is_not_reported():
     events = _held_run(EchoEstimator(LAGS), voice, far, 150, _echo(-20.0))
     assert [e.phase for _, e in events] == [Phase.BEGIN, Phase.END]
 
+
+
+def test_a_voice_vetoed_as_typing_then_revived_keeps_the_customer_as_initiator():
+    # The agent talks from 200; the customer cuts in at 300. A quarter of the agent's frames
+    # from 300 to 360 look like clicks (plosives), so the episode is vetoed as typing and
+    # revived once they thin out. The agent had been talking for 2 s: the customer started it.
+    det = TalkOver(S, _echo())
+    rng = np.random.default_rng(2)
+    end = 600
+    frame = np.arange(end)
+    clicks = (frame >= 300) & (frame < 360) & (frame % 4 == 0)
+    speaking = (frame >= 200) & (frame < 500)
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), clicks, speaking & ~clicks)
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(200, end):
+        a_sp, c_sp = bool(speaking[i]), 300 <= i < 450
+        a.step(i, a_sp)
+        c.step(i, c_sp)
+        if (a.active and c.active) or det.in_overlap:
+            events += det.step(i, a, c, a_sp, c_sp)
+    events += det.close(end, a, c)
+    assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
+    assert events[0].start > 300 * FRAME_LEN  # revived, not reported at once
+    assert events[0].data["initiator"] == "customer"
