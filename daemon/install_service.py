@@ -44,15 +44,20 @@ TimeoutStopSec=5
 # JSON event lines on stdout go to the journal: journalctl --user -u callwatch -o cat
 StandardOutput=journal
 StandardError=journal
-Nice=-5
+# No Nice=: a user manager cannot raise a priority (the unit would fail to start), and the
+# audio threads run in the sound server, not here.
 
 # Hardening that keeps audio working: the sound server's socket is in $XDG_RUNTIME_DIR (%t),
 # which stays visible and writable (the control socket lives there too); the config dir is
-# writable for the generated WebSocket token.
+# writable for the generated WebSocket token, the state dir for the daily exposure totals,
+# the call journal and the last check. Both are made first, outside the sandbox ("+"): a
+# read-only home cannot have them created from inside it. A config file under /tmp is not
+# visible to the service (PrivateTmp).
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths=-%h/.config/callwatch -%t
+ExecStartPre=+/bin/mkdir -p -m 0700 %h/.config/callwatch %h/.local/state/callwatch
+ReadWritePaths=-%h/.config/callwatch -%h/.local/state/callwatch -%t
 PrivateTmp=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 LockPersonality=yes
@@ -72,6 +77,10 @@ WantedBy=default.target
 
 REPO_EXEC = "/opt/callwatch/.venv/bin/callwatch run"
 """The ExecStart of the unit shipped in ``systemd/callwatch.service`` (an example path)."""
+
+
+PRIVATE_TMP = (Path("/tmp"), Path("/var/tmp"))
+"""What ``PrivateTmp=yes`` replaces with an empty directory for the service."""
 
 
 def render(exec_start: str) -> str:
@@ -103,6 +112,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.config:
         load_config(args.config)  # a bad file is refused now, not when the service starts
+        where = Path(args.config).resolve()
+        if any(where.is_relative_to(t) for t in PRIVATE_TMP):
+            raise CommandError(
+                f"--config {args.config}: the service has a private /tmp and would not see "
+                f"it; copy it to ~/.config/callwatch/config.toml (or another path outside "
+                f"/tmp and /var/tmp) and point --config there", EXIT_CANNOT_RUN)
     text = render(default_exec(args.config))
     if args.print:
         sys.stdout.write(text)

@@ -197,6 +197,15 @@ def test_bad_run_arguments_exit_2(args, message):
     assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
+def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
+    cfg = tmp_path / "callwatch.toml"  # under /tmp: PrivateTmp=yes hides it from the service
+    cfg.write_text("")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "home"))
+    out = cli("install-service", "--config", str(cfg), env=env)
+    assert out.returncode == 3 and "private /tmp" in out.stderr, out.stderr
+    assert not (tmp_path / "home" / "systemd" / "user" / "callwatch.service").exists()
+
+
 def test_install_service_writes_the_user_unit(tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
     out = cli("install-service", env=env)
@@ -205,6 +214,11 @@ def test_install_service_writes_the_user_unit(tmp_path):
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert exec_line.endswith("/callwatch run") and Path(exec_line[10:-4]).exists()
     assert "Type=notify" in unit and "WatchdogSec=30" in unit
+    # Every directory the daemon writes under the read-only home is made and writable.
+    assert "ExecStartPre=+/bin/mkdir -p -m 0700 %h/.config/callwatch %h/.local/state/callwatch" \
+        in unit
+    assert "ReadWritePaths=-%h/.config/callwatch -%h/.local/state/callwatch -%t" in unit
+    assert not any(line.startswith("Nice=") for line in unit.splitlines())
     assert "systemctl --user daemon-reload && systemctl --user enable --now callwatch" \
         in out.stdout
     shipped = (ROOT / "systemd" / "callwatch.service").read_text()
