@@ -121,23 +121,29 @@ class HumCanceller:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """The samples with hum taken out while hum is found (float32, same length).
-        Without hum they pass unchanged, and the cost is a copy."""
-        out = np.array(x, dtype=np.float32)
+        Without hum they pass unchanged: ``x`` itself when it is float32 (never written to;
+        a copy is made once some of it has hum taken out)."""
+        src = np.asarray(x, dtype=np.float32)
+        out = src
         r = self.pos % DETECT
-        if not self.active and r + out.size < DETECT:
+        if not self.active and r + src.size < DETECT:
             # No hum and no decision in this chunk (a live block): only keep the samples.
-            self._recent[r : r + out.size] = out
-            self.pos += out.size
+            self._recent[r : r + src.size] = src
+            self.pos += src.size
             return out
-        x64 = out.astype(np.float64)
         done = 0
-        while done < x64.size:
-            n = min(x64.size - done, DETECT - self.pos % DETECT)
-            seg = x64[done : done + n]
-            if self.active:
-                out[done : done + n] = self._cancel(seg)
+        while done < src.size:
+            n = min(src.size - done, DETECT - self.pos % DETECT)
             r = self.pos % DETECT
-            self._recent[r : r + n] = seg
+            if self.active:
+                # float64 only where hum is taken out (the template and its update).
+                seg = src[done : done + n].astype(np.float64)
+                if out is src:
+                    out = src.copy()
+                out[done : done + n] = self._cancel(seg)
+                self._recent[r : r + n] = seg
+            else:
+                self._recent[r : r + n] = src[done : done + n]
             self.pos += n
             done += n
             if self.pos % DETECT == 0:
@@ -166,13 +172,10 @@ class HumCanceller:
 
     def _decide(self) -> None:
         above, power = lines(self._recent)
-        frames = self._recent.reshape(-1, FRAME_LEN)
-        ms = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
-        k = int(0.3 * (ms.size - 1))
-        background = float(np.partition(ms, k)[k])
         if not self.active:
-            share_db = 10.0 * np.log10(max(power, 1e-30) / max(background, 1e-30))
-            if above >= ON_LINES_ABOVE_DB and share_db >= ON_SHARE_OF_BACKGROUND_DB:
+            # The background share is asked only of lines that stand out: most seconds have
+            # no hum, and their decision ends at the spectrum.
+            if above >= ON_LINES_ABOVE_DB and self._share_db(power) >= ON_SHARE_OF_BACKGROUND_DB:
                 self.active = True
                 self._quiet_seconds = 0
                 # The second just measured, folded at the period: its ten periods' mean.
@@ -187,3 +190,12 @@ class HumCanceller:
         self._changes.append((self.pos, hum))
         if len(self._changes) > 64:
             del self._changes[:-32]
+
+    def _share_db(self, power: float) -> float:
+        """Hum ``power`` over the current second's background (the 30th percentile of its
+        20 ms frame powers), dB."""
+        frames = self._recent.reshape(-1, FRAME_LEN)
+        ms = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
+        k = int(0.3 * (ms.size - 1))
+        background = float(np.partition(ms, k)[k])
+        return 10.0 * np.log10(max(power, 1e-30) / max(background, 1e-30))

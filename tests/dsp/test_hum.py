@@ -66,6 +66,24 @@ def test_same_output_however_the_input_is_chunked():
     assert np.array_equal(np.concatenate(parts), whole)
 
 
+def test_the_input_is_never_written_to_and_passes_as_is_without_hum():
+    """Without hum a float32 chunk comes back as it is (no copy); a chunk in which hum is
+    found at a decision point gets a copy with the hum taken out after it, and the caller's
+    samples stay as they were."""
+    noise = np.random.default_rng(4).standard_normal(5 * ANALYSIS_RATE) * 10 ** (-75 / 20)
+    x = hum(5.0, 50.0, -40.0) + noise.astype(np.float32)
+    h = HumCanceller()
+    first = x[: DETECT // 2]
+    assert h.process(first) is first and not h.active
+    chunk = x[DETECT // 2 :]
+    before = chunk.copy()
+    y = h.process(chunk)
+    assert h.active and y is not chunk and y.dtype == np.float32
+    assert np.array_equal(chunk, before)
+    assert np.array_equal(y[: DETECT // 2], before[: DETECT // 2])  # before the decision
+    assert power_db(y[-ANALYSIS_RATE:]) < power_db(before[-ANALYSIS_RATE:]) - 20.0
+
+
 def test_the_agent_talking_under_loud_hum_is_heard():
     """An agent whose voice is no louder than the hum on their mic: the talk-over is found
     with its initiator, no dead air is reported while they talk, and the noise report still
