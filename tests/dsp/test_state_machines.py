@@ -406,3 +406,21 @@ def test_background_ring_holds_what_an_indexed_scatter_put_there():
             filled = np.sort(ring[: min(count, ring.size)])
             assert bg.live_dbfs == filled[int(0.3 * (filled.size - 1))]
             assert bg.upper_dbfs == filled[int(0.8 * (filled.size - 1))]
+
+
+def test_echo_rings_hold_what_a_frame_by_frame_write_put_there():
+    """The estimator keeps its far-end speech frames in rings written as slices: the rows are
+    exactly those of writing one frame at a time at kept % window, over batches of every size
+    (empty, one frame, more than the window)."""
+    est = EchoEstimator(max_lag_frames=6, window_frames=40)
+    far, mic, kept = np.zeros((40, 7)), np.zeros(40), 0
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n = int(rng.choice([0, 1, 3, 17, 39, 40, 41, 95]))
+        m, f = rng.normal(-40, 9, n), rng.normal(-30, 9, (n, 7))
+        est.add(m, f)
+        for k in range(n):
+            far[kept % 40], mic[kept % 40] = f[k], m[k]
+            kept += 1
+        assert np.array_equal(est._far, far) and np.array_equal(est._mic, mic)
+        assert est._kept == kept
