@@ -19,8 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import soundfile as sf
 
+from dsp.levels import to_float32
+
 BLOCK_S = 10.0
 """Seconds of audio read per block: large enough to amortise per-call overhead."""
+
+PCM16_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
+"""Containers whose 16-bit PCM is read as int16 and scaled here (see :meth:`CallReader.blocks`)."""
 
 MIN_DURATION_S = 1.0
 """Shortest call analysed. No detector can fire on less (the shortest reportable condition,
@@ -268,9 +273,12 @@ class CallReader:
                     f"({str(exc).strip()}); re-export the recording"
                 ) from None
             done_s += len(agent) / self._agent.samplerate
-            self._finite["agent"] += int(np.count_nonzero(np.isfinite(agent)))
-            self._finite["customer"] += int(np.count_nonzero(np.isfinite(customer)))
-            yield agent, customer
+            for side, x in (("agent", agent), ("customer", customer)):
+                if x.dtype == np.int16:  # PCM: every sample is finite
+                    self._finite[side] += len(x)
+                else:
+                    self._finite[side] += int(np.count_nonzero(np.isfinite(x)))
+            yield to_float32(agent), to_float32(customer)
         dead = [side for side, n in self._finite.items() if n == 0]
         if dead:
             raise AudioFileError(
@@ -278,18 +286,27 @@ class CallReader:
                 "the recording is corrupt, re-export it"
             )
 
+    @staticmethod
+    def _dtype(f: sf.SoundFile) -> str:
+        """How to read ``f``: 16-bit PCM WAV as int16, scaled to float32 by
+        :func:`dsp.levels.to_float32` (exactly libsndfile's own scaling, 2^-15) for the
+        channel used only; everything else as float32 from libsndfile."""
+        return "int16" if f.subtype == "PCM_16" and f.format in PCM16_FORMATS else "float32"
+
     def _raw_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Blocks of the two channels as read: int16 or float32 (see :meth:`_dtype`)."""
         a, c = self._agent, self._customer
         sa, sc = self.source.agent_channel, self.source.customer_channel
         if a is c:
             n = int(a.samplerate * BLOCK_S)
-            for block in a.blocks(blocksize=n, dtype="float32", always_2d=True):
+            for block in a.blocks(blocksize=n, dtype=self._dtype(a), always_2d=True):
                 yield block[:, sa], block[:, sc]
             return
         na, nc = int(a.samplerate * BLOCK_S), int(c.samplerate * BLOCK_S)
+        da, dc = self._dtype(a), self._dtype(c)
         while True:
-            xa = a.read(na, dtype="float32", always_2d=True)
-            xc = c.read(nc, dtype="float32", always_2d=True)
+            xa = a.read(na, dtype=da, always_2d=True)
+            xc = c.read(nc, dtype=dc, always_2d=True)
             if not len(xa) and not len(xc):
                 return
             yield xa[:, sa], xc[:, sc]

@@ -33,6 +33,16 @@ def median(x: np.ndarray) -> float:
     return 0.5 * float(part[lo] + part[hi])
 
 
+def medians(x: np.ndarray) -> np.ndarray:
+    """``np.median(x, axis=0)`` of a 2-D array of finite values without its overhead, bit
+    for bit (the middle value, or the two middle values' mean, as np.median takes them);
+    NaN is not looked for, as np.median would."""
+    n = x.shape[0]
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(x, (lo, hi), axis=0)
+    return 0.5 * (part[lo] + part[hi])
+
+
 class Block:
     """Per-frame arrays of a block (or a slice of one) that depend only on the samples."""
 

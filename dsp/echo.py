@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from dsp import FRAME_S
+from dsp.block import median, medians
 
 MIN_CORRELATION = 0.6
 """Log-energy correlation (on the leak-dominated half of the frames) for a leak to be found."""
@@ -106,12 +107,18 @@ class EchoEstimator:
     def add(self, mic_db: np.ndarray, far_lagged_db: np.ndarray) -> None:
         """Keep far-end speech frames: the mic level and the far-end level at each delay
         (``far_lagged_db`` has shape ``(n, max_lag + 1)``)."""
-        for k in range(len(mic_db)):
-            row = self._kept % self.window
-            self._far[row] = far_lagged_db[k]
-            self._mic[row] = mic_db[k]
-            self._kept += 1
-        self._since_update += len(mic_db)
+        n = len(mic_db)
+        # Into the rings at the next rows, wrapping: as two slices (only the newest
+        # ``window`` frames can stay).
+        keep = min(n, self.window)
+        pos = (self._kept + n - keep) % self.window
+        first = min(keep, self.window - pos)
+        for src, ring in ((far_lagged_db, self._far), (mic_db, self._mic)):
+            new = src[n - keep :]
+            ring[pos : pos + first] = new[:first]
+            ring[: keep - first] = new[first:]
+        self._kept += n
+        self._since_update += n
 
     def refresh(self) -> bool:
         """Re-estimate if enough new far-end speech arrived; True when it did. Called once per
@@ -150,8 +157,8 @@ class EchoEstimator:
         # Leak-dominated frames are those where the mic is least above the delayed far end:
         # there the mic follows the far end dB for dB. Agent speech and noise only ever add
         # energy, so they sit in the upper half of the residual and are left out.
-        resid = mic - far
-        w = (resid <= np.median(resid, axis=0)).astype(np.float64)
+        resid = mic - far  # dB levels, floored: never NaN
+        w = (resid <= medians(resid)).astype(np.float64)
         count = w.sum(axis=0)
         mx = (w * far).sum(axis=0) / count
         my = (w * mic).sum(axis=0) / count
@@ -165,7 +172,7 @@ class EchoEstimator:
         lag = int(np.argmax(corr))
         self.correlation = float(corr[lag])
         self.delay_frames = lag
-        self.coupling_db = float(np.median(resid[:, lag]))
+        self.coupling_db = median(resid[:, lag])
         self.slope = _floor_slope(far[:, lag], mic[:, 0])
         q10, q25 = np.percentile(resid[:, lag], (10.0, 25.0))
         self.edge_db = float(q25 - q10)

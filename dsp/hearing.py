@@ -140,7 +140,9 @@ def _bin_weights(n: int, rate: int) -> np.ndarray:
 def frame_spectra(frames: np.ndarray) -> np.ndarray:
     """|rfft|² of each row of ``frames`` (rectangular window), float64."""
     spec = rfft(np.asarray(frames, dtype=np.float64), axis=-1)
-    return spec.real**2 + spec.imag**2
+    power = spec.real**2
+    power += spec.imag**2  # in place: one temporary fewer, the same sums
+    return power
 
 
 def a_weighted_power(frames: np.ndarray, rate: int = ANALYSIS_RATE) -> np.ndarray:
@@ -153,4 +155,6 @@ def a_weighted_power(frames: np.ndarray, rate: int = ANALYSIS_RATE) -> np.ndarra
     frames = np.asarray(frames)
     if frames.ndim == 1:
         frames = frames.reshape(-1, FRAME_LEN)
-    return np.add.reduce(frame_spectra(frames) * _bin_weights(frames.shape[-1], rate), axis=-1)
+    power = frame_spectra(frames)
+    power *= _bin_weights(frames.shape[-1], rate)  # weighted in place, not into a copy
+    return np.add.reduce(power, axis=-1)

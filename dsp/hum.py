@@ -76,6 +76,10 @@ def _index() -> tuple[np.ndarray, np.ndarray]:
     return centres[..., None] + width, centres[..., None] + side
 
 
+MEASURE_SECONDS = 16
+"""Seconds of one chunk whose lines are measured in one batch (bounds the memory a long
+chunk takes: 16 s of float64, 2 MB)."""
+
 DECIMATE = 8
 """The spectrum is taken of the second averaged over groups of 8 samples (2 kHz): the lines
 lie under 500 Hz, where that average passes 90 % or more of the amplitude, and the
@@ -103,6 +107,26 @@ def lines(x: np.ndarray) -> tuple[float, float]:
     return float(above[best]), float(line[best])
 
 
+def lines_many(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lines` of every row of ``seconds`` ``(k, DETECT)`` in one set of numpy calls,
+    each value bit for bit what :func:`lines` gives for its row: every row is averaged,
+    transformed and sorted on its own, and the line and neighbourhood sums run over
+    contiguous copies laid out as :func:`lines` has them."""
+    k = seconds.shape[0]
+    averaged = np.einsum("ij,j->i", seconds.reshape(-1, DECIMATE), _AVERAGE).reshape(k, -1)
+    spec = np.fft.rfft(averaged * _WINDOW, axis=1)
+    power = (spec.real**2 + spec.imag**2) * _SCALE
+    line = np.ascontiguousarray(power[:, _LINE_BINS]).sum(axis=(2, 3))
+    side = np.sort(power[:, _SIDE_BINS], axis=3)
+    middle = side.shape[3] // 2
+    middles = np.ascontiguousarray(side[..., middle - 1 : middle + 1].mean(axis=3))
+    around = middles.sum(axis=2) * _LINE_BINS.shape[2]
+    above = 10.0 * np.log10(np.maximum(line, 1e-30) / np.maximum(around, 1e-30))
+    best = np.argmax(above, axis=1)
+    rows = np.arange(k)
+    return above[rows, best], line[rows, best]
+
+
 class HumCanceller:
     """Streaming hum removal for one stream at :data:`dsp.ANALYSIS_RATE`."""
 
@@ -121,28 +145,57 @@ class HumCanceller:
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """The samples with hum taken out while hum is found (float32, same length).
-        Without hum they pass unchanged, and the cost is a copy."""
-        out = np.array(x, dtype=np.float32)
+        Without hum they pass unchanged: ``x`` itself when it is float32 (never written to;
+        a copy is made once some of it has hum taken out)."""
+        src = np.asarray(x, dtype=np.float32)
+        out = src
         r = self.pos % DETECT
-        if not self.active and r + out.size < DETECT:
+        if not self.active and r + src.size < DETECT:
             # No hum and no decision in this chunk (a live block): only keep the samples.
-            self._recent[r : r + out.size] = out
-            self.pos += out.size
+            self._recent[r : r + src.size] = src
+            self.pos += src.size
             return out
-        x64 = out.astype(np.float64)
+        # The seconds that end in this chunk are measured together, up to MEASURE_SECONDS at
+        # a time: their lines depend on the input alone (what is taken out never enters
+        # them), so the decisions need not wait for one another's measurement.
+        first_r, seconds, decided = r, (r + src.size) // DETECT, 0
+        measured: list[tuple[float, float]] = []
         done = 0
-        while done < x64.size:
-            n = min(x64.size - done, DETECT - self.pos % DETECT)
-            seg = x64[done : done + n]
-            if self.active:
-                out[done : done + n] = self._cancel(seg)
+        while done < src.size:
+            n = min(src.size - done, DETECT - self.pos % DETECT)
             r = self.pos % DETECT
-            self._recent[r : r + n] = seg
+            if self.active:
+                # float64 only where hum is taken out (the template and its update).
+                seg = src[done : done + n].astype(np.float64)
+                if out is src:
+                    out = src.copy()
+                out[done : done + n] = self._cancel(seg)
+                self._recent[r : r + n] = seg
+            else:
+                self._recent[r : r + n] = src[done : done + n]
             self.pos += n
             done += n
             if self.pos % DETECT == 0:
-                self._decide()
+                if not measured:
+                    measured = self._measure(src, first_r, decided, seconds)
+                self._decide(*measured.pop())
+                decided += 1
         return out
+
+    def _measure(self, src: np.ndarray, first_r: int, decided: int, seconds: int
+                 ) -> list[tuple[float, float]]:
+        """The lines (:func:`lines_many`) of the second that just ended, which
+        :attr:`_recent` holds, and of the whole seconds of ``src`` after it, up to
+        :data:`MEASURE_SECONDS` in all; last second first, for popping. ``src`` began
+        ``first_r`` samples into a second, ``seconds`` seconds end in it and ``decided`` of
+        them are judged."""
+        more = min(MEASURE_SECONDS - 1, seconds - decided - 1)
+        begin = (decided + 1) * DETECT - first_r
+        rows = np.empty((1 + more, DETECT))
+        rows[0] = self._recent
+        rows[1:] = src[begin : begin + more * DETECT].reshape(more, DETECT)
+        above, power = lines_many(rows)
+        return list(zip(above.tolist(), power.tolist(), strict=True))[::-1]
 
     def _cancel(self, seg: np.ndarray) -> np.ndarray:
         """``seg`` (from :attr:`pos` on) minus the template, which each sample then moves
@@ -164,15 +217,13 @@ class HumCanceller:
         i = bisect.bisect_right(self._changes, (sample, float("inf"))) - 1
         return self._changes[max(0, i)][1]
 
-    def _decide(self) -> None:
-        above, power = lines(self._recent)
-        frames = self._recent.reshape(-1, FRAME_LEN)
-        ms = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
-        k = int(0.3 * (ms.size - 1))
-        background = float(np.partition(ms, k)[k])
+    def _decide(self, above: float, power: float) -> None:
+        """Hum on or off from the second that just ended: its lines stand ``above`` dB out
+        of their neighbourhood with ``power`` (see :func:`lines`)."""
         if not self.active:
-            share_db = 10.0 * np.log10(max(power, 1e-30) / max(background, 1e-30))
-            if above >= ON_LINES_ABOVE_DB and share_db >= ON_SHARE_OF_BACKGROUND_DB:
+            # The background share is asked only of lines that stand out: most seconds have
+            # no hum, and their decision ends at the spectrum.
+            if above >= ON_LINES_ABOVE_DB and self._share_db(power) >= ON_SHARE_OF_BACKGROUND_DB:
                 self.active = True
                 self._quiet_seconds = 0
                 # The second just measured, folded at the period: its ten periods' mean.
@@ -187,3 +238,12 @@ class HumCanceller:
         self._changes.append((self.pos, hum))
         if len(self._changes) > 64:
             del self._changes[:-32]
+
+    def _share_db(self, power: float) -> float:
+        """Hum ``power`` over the current second's background (the 30th percentile of its
+        20 ms frame powers), dB."""
+        frames = self._recent.reshape(-1, FRAME_LEN)
+        ms = np.einsum("ij,ij->i", frames, frames) / frames.shape[1]
+        k = int(0.3 * (ms.size - 1))
+        background = float(np.partition(ms, k)[k])
+        return 10.0 * np.log10(max(power, 1e-30) / max(background, 1e-30))

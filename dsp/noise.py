@@ -83,10 +83,16 @@ class BackgroundLevel:
 
     def add_segment(self, levels_dbfs: np.ndarray) -> None:
         """Fold one segment's frame levels in."""
-        size = self._hist.size
+        hist = self._hist
+        size = hist.size
         n = min(levels_dbfs.size, size)
-        pos = (self._count + np.arange(n)) % size
-        self._hist[pos] = levels_dbfs[-n:]
+        # The ring takes the newest n levels from its write position on, wrapping once: two
+        # slice copies, not an index array and a scatter.
+        new = levels_dbfs[levels_dbfs.size - n :]
+        pos = self._count % size
+        first = min(n, size - pos)
+        hist[pos : pos + first] = new[:first]
+        hist[: n - first] = new[first:]
         self._count += n
         filled = self._hist[: min(self._count, size)]
         k = int(self._percentile / 100.0 * (filled.size - 1))

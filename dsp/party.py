@@ -193,6 +193,10 @@ class Party:
         self.level_energy = np.zeros(0)
         self.level_pos = 0
         self.level_count = 0
+        self._energy_mean: float | None = None
+        """Mean of the level window's filled part (None while empty): it changes only when
+        :meth:`add_speech_energy` adds frames, once a segment, but the gates read it every
+        pass, so it is computed there once."""
         self.spurts = TalkSpurts(frames(settings.vad_start_s), frames(settings.vad_hangover_s))
         self.speech_time = SpeechTime()
         """Speech time as the accuracy definitions count it, near the spurts."""
@@ -239,6 +243,7 @@ class Party:
         if window != self.level_energy.size:
             self.level_energy = np.zeros(window)
             self.level_pos = self.level_count = 0
+            self._energy_mean = None
 
     def take(self, x: np.ndarray) -> None:
         """Samples at the stream's own rate, into the framer (resampled, hum taken out)."""
@@ -370,17 +375,24 @@ class Party:
         self.last_peak = float(feats.peak_dbfs[-1])
 
     def add_speech_energy(self, energies: np.ndarray) -> None:
-        size = self.level_energy.size
-        for e in energies[-size:]:
-            self.level_energy[self.level_pos] = e
-            self.level_pos = (self.level_pos + 1) % size
+        """Speech frames' mean squares into the level window (a ring: the oldest go)."""
+        window, pos = self.level_energy, self.level_pos
+        size = window.size
+        tail = energies[-size:]
+        k = tail.size
+        first = min(k, size - pos)
+        window[pos : pos + first] = tail[:first]
+        window[: k - first] = tail[first:]
+        self.level_pos = (pos + k) % size
         self.level_count += energies.size
+        n = min(self.level_count, size)
+        self._energy_mean = float(window[:n].mean()) if n else None
 
     def level_dbfs(self) -> float | None:
         """Power mean of the last ``level_window_s`` of speech frames, once the window is full."""
-        if self.level_count < self.level_energy.size:
+        if self.level_count < self.level_energy.size or self._energy_mean is None:
             return None
-        return power_dbfs(float(self.level_energy.mean()))
+        return power_dbfs(self._energy_mean)
 
     def _classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray,
                   own: float | None) -> None:
@@ -435,9 +447,9 @@ class Party:
         gates). Updated at segment ends only, so it does not depend on how the input was
         chunked."""
         n = min(self.level_count, self.level_energy.size)
-        if n < min_frames:
+        if n < min_frames or self._energy_mean is None:
             return None
-        return power_dbfs(float(self.level_energy[:n].mean()))
+        return power_dbfs(self._energy_mean)
 
     def snapshot(self, span: int) -> StreamStats:
         audio = self.audio_frames[span]

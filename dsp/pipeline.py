@@ -436,7 +436,7 @@ class Pipeline:
         # Its events and the far end's exposure change at segment ends only.
         events = self._loud_far_end.update(i0, p.c)
         agent.pace.update(p.a, p.a_act, i0)
-        cust.pace.update(p.c, p.c_act, i0)
+        cust.pace.add(p.c, p.c_act, i0)  # only its rate is read: analysed a few s at a time
         self._dead_mic.add(p.fa.rms_dbfs, int(np.count_nonzero(p.c_act)))
         if np.count_nonzero(p.a_act):
             # The agent's background changes only at segment ends, after this.

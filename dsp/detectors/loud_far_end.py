@@ -70,11 +70,15 @@ class LoudFarEnd:
         k = 0
         while k < n:
             take = min(n - k, SEGMENT_FRAMES - (frame + k) % SEGMENT_FRAMES)
-            self._seg.append(x[k:k + take].copy())
+            part = x[k:k + take]
             self._seg_frames += take
             k += take
             if (frame + k) % SEGMENT_FRAMES == 0:
+                # Measured now: the caller's frames as they are, with no copy kept.
+                self._seg.append(part)
                 out += self._end_segment(frame + k)
+            else:
+                self._seg.append(part.copy())  # kept past this call: the caller may reuse it
         return out
 
     def close(self, frame: int) -> list[Event]:
@@ -93,7 +97,7 @@ class LoudFarEnd:
         return self.laeq_dbfs + (self.dbspl_at_0dbfs or 0.0)
 
     def _end_segment(self, end: int) -> list[Event]:
-        seg = a_weighted_power(np.concatenate(self._seg))
+        seg = a_weighted_power(self._seg[0] if len(self._seg) == 1 else np.concatenate(self._seg))
         self._seg.clear()
         nframes = self._seg_frames
         self._seg_frames = 0

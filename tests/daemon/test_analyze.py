@@ -407,3 +407,32 @@ def test_readable_report_lists_events_apart_with_precise_thresholds(tmp_path, ca
     clipping = [line for line in events if " clipping" in line]
     assert clipping and all("threshold_ratio=0.001" in line for line in clipping)
     assert "=0.0," not in out.stdout and not out.stdout.rstrip().endswith("=0.0")
+
+
+@pytest.mark.parametrize("two_files", [False, True])
+def test_16_bit_wav_is_read_as_libsndfile_scales_it(tmp_path, two_files):
+    """16-bit PCM WAV is read as int16 and scaled once: the blocks are bit for bit the
+    float32 samples libsndfile itself gives, full scale included, stereo or two mono files."""
+    from daemon.audiofile import CallReader, CallSource
+
+    rng = np.random.default_rng(5)
+    pcm = rng.integers(-32768, 32768, size=(16000 * 23 + 7, 2), dtype=np.int16)
+    pcm[:2] = [[-32768, 32767], [32767, -32768]]
+    if two_files:
+        paths = [tmp_path / "a.wav", tmp_path / "c.wav"]
+        for path, column in zip(paths, pcm.T, strict=True):
+            sf.write(path, column, 16000, subtype="PCM_16")
+        source = CallSource(str(paths[0]), str(paths[1]), 0, 0)
+        want = [sf.read(path, dtype="float32")[0] for path in paths]
+    else:
+        path = tmp_path / "call.wav"
+        sf.write(path, pcm, 16000, subtype="PCM_16")
+        source = CallSource(str(path), str(path), 1, 0)  # swapped, to check the columns
+        both = sf.read(path, dtype="float32")[0]
+        want = [both[:, 1], both[:, 0]]
+    with CallReader(source) as reader:
+        assert {reader._dtype(f) for f in reader._files} == {"int16"}
+        blocks = list(reader.blocks())
+    for got, expected in zip(zip(*blocks, strict=True), want, strict=True):
+        assert all(b.dtype == np.float32 for b in got)
+        assert np.array_equal(np.concatenate(got), expected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp.block import Block, median, sanitize
+from dsp.block import Block, median, medians, sanitize
 from dsp.levels import frame_features
 
 
@@ -22,6 +22,17 @@ def test_median_matches_numpy():
     for n in (1, 2, 7, 50):
         x = rng.normal(size=n)
         assert median(x) == np.median(x)
+
+
+def test_medians_are_numpys_column_medians_bit_for_bit():
+    """Odd and even row counts, ties, and columns of a window of dB residuals."""
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 50, 399, 400):
+        x = rng.normal(-20, 15, size=(n, 13))
+        x[:, 3] = np.round(x[:, 3])  # ties
+        x[:, 4] = -7.0
+        assert np.array_equal(medians(x), np.median(x, axis=0))
+        assert medians(x).dtype == np.float64 and medians(x).shape == (13,)
 
 
 def test_a_slice_holds_the_frames_it_names():

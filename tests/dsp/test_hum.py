@@ -8,7 +8,7 @@ import pytest
 
 from dsp import ANALYSIS_RATE
 from dsp.events import Kind, Phase
-from dsp.hum import DETECT, HumCanceller
+from dsp.hum import DETECT, MEASURE_SECONDS, HumCanceller, lines, lines_many
 from dsp.pipeline import Pipeline
 from tests.speech import two_party_call
 
@@ -64,6 +64,64 @@ def test_same_output_however_the_input_is_chunked():
         parts.append(h.process(x[i : i + n]))
         i += n
     assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_the_input_is_never_written_to_and_passes_as_is_without_hum():
+    """Without hum a float32 chunk comes back as it is (no copy); a chunk in which hum is
+    found at a decision point gets a copy with the hum taken out after it, and the caller's
+    samples stay as they were."""
+    noise = np.random.default_rng(4).standard_normal(5 * ANALYSIS_RATE) * 10 ** (-75 / 20)
+    x = hum(5.0, 50.0, -40.0) + noise.astype(np.float32)
+    h = HumCanceller()
+    first = x[: DETECT // 2]
+    assert h.process(first) is first and not h.active
+    chunk = x[DETECT // 2 :]
+    before = chunk.copy()
+    y = h.process(chunk)
+    assert h.active and y is not chunk and y.dtype == np.float32
+    assert np.array_equal(chunk, before)
+    assert np.array_equal(y[: DETECT // 2], before[: DETECT // 2])  # before the decision
+    assert power_db(y[-ANALYSIS_RATE:]) < power_db(before[-ANALYSIS_RATE:]) - 20.0
+
+
+def test_lines_of_many_seconds_are_each_seconds_lines_bit_for_bit():
+    """The batched measurement equals the one-second one exactly, in batches of any size:
+    noise at any level, 50 and 60 Hz hum, hum that comes and goes, silence, voices."""
+    rng = np.random.default_rng(5)
+    n = 12 * DETECT
+    agent, _ = two_party_call([("agent", "hts1", 0.5), ("agent", "kristoff", 6.0)],
+                              seconds=12.0)
+    signals = [rng.standard_normal(n) * 10 ** rng.uniform(-6, -1),
+               hum(12.0, 50.0, -40.0) + rng.standard_normal(n) * 1e-4,
+               hum(12.0, 60.0, -50.0) * (np.arange(n) % (3 * DETECT) < DETECT),
+               np.zeros(n), agent[:n].astype(np.float64)]
+    for x in signals:
+        rows = np.asarray(x, np.float64).reshape(-1, DETECT)
+        one = [lines(r) for r in rows]
+        for size in (1, 5, len(rows)):
+            got: list[tuple[float, float]] = []
+            for i in range(0, len(rows), size):
+                above, power = lines_many(rows[i : i + size])
+                got += zip(above.tolist(), power.tolist(), strict=True)
+            assert got == one
+
+
+def test_a_long_chunk_gives_what_short_ones_give():
+    """Chunks longer than a batch of measured seconds, shorter ones and single samples:
+    the same output, hum coming and going."""
+    seconds = 2 * MEASURE_SECONDS + 7
+    x = hum(seconds, 50.0, -40.0)
+    x[: 5 * DETECT] = 0.0
+    x[20 * DETECT : 26 * DETECT] = 0.0
+    x += (np.random.default_rng(6).standard_normal(x.size) * 1e-4).astype(np.float32)
+    whole = HumCanceller().process(x)
+    h = HumCanceller()
+    assert np.array_equal(np.concatenate([h.process(x[:1]), h.process(x[1 : 3 * DETECT + 5]),
+                                          h.process(x[3 * DETECT + 5 :])]), whole)
+    h = HumCanceller()
+    parts = [h.process(x[i : i + DETECT // 3]) for i in range(0, x.size, DETECT // 3)]
+    assert np.array_equal(np.concatenate(parts), whole)
+    assert not np.array_equal(whole, x)  # hum was taken out
 
 
 def test_the_agent_talking_under_loud_hum_is_heard():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dsp import ANALYSIS_RATE, FRAME_LEN
-from dsp.pace import SyllableCounter, voicing
+from dsp.pace import QUEUE_FRAMES, SyllableCounter, voicing, voicings
 from tests.speech import voice
 
 COMFORT_LOW_SPS, COMFORT_HIGH_SPS = 3.3, 4.5
@@ -189,6 +189,62 @@ def test_same_nuclei_and_rate_under_any_chunking_on_real_speech() -> None:
         assert c.speech_s == c_ref.speech_s
         assert c.rate_sps() == c_ref.rate_sps()
         assert c.rate_sps(5.0) == c_ref.rate_sps(5.0)
+
+
+def _speech_frames() -> tuple[np.ndarray, np.ndarray]:
+    """Two real talkers and a syllable train as frames, with an energy speech flag."""
+    x = np.concatenate([voice("hts1"), np.zeros(8000, np.float32), voice("kristoff"),
+                        syllable_train(4.0, 20)])
+    n = len(x) // FRAME_LEN
+    frames = x[: n * FRAME_LEN].reshape(n, FRAME_LEN)
+    rms_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    return frames, rms_db > -45.0
+
+
+def test_queued_blocks_give_what_update_gives_at_every_read() -> None:
+    """``add`` queues blocks; whatever is read between them (speech time, syllables, rates)
+    and the final counts are exactly those of ``update`` on the same blocks."""
+    frames, speech = _speech_frames()
+    assert len(frames) > 2 * QUEUE_FRAMES
+    direct, queued = SyllableCounter(), SyllableCounter()
+    nuclei: list[int] = []
+    reads = 0
+    for a in range(0, len(frames), 37):
+        b = min(len(frames), a + 37)
+        nuclei += direct.update(frames[a:b], speech[a:b], a)
+        queued.add(frames[a:b], speech[a:b], a)
+        if a % 5 == 0:  # read now and then, mid-queue
+            reads += 1
+            assert queued.speech_s == direct.speech_s
+            assert queued.syllables == direct.syllables
+            assert queued.rate_sps(5.0) == direct.rate_sps(5.0)
+    assert reads > 3 and len(nuclei) > 20
+    nuclei += direct.finish()
+    tail = queued.finish()  # the nuclei of what was still queued, and the last one
+    assert tail and tail == nuclei[len(nuclei) - len(tail) :]
+    assert queued.syllables == direct.syllables
+    assert queued.speech_s == direct.speech_s
+    assert queued.rate_sps() == direct.rate_sps()
+
+
+def test_voicings_are_each_frames_voicing_bit_for_bit() -> None:
+    """The batched voicing equals the one-frame voicing exactly, for any batch size, on
+    speech, tones, noise at any level, silence and DC."""
+    frames, _ = _speech_frames()
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((200, FRAME_LEN)) * rng.uniform(1e-6, 1.0, (200, 1))
+    t = np.arange(FRAME_LEN) / ANALYSIS_RATE
+    tones = np.stack([np.sin(2 * np.pi * f0 * t) for f0 in (80.0, 130.0, 220.0, 350.0)])
+    rows = np.concatenate([frames[::2], noise.astype(np.float32), tones.astype(np.float32),
+                           np.zeros((1, FRAME_LEN), np.float32),
+                           np.full((1, FRAME_LEN), 0.1, np.float32)])
+    one = np.array([voicing(r) for r in rows])
+    assert one[-1] == 0.0 and one[-2] == 0.0 and one.max() > 0.95
+    for size in (1, 2, 7, 64, len(rows)):
+        batched = np.concatenate([voicings(rows[i : i + size])
+                                  for i in range(0, len(rows), size)])
+        assert np.array_equal(batched, one)
+    assert voicings(np.zeros((0, FRAME_LEN))).shape == (0,)
 
 
 def test_pauses_are_left_out_of_speech_time() -> None:

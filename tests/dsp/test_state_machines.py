@@ -385,3 +385,42 @@ def test_a_segments_start_and_resume_levels_do_not_move_with_the_block_it_comes_
     late = party.gate(feats, pcm, clicks, None, 62)
     assert early[0][1] and late[0][1]             # speech both times
     assert [v.tolist() for v in early] == [v.tolist() for v in late]
+
+
+def test_background_ring_holds_what_an_indexed_scatter_put_there():
+    """The background's ring, written as two slices, holds exactly what writing each level at
+    (count + i) % size held, and gives the same percentiles: over a long random stream of
+    segments shorter and longer than the window, so the ring wraps at every position."""
+    bg = BackgroundLevel(window_frames=200, percentile=30.0)
+    ring, count = np.zeros(200), 0
+    rng = np.random.default_rng(9)
+    for _ in range(500):
+        levels = rng.normal(-50, 10, int(rng.integers(0, 260)))
+        bg.add_segment(levels)
+        n = min(levels.size, ring.size)
+        if n:
+            ring[(count + np.arange(n)) % ring.size] = levels[-n:]
+        count += n
+        assert np.array_equal(bg._hist, ring) and bg.frames == count
+        if count:
+            filled = np.sort(ring[: min(count, ring.size)])
+            assert bg.live_dbfs == filled[int(0.3 * (filled.size - 1))]
+            assert bg.upper_dbfs == filled[int(0.8 * (filled.size - 1))]
+
+
+def test_echo_rings_hold_what_a_frame_by_frame_write_put_there():
+    """The estimator keeps its far-end speech frames in rings written as slices: the rows are
+    exactly those of writing one frame at a time at kept % window, over batches of every size
+    (empty, one frame, more than the window)."""
+    est = EchoEstimator(max_lag_frames=6, window_frames=40)
+    far, mic, kept = np.zeros((40, 7)), np.zeros(40), 0
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        n = int(rng.choice([0, 1, 3, 17, 39, 40, 41, 95]))
+        m, f = rng.normal(-40, 9, n), rng.normal(-30, 9, (n, 7))
+        est.add(m, f)
+        for k in range(n):
+            far[kept % 40], mic[kept % 40] = f[k], m[k]
+            kept += 1
+        assert np.array_equal(est._far, far) and np.array_equal(est._mic, mic)
+        assert est._kept == kept

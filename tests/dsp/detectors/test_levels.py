@@ -105,3 +105,36 @@ def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
     party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (-90 / 10)))
     party._classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
     assert own.seen[-1] == [gain(VAD_MAX_GAIN_DB)] * 2
+
+
+def test_the_level_windows_cached_mean_is_the_recomputed_mean_of_a_long_stream():
+    """The window's mean, computed once per :meth:`Party.add_speech_energy`, gives exactly the
+    levels that averaging a plainly kept ring at every read gives: over a long random stream
+    of segment-sized and larger batches (the ring wraps many times), and after a reload that
+    changes the window's length."""
+    from dsp.levels import power_dbfs
+
+    party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+    rng = np.random.default_rng(11)
+
+    def check(ring: np.ndarray, pos: int, count: int, batches: int) -> tuple[int, int]:
+        for _ in range(batches):
+            e = 10 ** (rng.uniform(-90, -10, size=int(rng.integers(0, ring.size + 80))) / 10)
+            party.add_speech_energy(e)
+            for v in e[-ring.size:]:  # the ring kept one value at a time
+                ring[pos] = v
+                pos = (pos + 1) % ring.size
+            count += e.size
+            n = min(count, ring.size)
+            for m in (1, 50, EARLY_QUIET_FRAMES):
+                want = power_dbfs(float(ring[:n].mean())) if n >= m and n else None
+                assert party.voice_dbfs(m) == want
+            full = power_dbfs(float(ring.mean())) if count >= ring.size else None
+            assert party.level_dbfs() == full
+        return pos, count
+
+    check(np.zeros(frames(S.level_window_s)), 0, 0, 400)
+    longer = dataclasses.replace(S, level_window_s=S.level_window_s * 2)
+    party.configure(longer)
+    assert party.voice_dbfs(1) is None and party.level_dbfs() is None
+    check(np.zeros(frames(longer.level_window_s)), 0, 0, 200)

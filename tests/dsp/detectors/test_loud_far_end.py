@@ -82,6 +82,27 @@ def test_energy_totals_are_the_frames_a_weighted_energy_whatever_the_chunking() 
                                            + 0.1 * 8, rel=0.05)
 
 
+def test_a_caller_reusing_its_buffer_changes_nothing() -> None:
+    """Frames of an unfinished segment are kept as copies: a caller that refills one buffer
+    for every block (as a live capture loop does) gets the same totals and events as fresh
+    arrays give, and the detector never writes into the frames it is given."""
+    x = np.concatenate([voice("cq_ref")[: 7 * SR], tone(-10, 8)])
+    f = frames_of(x)
+    want_events, want = run(x, chunk=37)
+    det = LoudFarEnd(S)
+    buf = np.empty((37, FRAME_LEN), np.float32)
+    events: list[Event] = []
+    for i in range(0, len(f), 37):
+        block = buf[: len(f[i : i + 37])]
+        block[:] = f[i : i + 37]
+        events += det.update(i, block)
+        assert np.array_equal(block, f[i : i + 37])
+        block[:] = 1.0  # the caller reuses its buffer
+    events += det.close(len(f))
+    assert events == want_events and len(events) == 2
+    assert det.energy_fs2_s == want.energy_fs2_s and det.laeq_dbfs == want.laeq_dbfs
+
+
 def test_reload_keeps_the_window_and_switches_scale() -> None:
     det = LoudFarEnd(S)
     f = frames_of(tone(-20, 6))
