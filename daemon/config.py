@@ -350,7 +350,13 @@ def parse(data: dict[str, Any], path: str) -> Config:
             f"{path}: [capture] retry_max_s = {cap.retry_max_s}: must be at least retry_min_s "
             f"({cap.retry_min_s})"
         )
-    _check_vad_engine(kwargs["detectors"], path)
+    det: DetectorSettings = kwargs["detectors"]
+    if det.too_loud_dbfs <= det.too_quiet_dbfs:
+        raise ConfigError(
+            f"{path}: [detectors] too_loud_dbfs = {det.too_loud_dbfs}: must be above "
+            f"too_quiet_dbfs ({det.too_quiet_dbfs}); a level cannot be too quiet and too loud"
+        )
+    _check_vad_engine(det, path)
     return Config(**kwargs)
 
 

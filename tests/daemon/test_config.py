@@ -86,6 +86,10 @@ BAD = [
     ("[detectors]\nmin_overlap_s = \n", r"c\.toml: line 2, column \d+: invalid TOML"),
     ("min_overlap_s = 1.0\n", r"min_overlap_s = 1\.0: keys outside a table"),
     ("[capture]\nretry_min_s = 5.0\nretry_max_s = 1.0\n", r"retry_max_s = 1\.0: must be at least"),
+    ("[detectors]\ntoo_quiet_dbfs = -10\ntoo_loud_dbfs = -12\n",
+     r"c\.toml: \[detectors\] too_loud_dbfs = -12\.0: must be above too_quiet_dbfs \(-10\.0\)"),
+    ("[detectors]\ntoo_quiet_dbfs = -20\ntoo_loud_dbfs = -20\n",
+     r"\[detectors\] too_loud_dbfs = -20\.0: must be above too_quiet_dbfs \(-20\.0\)"),
 ]
 
 
