@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Protocol
 
-from daemon.audiofile import AudioFileError, CallReader, CallSource
+import soundfile as sf
+
+from daemon.audiofile import AudioFileError, CallReader, CallSource, display_path
 from daemon.command import EXIT_BAD_INPUT, CommandError, command
 from daemon.config import load_config
 from dsp import ANALYSIS_RATE
@@ -42,10 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stereo recordings (channel 0 agent, channel 1 customer by default)")
     p.add_argument("--agent", metavar="FILE", help="mono recording of the agent's side")
     p.add_argument("--customer", metavar="FILE", help="mono recording of the customer's side")
-    p.add_argument("--agent-channel", type=int, default=0, metavar="N",
-                   help="channel of the agent in stereo files (default 0)")
-    p.add_argument("--customer-channel", type=int, default=1, metavar="N",
-                   help="channel of the customer in stereo files (default 1)")
+    p.add_argument("--agent-channel", type=int, default=None, metavar="N",
+                   help="channel of the agent in stereo files (default 0), or in a "
+                        "multi-channel --agent file (default 0)")
+    p.add_argument("--customer-channel", type=int, default=None, metavar="N",
+                   help="channel of the customer in stereo files (default 1), or in a "
+                        "multi-channel --customer file (default 0)")
     p.add_argument("--json", action="store_true",
                    help="print one callwatch.analysis/1 JSON object per call, one per line")
     p.add_argument("--config", metavar="TOML",
@@ -116,27 +120,71 @@ def _analyze(source: CallSource, settings: DetectorSettings | None = None,
         return CallAnalysis(report, [e.data for e in finished], list(reader.warnings))
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (a missing one is reported when it is opened)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return a == b
+
+
 def _sources(args: argparse.Namespace) -> list[CallSource]:
-    if args.agent or args.customer:
+    two_files = bool(args.agent or args.customer)
+    agent_ch = 0 if args.agent_channel is None else args.agent_channel
+    customer_ch = (0 if two_files else 1) if args.customer_channel is None \
+        else args.customer_channel
+    if agent_ch < 0 or customer_ch < 0:
+        raise AudioFileError("channel numbers start at 0; negative values are not channels")
+    if two_files:
         if not (args.agent and args.customer):
             raise AudioFileError("--agent and --customer go together: pass both mono files")
         if args.files:
             raise AudioFileError(
                 "pass either stereo files or --agent/--customer, not both"
             )
-        return [CallSource(args.agent, args.customer, 0, 0)]
+        if agent_ch == customer_ch and _same_file(args.agent, args.customer):
+            # Refused, not warned about: the customer would be the agent's own voice, so every
+            # word would be a talk-over and every figure of the report would be made up.
+            raise AudioFileError(
+                f"{display_path(args.agent)} is both --agent and --customer (channel "
+                f"{agent_ch} for both): the customer would be the agent's own voice; pass the "
+                "customer's recording as --customer, or a stereo call as one file "
+                "(channel 0 agent, 1 customer)"
+            )
+        return [CallSource(args.agent, args.customer, agent_ch, customer_ch)]
     if not args.files:
         raise AudioFileError(
             "no call to analyse: pass stereo files, or --agent A.wav --customer C.wav"
         )
-    if args.agent_channel == args.customer_channel:
+    if agent_ch == customer_ch:
         raise AudioFileError(
-            f"--agent-channel and --customer-channel are both {args.agent_channel}; "
+            f"--agent-channel and --customer-channel are both {agent_ch}; "
             "they must differ"
         )
-    if args.agent_channel < 0 or args.customer_channel < 0:
-        raise AudioFileError("channel numbers start at 0; negative values are not channels")
-    return [CallSource(f, f, args.agent_channel, args.customer_channel) for f in args.files]
+    return [CallSource(f, f, agent_ch, customer_ch) for f in args.files]
+
+
+def _channel_warnings(args: argparse.Namespace, source: CallSource) -> list[str]:
+    """For ``--agent``/``--customer`` files with more than one channel whose channel was not
+    chosen: which channel is analysed and how to pick another (one could hold the other party
+    or a mix). A file that cannot be read is left to the reader, which says why."""
+    out = []
+    for side, path, channel, given in (
+        ("agent", source.agent_path, source.agent_channel, args.agent_channel),
+        ("customer", source.customer_path, source.customer_channel, args.customer_channel),
+    ):
+        if given is not None:
+            continue
+        try:
+            channels = sf.info(os.fsencode(path)).channels
+        except Exception:  # any unreadable file is reported, with its fix, when it is read
+            continue
+        if channels > 1:
+            out.append(
+                f"{display_path(path)}: {channels} channels; analysing channel {channel} as "
+                f"the {side}; pick another with --{side}-channel N (0..{channels - 1})"
+            )
+    return out
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -282,6 +330,9 @@ def main(args: argparse.Namespace) -> int:
     except AudioFileError as exc:
         raise CommandError(str(exc)) from None
     settings = _settings(args)
+    if args.agent or args.customer:
+        for warning in _channel_warnings(args, sources[0]):
+            print(f"callwatch analyze: warning: {warning}", file=sys.stderr)
 
     jobs = args.jobs if args.jobs is not None else default_jobs()
     failures: list[str] = []

@@ -33,6 +33,12 @@ dead air or a dead mic at their lowest settings, lasts one second, and a talk-ov
 spurts), and levels measured on fewer than 50 frames mean nothing: a shorter file would get a
 "clean" report that is really no report at all."""
 
+DURATION_MISMATCH_S = 1.0
+"""Two mono files of one call whose lengths differ by more than this get a warning: recorders
+of the two sides stop a fraction of a second apart, but seconds more on one side mean the
+files are not of the same stretch of the call (or not of the same call), and only the length
+of the shorter one is analysed."""
+
 
 class AudioFileError(Exception):
     """A recorded call that cannot be analysed; the message names the file and the fix."""
@@ -215,11 +221,15 @@ class CallReader:
             else:
                 c = open_audio(source.customer_path, self.warnings)
                 self._files.append(c)
-            self._check_channel(a, source.agent_path, source.agent_channel, "--agent-channel")
+            one_file = a is c
+            self._check_channel(a, source.agent_path, source.agent_channel, "--agent-channel",
+                                one_file)
             self._check_channel(
-                c, source.customer_path, source.customer_channel, "--customer-channel"
+                c, source.customer_path, source.customer_channel, "--customer-channel", one_file
             )
             self._agent, self._customer = a, c
+            if a is not c:
+                self._check_durations()
             if self.duration_s < MIN_DURATION_S:
                 frames = min(a.frames, c.frames)
                 raise AudioFileError(
@@ -230,10 +240,28 @@ class CallReader:
             self.close()
             raise
 
+    def _check_durations(self) -> None:
+        """Warn when the two files of a call differ in length: the shorter one sets the length
+        analysed, and the rest of the longer one would be left out without a word."""
+        sides = {"agent": (self._agent, self.source.agent_path),
+                 "customer": (self._customer, self.source.customer_path)}
+        length = {side: f.frames / f.samplerate for side, (f, _) in sides.items()}
+        short, long = sorted(length, key=length.__getitem__)
+        gap = length[long] - length[short]
+        if gap > DURATION_MISMATCH_S:
+            self.warnings.append(
+                f"{self.source.label}: the {short} side ({display_path(sides[short][1])}, "
+                f"{length[short]:.1f} s) is {gap:.1f} s shorter than the {long} side "
+                f"({length[long]:.1f} s); only the first {length[short]:.1f} s of the call are "
+                f"analysed, the {long}'s last {gap:.1f} s are left out; check that both files "
+                "are of the same call"
+            )
+
     @staticmethod
-    def _check_channel(f: sf.SoundFile, path: str, channel: int, flag: str) -> None:
+    def _check_channel(f: sf.SoundFile, path: str, channel: int, flag: str,
+                       one_file: bool) -> None:
         path = display_path(path)
-        if f.channels == 1 and channel != 0:
+        if one_file and f.channels == 1 and channel != 0:
             raise AudioFileError(
                 f"{path}: mono file, but a stereo call (agent and customer) is needed; "
                 "pass --agent AGENT.wav --customer CUSTOMER.wav for two mono files"

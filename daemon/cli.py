@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,9 +48,38 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
-        return int(module.main(args) or 0)
+        rc = int(module.main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not in the flush at exit
+        return rc
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read our output went away (`callwatch analyze ... | head -1`): stop without
+        # a traceback, as the Python docs' note on SIGPIPE advises: the streams that are gone
+        # point at /dev/null, so the flush at exit does not fail again. A broken pipe to
+        # anything else (a socket) is a real error and goes on.
+        if not _quiet_closed_streams():
+            raise
+        return 1
+
+
+def _quiet_closed_streams() -> bool:
+    """Point stdout and stderr at /dev/null where their reader has gone; whether any had."""
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+            poll = select.poll()
+            poll.register(fd, select.POLLOUT)
+            closed = any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+            continue
+        if closed:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            gone = True
+    return gone
 
 
 if __name__ == "__main__":

@@ -350,7 +350,32 @@ def parse(data: dict[str, Any], path: str) -> Config:
             f"{path}: [capture] retry_max_s = {cap.retry_max_s}: must be at least retry_min_s "
             f"({cap.retry_min_s})"
         )
+    det: DetectorSettings = kwargs["detectors"]
+    if det.too_loud_dbfs <= det.too_quiet_dbfs:
+        raise ConfigError(
+            f"{path}: [detectors] too_loud_dbfs = {det.too_loud_dbfs}: must be above "
+            f"too_quiet_dbfs ({det.too_quiet_dbfs}); a level cannot be too quiet and too loud"
+        )
+    _check_vad_engine(det, path)
     return Config(**kwargs)
+
+
+def _check_vad_engine(det: DetectorSettings, path: str) -> None:
+    """Refuse an optional VAD engine whose package is missing: the file is valid TOML with a
+    valid choice, but the pipeline could not be built from it, so run, demo and analyze would
+    all fail later (with a traceback, or by blaming each recording). The engine is built once
+    here, which finds every missing piece (earshot, onnxruntime, silero-vad's model file)."""
+    if det.vad == "webrtc":
+        return  # always installed; keeps dsp.vad out of a plain start-up
+    from dsp.vad import MissingVadPackage, create_vad
+
+    try:
+        create_vad(det.vad, det.vad_mode)
+    except MissingVadPackage as exc:
+        raise ConfigError(
+            f"{path}: [detectors] vad = {show(det.vad)}: {' '.join(str(exc).split())}, "
+            'or set vad = "webrtc" (always installed)'
+        ) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -72,6 +72,74 @@ def test_two_mono_files_at_different_rates(tmp_path, call_wav):
     assert report["talk_over"]["count"] >= 1
 
 
+@pytest.fixture(scope="module")
+def sides(call_wav, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The call's agent and customer as mono files, and the customer cut to its first 10 s."""
+    data, rate = sf.read(call_wav, dtype="float32")
+    tmp = tmp_path_factory.mktemp("sides")
+    sf.write(tmp / "a.wav", data[:, 0], rate, subtype="PCM_16")
+    sf.write(tmp / "c.wav", data[:, 1], rate, subtype="PCM_16")
+    sf.write(tmp / "c10.wav", data[: 10 * rate, 1], rate, subtype="PCM_16")
+    return tmp / "a.wav", tmp / "c.wav", tmp / "c10.wav"
+
+
+def test_two_files_of_different_lengths_say_which_is_shorter_and_what_was_analysed(sides):
+    agent, _, short = sides
+    out = callwatch("--agent", str(agent), "--customer", str(short), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["duration_s"] == 10.0
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"callwatch analyze: warning: {agent} + {short}: "), line
+    assert f"the customer side ({short}, 10.0 s) is 14.0 s shorter than the agent side " \
+           "(24.0 s)" in line, line
+    assert "only the first 10.0 s of the call are analysed" in line, line
+    out = callwatch("--agent", str(short), "--customer", str(agent), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "the agent side" in out.stderr and "the customer's last 14.0 s" in out.stderr
+
+
+def test_two_files_a_fraction_of_a_second_apart_need_no_warning(sides, tmp_path):
+    agent, customer, _ = sides
+    data, rate = sf.read(customer, dtype="float32")
+    sf.write(tmp_path / "c.wav", data[: -rate // 2], rate, subtype="PCM_16")
+    out = callwatch("--agent", str(agent), "--customer", str(tmp_path / "c.wav"), "--json")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def test_one_mono_file_as_both_sides_is_refused(sides, tmp_path):
+    agent, _, _ = sides
+    link = tmp_path / "same.wav"
+    link.symlink_to(agent)
+    for customer in (agent, link):
+        out = callwatch("--agent", str(agent), "--customer", str(customer))
+        assert out.returncode == 2 and out.stdout == "", out
+        (line,) = out.stderr.splitlines()
+        assert f"{agent} is both --agent and --customer (channel 0 for both)" in line, line
+        assert "agent's own voice" in line and "Traceback" not in out.stderr
+
+
+def test_a_multichannel_customer_file_names_the_channel_used_and_how_to_pick(sides, call_wav):
+    agent, _, _ = sides
+    out = callwatch("--agent", str(agent), "--customer", str(call_wav), "--json")
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line == (f"callwatch analyze: warning: {call_wav}: 2 channels; analysing channel 0 "
+                    "as the customer; pick another with --customer-channel N (0..1)")
+    stereo = json.loads(callwatch(str(call_wav), "--json").stdout)
+    out = callwatch("--agent", str(agent), "--customer", str(call_wav), "--customer-channel",
+                    "1", "--json")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert json.loads(out.stdout)["customer"] == stereo["customer"]
+
+
+def test_a_channel_a_mono_side_lacks_is_out_of_range(sides):
+    agent, customer, _ = sides
+    out = callwatch("--agent", str(agent), "--customer", str(customer), "--customer-channel", "1")
+    assert out.returncode == 2
+    (line,) = out.stderr.splitlines()
+    assert f"{customer}: --customer-channel 1 is out of range: the file has 1 channel(s)" in line
+
+
 def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
     """Each bad file and a fragment its error message must contain."""
     empty = tmp / "empty.wav"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,33 @@ def test_the_decorator_keeps_mains_return_code_and_passes_other_errors_on(capsys
     assert capsys.readouterr().err == "callwatch thing: --x 3: must be 1 or 2\n"
     with pytest.raises(KeyError):
         main("a bug")
+
+
+@pytest.mark.parametrize("args", [
+    ["analyze", "samples/sample-call.wav"],  # `callwatch analyze ... | head -1`
+    ["analyze", "--json", "-j", "2", "samples/sample-call.wav", "samples/sample-call.wav"],
+    ["tail", "--page-url", "--token", "t0k"],  # `callwatch tail --page-url | head -0`
+])
+def test_a_reader_that_goes_away_ends_the_command_quietly(args, env):
+    root = Path(__file__).resolve().parents[2]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: no race
+    try:
+        out = subprocess.run([sys.executable, "-m", "daemon.cli", *args], stdout=write_end,
+                             stderr=subprocess.PIPE, cwd=root, text=True, timeout=120, env=env,
+                             stdin=subprocess.DEVNULL)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 1
+    assert not out.stderr, out.stderr  # no traceback, no "Exception ignored"
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_hidden(monkeypatch):
+    from daemon import cli, tail
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")  # e.g. a socket whose peer went away
+
+    monkeypatch.setattr(tail, "main", broken)
+    with pytest.raises(BrokenPipeError):
+        cli.main(["tail"])

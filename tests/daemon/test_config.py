@@ -86,6 +86,10 @@ BAD = [
     ("[detectors]\nmin_overlap_s = \n", r"c\.toml: line 2, column \d+: invalid TOML"),
     ("min_overlap_s = 1.0\n", r"min_overlap_s = 1\.0: keys outside a table"),
     ("[capture]\nretry_min_s = 5.0\nretry_max_s = 1.0\n", r"retry_max_s = 1\.0: must be at least"),
+    ("[detectors]\ntoo_quiet_dbfs = -10\ntoo_loud_dbfs = -12\n",
+     r"c\.toml: \[detectors\] too_loud_dbfs = -12\.0: must be above too_quiet_dbfs \(-10\.0\)"),
+    ("[detectors]\ntoo_quiet_dbfs = -20\ntoo_loud_dbfs = -20\n",
+     r"\[detectors\] too_loud_dbfs = -20\.0: must be above too_quiet_dbfs \(-20\.0\)"),
 ]
 
 
@@ -291,3 +295,50 @@ def test_example_comments_state_the_real_default_and_range():
                 wrong.append(f"[{table}] {f.name}: comment range "
                              f"{r.group(0) if r else None!r}, settings {lo}..{hi}")
     assert not wrong, "\n".join(wrong)
+
+
+# -- an optional VAD engine whose package is not installed ----------------------------------
+
+# The neural packages are test dependencies, so they are installed here: their absence is
+# simulated by blocking the import (a ``None`` in sys.modules makes ``import`` raise
+# ImportError and ``find_spec`` answer None), the only way to produce that fault.
+_MISSING = [
+    ("earshot", "earshot", r"needs the Python package 'earshot'"),
+    ("silero", "onnxruntime", r"needs the Python package 'onnxruntime'"),
+    ("silero", "silero_vad", r"needs the Python package 'silero-vad'"),
+]
+
+
+@pytest.mark.parametrize(("engine", "module", "why"), _MISSING)
+def test_a_vad_engine_without_its_package_is_a_config_error(tmp_path, monkeypatch, engine,
+                                                            module, why):
+    p = tmp_path / "c.toml"
+    p.write_text(f'[detectors]\nvad = "{engine}"\n')
+    load_config(p)  # installed: accepted
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert re.search(rf'c\.toml: \[detectors\] vad = "{engine}": .*{why}', msg), msg
+    assert "pip install 'callwatch[neural]'" in msg and 'vad = "webrtc"' in msg, msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--check-config"], ["run", "--no-server", "--no-metrics"], ["demo"],
+    ["analyze", str(ROOT / "samples" / "sample-call.wav")],
+])
+def test_every_command_refuses_a_vad_engine_without_its_package(tmp_path, monkeypatch, capsys,
+                                                                argv):
+    from daemon.cli import main
+
+    p = tmp_path / "c.toml"
+    p.write_text('[detectors]\nvad = "earshot"\n')
+    monkeypatch.setitem(sys.modules, "earshot", None)
+    assert main([*argv, "--config", str(p)]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    (line,) = out.err.strip().splitlines()
+    assert line == (f"callwatch {argv[0]}: {p}: [detectors] vad = \"earshot\": the 'earshot' VAD "
+                    "engine needs the Python package 'earshot': pip install 'callwatch[neural]', "
+                    'or set vad = "webrtc" (always installed)')
