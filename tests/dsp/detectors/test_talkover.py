@@ -76,6 +76,20 @@ def test_typing_is_vetted():
     assert _run(60, clicks=True) == []
 
 
+def _step(det: TalkOver, agent: np.ndarray, customer: np.ndarray, first: int) -> list:
+    """Both parties' spurts stepped from frame ``first`` on their speech masks, ``det`` fed
+    as the pipeline feeds it; its events, closed at the masks' end."""
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(first, len(agent)):
+        a_sp, c_sp = bool(agent[i]), bool(customer[i])
+        a.step(i, a_sp)
+        c.step(i, c_sp)
+        if (a.active and c.active) or det.in_overlap:
+            events += det.step(i, a, c, a_sp, c_sp)
+    return events + det.close(len(agent), a, c)
+
+
 def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_word():
     # The customer talks from 200; the agent types from 250 (clicks the spurt takes for
     # speech), then speaks from 300. The episode opens on the typing and is vetoed; the
@@ -87,15 +101,7 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     typing = (frame >= 250) & (frame < 300)
     det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
                (frame >= 300) & (frame < 420))
-    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
-    events = []
-    for i in range(200, end):
-        a_sp, c_sp = 250 <= i < 420, 200 <= i < 500
-        a.step(i, a_sp)
-        c.step(i, c_sp)
-        if (a.active and c.active) or det.in_overlap:
-            events += det.step(i, a, c, a_sp, c_sp)
-    events += det.close(end, a, c)
+    events = _step(det, (frame >= 250) & (frame < 420), (frame >= 200) & (frame < 500), 200)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
     assert events[1].end == 420 * FRAME_LEN
@@ -198,15 +204,7 @@ def test_a_voice_vetoed_as_typing_then_revived_keeps_the_customer_as_initiator()
     clicks = (frame >= 300) & (frame < 360) & (frame % 4 == 0)
     speaking = (frame >= 200) & (frame < 500)
     det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), clicks, speaking & ~clicks)
-    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
-    events = []
-    for i in range(200, end):
-        a_sp, c_sp = bool(speaking[i]), 300 <= i < 450
-        a.step(i, a_sp)
-        c.step(i, c_sp)
-        if (a.active and c.active) or det.in_overlap:
-            events += det.step(i, a, c, a_sp, c_sp)
-    events += det.close(end, a, c)
+    events = _step(det, speaking, (frame >= 300) & (frame < 450), 200)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start > 300 * FRAME_LEN  # revived, not reported at once
     assert events[0].data["initiator"] == "customer"
