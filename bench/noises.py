@@ -2,7 +2,8 @@
 
 Babble is real: several other voices from the speech library summed. Typing is synthesised
 keystrokes (a sharp filtered-noise click, a softer release click 60-120 ms later, typed in
-bursts at 4-9 keys/s). Rain and running water are real recordings. Mains hum is 50 or 60 Hz
+bursts at 4-9 keys/s). Rain and running water are real recordings; the development set's fan
+is synthesised (steady noise, a faint blade-pass tone). Mains hum is 50 or 60 Hz
 with decaying odd and even harmonics. The quiet room is faint pink-ish noise well under
 -60 dBFS. Speaker leak is the far end, delayed, band-limited to a laptop-speaker response and
 attenuated, arriving in the agent's microphone.
@@ -92,6 +93,23 @@ def typing(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
             t += rng.uniform(1 / 9, 1 / 4)
         t = burst_end + rng.uniform(0.5, 5.0)
     return _unit(fft_filter(out, rate, band_gain(800.0, min(6000.0, rate * 0.45))))
+
+
+def fan(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """A desk fan or air conditioner: steady broadband noise tilted towards the lows, a faint
+    blade-pass tone with two harmonics, and a slow swell of about half a decibel. The
+    development set's only steady background (its rain swells and drips): in steady noise a
+    voice a few decibels above it is still plain to hear, and the gate must not take the
+    noise's steadiness for a louder background than it is."""
+    x = shaped_noise(rng, n, rate, band_gain(80.0, min(6000.0, rate * 0.45), -4.0))
+    t = np.arange(n) / rate
+    blade = rng.uniform(90.0, 180.0)
+    tone = sum(10 ** (-6.0 * (k - 1) / 20) * np.sin(2 * np.pi * blade * k * t
+                                                  + rng.uniform(0, 2 * np.pi))
+               for k in range(1, 4))
+    x = x + _unit(tone) * 10 ** (-rng.uniform(10.0, 16.0) / 20)
+    swell = 1.0 + 0.06 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t + rng.uniform(0, 6.3))
+    return _unit(x * swell)
 
 
 def hum(rng: np.random.Generator, n: int, rate: int, mains_hz: float) -> np.ndarray:

@@ -89,6 +89,21 @@ def test_plans_cover_the_conditions_in_both_sets_with_one_long_call():
                 "low_agent", "clipping", "snr<=10", "snr>10"} <= labels
         assert any(s.leak and s.noise != "clean" for s in specs)
     assert len(plan("blind")) < len(plan("dev"))
+    # The development set's steady noise (the blind set's is its running water).
+    assert any(s.noise == "fan" and s.snr_db and s.snr_db[1] <= 10 for s in plan("dev"))
+
+
+def test_fan_is_steady_and_rain_is_not():
+    """The fan swings within 3 dB (20 ms frames, 10th to 90th percentile) as running water
+    does; rain's drips and swells reach over twice that."""
+    from bench.noises import fan, rainforest
+
+    rate = 16000
+    for seed in (1, 2):
+        db = frame_db(fan(np.random.default_rng(seed), 20 * rate, rate), rate // 50)
+        assert np.percentile(db, 90) - np.percentile(db, 10) < 3.5
+    db = frame_db(rainforest(np.random.default_rng(1), 20 * rate, rate), rate // 50)
+    assert np.percentile(db, 90) - np.percentile(db, 10) > 5.0
 
 
 def test_truth_has_the_hard_cases(tmp_path, lib):
