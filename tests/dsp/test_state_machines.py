@@ -16,6 +16,9 @@ from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.party import (
     EARLY_ABOVE_FLOOR_MAX_DB,
     EDGE_MARGIN_DB,
+    LISTEN_MAX_SNR_DB,
+    LISTEN_MIN_MARGIN_DB,
+    LISTEN_QUIET_ROOM_DBFS,
     NOISE_LEVEL_MARGIN_DB,
     STEADY_NOISE_MARGIN_DB,
     Party,
@@ -215,6 +218,40 @@ def test_the_background_margin_narrows_in_steady_noise_only():
         margins[name] = party.noise_margin_db(party.noise.live_dbfs)
     assert margins["babble"] == NOISE_LEVEL_MARGIN_DB
     assert margins["rain"] == STEADY_NOISE_MARGIN_DB
+
+
+def test_the_vad_listens_just_above_a_steady_background_a_quiet_voice_barely_clears():
+    """A fan-like background (steady) under a voice less than 12 dB over it: frames from the
+    background's 80th percentile go to the listening VAD. Babble (swinging), a voice well
+    clear of the noise, a quiet room before the voice's level is known, or a background not
+    yet measured between spurts: the full gate."""
+    rng = np.random.default_rng(5)
+
+    def party(spread: float, voice_dbfs: float | None, segments: int = 4,
+              room_dbfs: float = -50.0) -> Party:
+        p = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
+        for _ in range(segments):
+            p.noise.add_segment(rng.normal(room_dbfs, spread, 50))
+        if voice_dbfs is not None:
+            p.add_speech_energy(np.full(p.level_energy.size, 10 ** (voice_dbfs / 10)))
+        return p
+
+    steady = party(0.7, -42.0)
+    noise = steady.noise.live_dbfs
+    spread = steady.noise.upper_dbfs - noise
+    assert steady.listen_dbfs(noise) == pytest.approx(noise + max(LISTEN_MIN_MARGIN_DB, spread))
+    assert steady.listen_dbfs(noise) < noise + steady.noise_margin_db(noise)
+    assert party(0.7, None).listen_dbfs(noise) is not None   # level not known yet
+    # A quiet room: only once the voice's level is known to stand less than 12 dB over it.
+    quiet = party(0.7, None, room_dbfs=LISTEN_QUIET_ROOM_DBFS - 5.0)
+    assert quiet.listen_dbfs(quiet.noise.live_dbfs) is None
+    faint = party(0.7, LISTEN_QUIET_ROOM_DBFS + 5.0, room_dbfs=LISTEN_QUIET_ROOM_DBFS - 5.0)
+    assert faint.listen_dbfs(faint.noise.live_dbfs) is not None
+    assert party(4.0, -42.0).listen_dbfs(noise) is None      # babble
+    clear = party(0.7, noise + LISTEN_MAX_SNR_DB + 1.0)
+    assert clear.listen_dbfs(clear.noise.live_dbfs) is None
+    assert party(0.7, -42.0, segments=1).listen_dbfs(noise) is None  # not trusted yet
+    assert steady.listen_dbfs(None) is None
 
 
 def _far_lagged(rng: np.random.Generator, n: int, lags: int) -> np.ndarray:
