@@ -34,7 +34,10 @@ StartLimitBurst=10
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart={exec_start}
+ExecStart={exec_start} $CALLWATCH_ARGS
+# More `callwatch run` arguments, for a drop-in to set (see systemd/drop-ins/): an unquoted
+# $VAR as a word of its own is split into words, and an empty one into none.
+Environment=CALLWATCH_ARGS=
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=5
@@ -76,7 +79,8 @@ WantedBy=default.target
 """
 
 REPO_EXEC = "/opt/callwatch/.venv/bin/callwatch run"
-"""The ExecStart of the unit shipped in ``systemd/callwatch.service`` (an example path)."""
+"""The command of the unit shipped in ``systemd/callwatch.service`` (an example path); the
+unit appends ``$CALLWATCH_ARGS``, which drop-ins set, so they need not know the path."""
 
 
 PRIVATE_TMP = (Path("/tmp"), Path("/var/tmp"))

@@ -212,7 +212,8 @@ def test_install_service_writes_the_user_unit(tmp_path):
     assert out.returncode == 0, out.stderr
     unit = (tmp_path / "systemd" / "user" / "callwatch.service").read_text()
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert exec_line.endswith("/callwatch run") and Path(exec_line[10:-4]).exists()
+    assert exec_line.endswith("/callwatch run $CALLWATCH_ARGS")
+    assert Path(exec_line[10:-len(" run $CALLWATCH_ARGS")]).exists()
     assert "Type=notify" in unit and "WatchdogSec=30" in unit
     # Every directory the daemon writes under the read-only home is made and writable.
     assert "ExecStartPre=+/bin/mkdir -p -m 0700 %h/.config/callwatch %h/.local/state/callwatch" \
