@@ -118,9 +118,10 @@ class Service:
         for argv in self.exec_start_pre:
             subprocess.run(argv, check=True, timeout=30)
 
-    def manager_env(self) -> dict[str, str]:
+    def manager_env(self, **manager: str) -> dict[str, str]:
         """The environment the service gets: a user manager's own (home, runtime directory,
-        path: no XDG_CONFIG_HOME or XDG_STATE_HOME) with the unit's ``Environment=``."""
+        path, and ``manager``: by default no XDG_CONFIG_HOME or XDG_STATE_HOME), overridden
+        by the unit's ``Environment=``."""
         base = {"HOME": str(self.home), "XDG_RUNTIME_DIR": str(self.runtime),
-                "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+                "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **manager}
         return {**base, **self.environment}
