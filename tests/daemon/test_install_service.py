@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -283,3 +284,34 @@ def test_the_default_unit_directory(home, manager_config_home):
     else:
         assert f"reads units from {home.parent / manager_config_home}/systemd/user, not " \
             f"{unit.parent}: `systemctl --user` will not find" in out.stderr
+
+
+# -- the figures quoted beside the settings -----------------------------------------------------
+
+def measured_cpu() -> list[float]:
+    """CPU (% of one core) of the current default-backend, 40 ms rows of BENCHMARKS.md's
+    "Live daemon" table (not the "before:" rows)."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("\n## Live daemon\n", 1)[1].split("\n## ", 1)[0]
+    cpu = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) > 3 and cells[0].startswith("pulse") and cells[1].startswith("40 ms"):
+            cpu.append(float(cells[3].strip("*% ")))
+    assert len(cpu) >= 3, section
+    return cpu
+
+
+CPU_RANGE = re.compile(r"(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) % of one\s+(?:#\s*)?core")
+"""A range of CPU figures in prose or a comment, "3-4.5 % of one core" (a line may break)."""
+
+
+@pytest.mark.parametrize("path", ["systemd/drop-ins/resources.conf", "docs/daemon.md"])
+def test_quoted_cpu_figures_match_the_benchmarks(path):
+    """The range quoted holds every current measurement and is no more than half a point
+    wider on either side: a stale or padded figure fails."""
+    found = CPU_RANGE.search((ROOT / path).read_text())
+    assert found, path
+    low, high = map(float, found.groups())
+    cpu = measured_cpu()
+    assert low <= min(cpu) <= low + 0.5 and high - 0.5 <= max(cpu) <= high, (low, high, cpu)
