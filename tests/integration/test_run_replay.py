@@ -207,12 +207,15 @@ def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
 
 
 def test_install_service_writes_the_user_unit(tmp_path):
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+    env["HOME"] = str(tmp_path)
     out = cli("install-service", env=env)
     assert out.returncode == 0, out.stderr
-    unit = (tmp_path / "systemd" / "user" / "callwatch.service").read_text()
+    unit_path = tmp_path / ".config" / "systemd" / "user" / "callwatch.service"
+    unit = unit_path.read_text()
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert exec_line.endswith("/callwatch run") and Path(exec_line[10:-4]).exists()
+    assert exec_line.endswith("/callwatch run $CALLWATCH_ARGS")
+    assert Path(exec_line[10:-len(" run $CALLWATCH_ARGS")]).exists()
     assert "Type=notify" in unit and "WatchdogSec=30" in unit
     # Every directory the daemon writes under the read-only home is made and writable.
     assert "ExecStartPre=+/bin/mkdir -p -m 0700 %h/.config/callwatch %h/.local/state/callwatch" \
@@ -228,8 +231,7 @@ def test_install_service_writes_the_user_unit(tmp_path):
     if verify.returncode == 0:
         runtime = tmp_path / "run"
         runtime.mkdir(mode=0o700)
-        res = subprocess.run(["systemd-analyze", "verify", "--user",
-                              str(tmp_path / "systemd" / "user" / "callwatch.service")],
+        res = subprocess.run(["systemd-analyze", "verify", "--user", str(unit_path)],
                              capture_output=True, text=True,
                              env=dict(env, XDG_RUNTIME_DIR=str(runtime)))
         assert res.returncode == 0, res.stderr
