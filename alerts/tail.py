@@ -1,12 +1,12 @@
 """``callwatch tail``: print the running daemon's live alerts, one line each (or JSON lines).
 
-It is an ordinary protocol-v1 client (docs/protocol.md). It finds the daemon the way the
-daemon's own config says it listens: the ``[server]`` host and port give the URL, and the token
-is ``--token``, else the config's ``[server] token``, else the one the daemon wrote to
-``$XDG_CONFIG_HOME/callwatch/token``. (The config is read by ``daemon.tail``, which hands the
-``[server]`` settings in: ``alerts`` imports nothing of ``daemon``.) It connects, subscribes
-and prints. Exit 3 when no daemon is listening or the token is refused, so scripts can tell
-"nothing to watch" from "nothing happened".
+It is an ordinary protocol-v1 client (docs/protocol.md). The URL is ``--url``, else the one
+the running daemon reports it serves, else the daemon's config's ``[server]`` host and port;
+the token is ``--token``, else the config's ``[server] token``, else the one the daemon wrote
+to ``$XDG_CONFIG_HOME/callwatch/token``. (``daemon.tail`` reads the config and asks the daemon,
+then hands the URL and the ``[server]`` settings in: ``alerts`` imports nothing of
+``daemon``.) It connects, subscribes and prints. Exit 3 when no daemon is listening or the
+token is refused, so scripts can tell "nothing to watch" from "nothing happened".
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="the daemon's WebSocket URL (default: from the config's "
-                        f"[server] host and port, {DEFAULT_URL} without one)")
+    parser.add_argument("--url", help="the daemon's WebSocket URL (default: the one the running "
+                        "daemon serves, else the config's [server] host and port, "
+                        f"{DEFAULT_URL} without one)")
     parser.add_argument("--token", help="client token (default: the config's [server] token, "
                         "else the daemon's token file)")
     parser.add_argument("--json", action="store_true",
@@ -58,9 +59,10 @@ def main(args: argparse.Namespace, server: ServerSettings | None = None) -> int:
     if args.url is None:
         args.url = server_url(server)
         if args.url is None:
-            print("callwatch tail: [server] port = 0 lets the daemon pick its port at start; "
-                  "pass --url ws://127.0.0.1:PORT/ with the port of its nudge page (printed at "
-                  "start)", file=sys.stderr)
+            print("callwatch tail: [server] port = 0 lets the daemon pick its port at start, "
+                  "and no running daemon answered with it; start the daemon, or pass --url "
+                  "ws://127.0.0.1:PORT/ with the port of its nudge page (printed at start)",
+                  file=sys.stderr)
             return EXIT_USAGE
     if not args.url.startswith(("ws://", "wss://")):
         print(f"callwatch tail: --url {args.url}: must start with ws:// (e.g. {DEFAULT_URL})",

@@ -201,8 +201,12 @@ class Service:
         if self.server is not None:
             # The agent at a terminal opens the page from this line; anywhere else (the
             # journal) the token stays out, and `callwatch tail --page-url` prints it.
+            # `callwatch tail` asks the daemon on the configured control socket; a replay
+            # that had to take a socket of its own is found only by its own URL.
+            hint = "callwatch tail --page-url" + (f" --url {self.server.url}"
+                                                  if self.control_borrowed else "")
             page = (self.server.page_url if sys.stderr.isatty() else
-                    f"{self.server.page_address} (with its token: callwatch tail --page-url)")
+                    f"{self.server.page_address} (with its token: {hint})")
             print(f"callwatch: agent nudge page: {page}", file=sys.stderr)
         if self.metrics is not None and self.metrics.http is not None:
             print(f"callwatch: Prometheus metrics: {self.metrics.http.url}", file=sys.stderr)
@@ -311,7 +315,16 @@ class Service:
                                 "restarts": h.restarts, "overflows": h.overflows,
                                 "callbacks": h.callbacks, "dropped_blocks": h.dropped_blocks}
                             for n, h in self.health.items()},
-                "queues": self._queue_sizes()}
+                "queues": self._queue_sizes(), "endpoints": self._endpoints()}
+
+    def _endpoints(self) -> dict[str, str | None]:
+        """Where this daemon really serves (a replay may have taken other ports than the
+        configured ones, and port 0 is picked at start), for ``callwatch tail`` and scripts:
+        the WebSocket, the nudge page without its token, the metrics; ``None`` when off."""
+        http = self.metrics.http if self.metrics is not None else None
+        return {"websocket": self.server.url if self.server is not None else None,
+                "page": self.server.page_address if self.server is not None else None,
+                "metrics": http.url if http is not None else None}
 
     def _queue_sizes(self) -> dict[str, Any]:
         """What waits where right now (a soak checks that none of it grows): audio in each

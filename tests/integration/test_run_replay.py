@@ -168,6 +168,11 @@ def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
         records = [json.loads(line) for line in demo_log.read_text().splitlines()]
         started = next(r for r in records if r["event"] == "started")
         assert f":{page_port}/" not in started["page"]
+        # `callwatch tail` would find the first daemon on the configured socket: the demo
+        # names its own URL for it.
+        own_url = "ws" + started["page"].removeprefix("http")
+        hint = next(line for line in err.splitlines() if "agent nudge page" in line)
+        assert f"(with its token: callwatch tail --page-url --url {own_url})" in hint, hint
         assert not any(r.get("reason") == "crashed" for r in records)
         assert sorted(p.name for p in sock.parent.iterdir()) == ["control.sock"]
 
@@ -179,6 +184,33 @@ def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+@pytest.mark.parametrize("configured", ["in use", "0"])
+def test_tail_page_url_names_the_port_the_daemon_really_serves(tmp_path, configured):
+    """The configured nudge-page port held by another program (a replay then serves on a free
+    port) or 0 (picked at start): `callwatch tail --page-url` prints the page the running
+    daemon serves, not the configured port."""
+    import urllib.request
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1] if configured == "in use" else 0
+        d = DaemonProcess(tmp_path, f"[server]\nport = {port}\n[metrics]\nenabled = false\n",
+                          args=("--replay", str(SAMPLE)), servers=True)
+        try:
+            served = d.event("started", timeout=20)["page"]
+            env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+            out = cli("tail", "--page-url", "--config", str(d.config), env=env)
+            token = (tmp_path / "xdg-config" / "callwatch" / "token").read_text().strip()
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.strip() == f"{served}?token={token}"
+            assert not served.endswith(f":{port}/")
+            with urllib.request.urlopen(out.stdout.strip(), timeout=10) as page:
+                assert page.status == 200
+        finally:
+            d.kill()
 
 
 def test_call_command_without_a_daemon(tmp_path):
