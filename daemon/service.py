@@ -368,7 +368,8 @@ class Service:
             self.monitor.configure_hearing(new.hearing, *self._sensitivity(new.hearing))
         self.cfg = p.config
         self.log.emit("config_reloaded", path=new.path, changed=p.changed,
-                      **({"needs_restart": p.needs_restart} if p.needs_restart else {}))
+                      **({"needs_restart": p.needs_restart, "warning": p.restart_warning}
+                         if p.needs_restart else {}))
 
     def _shutdown(self) -> int:
         notify("STOPPING=1")
