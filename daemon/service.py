@@ -28,11 +28,11 @@ import datetime as dt
 import queue
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from alerts.policy import AlertPolicy
 from alerts.server import AlertServer
+from daemon import package_version
 from daemon.blas_threads import limit_blas_threads
 from daemon.calls import CallTracker
 from daemon.capture import CaptureStream
@@ -68,12 +68,6 @@ WATCHDOG_AUDIO_S = 5.0
 """The watchdog is pinged only if audio was processed this recently (or devices are being
 recovered): a wedged processing loop gets the daemon restarted by systemd."""
 
-def _version() -> str:
-    try:
-        return version("callwatch")
-    except PackageNotFoundError:
-        return "0"
-
 
 class Service:
     """The processing loop and everything it drives.
@@ -91,7 +85,7 @@ class Service:
         self.cfg = cfg
         self.log = log
         self.args = args
-        self.state = DaemonState(agent_id=cfg.agent_id, version=_version())
+        self.state = DaemonState(agent_id=cfg.agent_id, version=package_version())
         self.out = Publisher(log, self.state)
         self.last_check = LastCheckWatcher()  # `callwatch check` results -> the metrics
         self.health = {"agent": self.state.streams[Stream.AGENT],
