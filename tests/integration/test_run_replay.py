@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.integration.daemon_run import ROOT, DaemonProcess
 
@@ -227,6 +229,19 @@ def test_call_command_without_a_daemon(tmp_path):
 def test_bad_run_arguments_exit_2(args, message):
     out = cli("run", *args, "--no-server", "--no-metrics")
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_a_mono_replay_is_told_what_run_takes(tmp_path):
+    """`run --replay` takes one stereo file and nothing else: the fix must not name
+    `--agent/--customer`, which only `callwatch analyze` has."""
+    mono = tmp_path / "agent-only.wav"
+    sf.write(mono, np.zeros(16000 * 2, dtype=np.float32), 16000)
+    out = cli("run", "--replay", str(mono), "--no-server", "--no-metrics")
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"callwatch run: {mono}: mono file, but a stereo call (agent and customer) is needed; "
+        "--replay takes one stereo file, the agent on channel 0 and the customer on channel "
+        "1: put the two sides into one, e.g. sox -M AGENT.wav CUSTOMER.wav CALL.wav\n")
 
 
 def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
