@@ -80,11 +80,15 @@ class Service:
     monitor: Monitor
     """The pipeline and what follows it; built by :meth:`open_inputs`, which knows the rates."""
 
-    def __init__(self, cfg: Config, log: EventLog, args: argparse.Namespace) -> None:
+    def __init__(self, cfg: Config, log: EventLog, args: argparse.Namespace,
+                 command: str = "run") -> None:
+        """``command``: the subcommand the user typed (``run``, ``demo``), for the lines
+        on stderr."""
         limit_blas_threads()  # spinning BLAS workers cost more than the whole pipeline
         self.cfg = cfg
         self.log = log
         self.args = args
+        self.prog = f"callwatch {command}"
         self.state = DaemonState(agent_id=cfg.agent_id, version=package_version())
         self.out = Publisher(log, self.state)
         self.last_check = LastCheckWatcher()  # `callwatch check` results -> the metrics
@@ -167,7 +171,7 @@ class Service:
         taken.append(note)
         self.borrowed = [what for what in taken if what is not None]
         for what in self.borrowed:
-            print(f"callwatch run: this replay takes {what}", file=sys.stderr)
+            print(f"{self.prog}: this replay takes {what}", file=sys.stderr)
 
     def _sensitivity(self, settings: HearingSettings) -> tuple[float | None, str]:
         """The headset's sensitivity (dB SPL at 0 dBFS) and where it comes from: the config,
@@ -211,7 +215,7 @@ class Service:
         if self.feeder is not None:
             for warning in self.feeder.warnings:
                 self.log.emit("replay_warning", warning=warning)
-                print(f"callwatch run: warning: {warning}", file=sys.stderr)
+                print(f"{self.prog}: warning: {warning}", file=sys.stderr)
             self.feeder.start()
             self.monitor.start_call(auto=False, call_id=None)
         notify("READY=1", f"STATUS=monitoring {self._status()}")
@@ -376,7 +380,7 @@ class Service:
             elif self.feeder.crash:
                 last = self.feeder.crash.strip().splitlines()[-1]
                 self.log.emit("replay_error", error=f"internal error: {last}")
-                print("callwatch run: the replay stopped on an internal error (a bug; please "
+                print(f"{self.prog}: the replay stopped on an internal error (a bug; please "
                       f"report it with this traceback):\n{self.feeder.crash}", file=sys.stderr,
                       end="")
                 rc = EXIT_INTERNAL_ERROR

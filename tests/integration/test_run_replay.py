@@ -244,6 +244,14 @@ def test_a_mono_replay_is_told_what_run_takes(tmp_path):
         "1: put the two sides into one, e.g. sox -M AGENT.wav CUSTOMER.wav CALL.wav\n")
 
 
+def test_demo_names_itself_in_a_bad_speed_before_announcing_a_replay(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "run"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    out = cli("demo", "--speed", "0", env=env)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == "callwatch demo: --speed 0.0: must be between 0.01 and 10000\n"
+
+
 def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
     cfg = tmp_path / "callwatch.toml"  # under /tmp: PrivateTmp=yes hides it from the service
     cfg.write_text("")
