@@ -15,12 +15,12 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from typing import Any, TextIO
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from alerts.protocol import clock
 from alerts.server_settings import ServerSettings, url_host
 from alerts.token import read_token, token_path
 
@@ -135,12 +135,6 @@ async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> 
     return EXIT_OK
 
 
-def _clock(t: Any) -> str:
-    if not isinstance(t, int | float):
-        return "--:--:--"
-    return time.strftime("%H:%M:%S", time.localtime(t))
-
-
 def _kv(d: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
@@ -154,21 +148,21 @@ def format_message(msg: dict[str, Any]) -> str | None:
         values = _kv(a.get("values", {}))
         limits = _kv(a.get("thresholds", {}))
         extra = " ".join(x for x in (values, f"(limits {limits})" if limits else "") if x)
-        return (f"{_clock(a.get('at'))}  {a['state'].upper():8} {a['severity']:8} "
+        return (f"{clock(a.get('at'))}  {a['state'].upper():8} {a['severity']:8} "
                 f"{a['kind']}{where}: {a['message']}" + (f"  [{extra}]" if extra else ""))
     if t == "hello":
         return (f"connected to callwatch {msg.get('version') or '?'}"
                 f" (agent {msg.get('agent') or '?'})")
     if t == "call_started":
-        return f"{_clock(msg.get('started_at'))}  CALL     started {msg['call_id']}"
+        return f"{clock(msg.get('started_at'))}  CALL     started {msg['call_id']}"
     if t == "call_ended":
         s = msg.get("summary", {})
         talk = s.get("talk_over", {}).get("count", 0)
-        return (f"{_clock(msg.get('ended_at'))}  CALL     ended {msg['call_id']}: "
+        return (f"{clock(msg.get('ended_at'))}  CALL     ended {msg['call_id']}: "
                 f"{s.get('duration_s', 0):.1f} s, {talk} talk-over(s)")
     if t == "device":
         detail = f" ({msg['detail']})" if msg.get("detail") else ""
-        return (f"{_clock(msg.get('at'))}  DEVICE   {msg['stream']} {msg['state']}: "
+        return (f"{clock(msg.get('at'))}  DEVICE   {msg['stream']} {msg['state']}: "
                 f"{msg.get('device') or '?'}{detail}")
     if t == "levels":
         parts = []
@@ -177,7 +171,7 @@ def format_message(msg: dict[str, Any]) -> str | None:
             if m:
                 talk = " speaking" if m.get("speaking") else ""
                 parts.append(f"{stream} {m['rms_dbfs']:.1f} dBFS{talk}")
-        return f"{_clock(msg.get('at'))}  LEVELS   " + ", ".join(parts)
+        return f"{clock(msg.get('at'))}  LEVELS   " + ", ".join(parts)
     if t == "error":
         return f"error from daemon: {msg.get('code')}: {msg.get('message')}"
     return None

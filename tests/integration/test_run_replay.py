@@ -252,6 +252,39 @@ def test_demo_names_itself_in_a_bad_speed_before_announcing_a_replay(tmp_path):
     assert out.stderr == "callwatch demo: --speed 0.0: must be between 0.01 and 10000\n"
 
 
+def test_demo_text_alerts_show_clock_times(tmp_path):
+    """`callwatch demo --output text` (what a terminal gets): its alert lines carry their
+    times as HH:MM:SS, not as Unix seconds."""
+    import re
+    import signal
+
+    config = tmp_path / "config" / "callwatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[server]\nport = 0\n[metrics]\nenabled = false\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "run"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "PYTHONUNBUFFERED": "1"}
+    (tmp_path / "run").mkdir(mode=0o700)
+    demo = subprocess.Popen([sys.executable, "-m", "daemon.cli", "demo", "--speed", "50",
+                             "--output", "text"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in demo.stderr:
+            if "the replay is over" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=10)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    alerts = [line for line in out.splitlines() if " alert " in line]
+    assert len(alerts) >= 2, out
+    for line in alerts:
+        assert re.search(r" started_at=\d\d:\d\d:\d\d at=\d\d:\d\d:\d\d$", line), line
+        assert not re.search(r"\d{10}", line), line
+
+
 def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
     cfg = tmp_path / "callwatch.toml"  # under /tmp: PrivateTmp=yes hides it from the service
     cfg.write_text("")
