@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -200,6 +201,15 @@ def subscribed_message(topics: Iterable[str]) -> dict[str, Any]:
 
 def snoozed_message(kind: Kind | str, minutes: float, until: float) -> dict[str, Any]:
     return _msg("snoozed", kind=Kind(kind).value, minutes=minutes, until=round(until, 3))
+
+
+def clock(t: object) -> str:
+    """A message's Unix time (``at``, ``started_at``, ...) as people read it in a terminal:
+    local ``HH:MM:SS``, as ``callwatch tail`` and the daemon's readable log print alerts
+    (``--:--:--`` for what is not a time)."""
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        return "--:--:--"
+    return time.strftime("%H:%M:%S", time.localtime(t))
 
 
 def _call_id(call_id: str) -> str:

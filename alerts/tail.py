@@ -1,12 +1,12 @@
 """``callwatch tail``: print the running daemon's live alerts, one line each (or JSON lines).
 
-It is an ordinary protocol-v1 client (docs/protocol.md). It finds the daemon the way the
-daemon's own config says it listens: the ``[server]`` host and port give the URL, and the token
-is ``--token``, else the config's ``[server] token``, else the one the daemon wrote to
-``$XDG_CONFIG_HOME/callwatch/token``. (The config is read by ``daemon.tail``, which hands the
-``[server]`` settings in: ``alerts`` imports nothing of ``daemon``.) It connects, subscribes
-and prints. Exit 3 when no daemon is listening or the token is refused, so scripts can tell
-"nothing to watch" from "nothing happened".
+It is an ordinary protocol-v1 client (docs/protocol.md). The URL is ``--url``, else the one
+the running daemon reports it serves, else the daemon's config's ``[server]`` host and port;
+the token is ``--token``, else the config's ``[server] token``, else the one the daemon wrote
+to ``$XDG_CONFIG_HOME/callwatch/token``. (``daemon.tail`` reads the config and asks the daemon,
+then hands the URL and the ``[server]`` settings in: ``alerts`` imports nothing of
+``daemon``.) It connects, subscribes and prints. Exit 3 when no daemon is listening or the
+token is refused, so scripts can tell "nothing to watch" from "nothing happened".
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from typing import Any, TextIO
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from alerts.protocol import clock
 from alerts.server_settings import ServerSettings, url_host
 from alerts.token import read_token, token_path
 
@@ -31,8 +31,9 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="the daemon's WebSocket URL (default: from the config's "
-                        f"[server] host and port, {DEFAULT_URL} without one)")
+    parser.add_argument("--url", help="the daemon's WebSocket URL (default: the one the running "
+                        "daemon serves, else the config's [server] host and port, "
+                        f"{DEFAULT_URL} without one)")
     parser.add_argument("--token", help="client token (default: the config's [server] token, "
                         "else the daemon's token file)")
     parser.add_argument("--json", action="store_true",
@@ -58,9 +59,10 @@ def main(args: argparse.Namespace, server: ServerSettings | None = None) -> int:
     if args.url is None:
         args.url = server_url(server)
         if args.url is None:
-            print("callwatch tail: [server] port = 0 lets the daemon pick its port at start; "
-                  "pass --url ws://127.0.0.1:PORT/ with the port of its nudge page (printed at "
-                  "start)", file=sys.stderr)
+            print("callwatch tail: [server] port = 0 lets the daemon pick its port at start, "
+                  "and no running daemon answered with it; start the daemon, or pass --url "
+                  "ws://127.0.0.1:PORT/ with the port of its nudge page (printed at start)",
+                  file=sys.stderr)
             return EXIT_USAGE
     if not args.url.startswith(("ws://", "wss://")):
         print(f"callwatch tail: --url {args.url}: must start with ws:// (e.g. {DEFAULT_URL})",
@@ -133,12 +135,6 @@ async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> 
     return EXIT_OK
 
 
-def _clock(t: Any) -> str:
-    if not isinstance(t, int | float):
-        return "--:--:--"
-    return time.strftime("%H:%M:%S", time.localtime(t))
-
-
 def _kv(d: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
@@ -152,21 +148,21 @@ def format_message(msg: dict[str, Any]) -> str | None:
         values = _kv(a.get("values", {}))
         limits = _kv(a.get("thresholds", {}))
         extra = " ".join(x for x in (values, f"(limits {limits})" if limits else "") if x)
-        return (f"{_clock(a.get('at'))}  {a['state'].upper():8} {a['severity']:8} "
+        return (f"{clock(a.get('at'))}  {a['state'].upper():8} {a['severity']:8} "
                 f"{a['kind']}{where}: {a['message']}" + (f"  [{extra}]" if extra else ""))
     if t == "hello":
         return (f"connected to callwatch {msg.get('version') or '?'}"
                 f" (agent {msg.get('agent') or '?'})")
     if t == "call_started":
-        return f"{_clock(msg.get('started_at'))}  CALL     started {msg['call_id']}"
+        return f"{clock(msg.get('started_at'))}  CALL     started {msg['call_id']}"
     if t == "call_ended":
         s = msg.get("summary", {})
         talk = s.get("talk_over", {}).get("count", 0)
-        return (f"{_clock(msg.get('ended_at'))}  CALL     ended {msg['call_id']}: "
+        return (f"{clock(msg.get('ended_at'))}  CALL     ended {msg['call_id']}: "
                 f"{s.get('duration_s', 0):.1f} s, {talk} talk-over(s)")
     if t == "device":
         detail = f" ({msg['detail']})" if msg.get("detail") else ""
-        return (f"{_clock(msg.get('at'))}  DEVICE   {msg['stream']} {msg['state']}: "
+        return (f"{clock(msg.get('at'))}  DEVICE   {msg['stream']} {msg['state']}: "
                 f"{msg.get('device') or '?'}{detail}")
     if t == "levels":
         parts = []
@@ -175,7 +171,7 @@ def format_message(msg: dict[str, Any]) -> str | None:
             if m:
                 talk = " speaking" if m.get("speaking") else ""
                 parts.append(f"{stream} {m['rms_dbfs']:.1f} dBFS{talk}")
-        return f"{_clock(msg.get('at'))}  LEVELS   " + ", ".join(parts)
+        return f"{clock(msg.get('at'))}  LEVELS   " + ", ".join(parts)
     if t == "error":
         return f"error from daemon: {msg.get('code')}: {msg.get('message')}"
     return None

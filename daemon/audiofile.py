@@ -40,6 +40,11 @@ files are not of the same stretch of the call (or not of the same call), and onl
 of the shorter one is analysed."""
 
 
+TWO_MONO_FILES = "pass --agent AGENT.wav --customer CUSTOMER.wav for two mono files"
+"""How ``callwatch analyze`` takes a call whose sides are in two mono files: the fix for a
+mono file given as a stereo call, unless the caller takes calls some other way."""
+
+
 class AudioFileError(Exception):
     """A recorded call that cannot be analysed; the message names the file and the fix."""
 
@@ -207,7 +212,9 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
 class CallReader:
     """Yields ``(agent, customer)`` float32 blocks of about :data:`BLOCK_S` seconds."""
 
-    def __init__(self, source: CallSource) -> None:
+    def __init__(self, source: CallSource, mono_fix: str = TWO_MONO_FILES) -> None:
+        """``mono_fix``: what the command takes instead when a stereo call turns out to be
+        mono (its options differ: analyze takes two mono files, a replay does not)."""
         self.source = source
         self.warnings: list[str] = []
         """Problems that do not stop the analysis, one line each, for the caller to show."""
@@ -223,10 +230,9 @@ class CallReader:
                 self._files.append(c)
             one_file = a is c
             self._check_channel(a, source.agent_path, source.agent_channel, "--agent-channel",
-                                one_file)
-            self._check_channel(
-                c, source.customer_path, source.customer_channel, "--customer-channel", one_file
-            )
+                                one_file, mono_fix)
+            self._check_channel(c, source.customer_path, source.customer_channel,
+                                "--customer-channel", one_file, mono_fix)
             self._agent, self._customer = a, c
             if a is not c:
                 self._check_durations()
@@ -259,12 +265,12 @@ class CallReader:
 
     @staticmethod
     def _check_channel(f: sf.SoundFile, path: str, channel: int, flag: str,
-                       one_file: bool) -> None:
+                       one_file: bool, mono_fix: str) -> None:
         path = display_path(path)
         if one_file and f.channels == 1 and channel != 0:
             raise AudioFileError(
                 f"{path}: mono file, but a stereo call (agent and customer) is needed; "
-                "pass --agent AGENT.wav --customer CUSTOMER.wav for two mono files"
+                f"{mono_fix}"
             )
         if not 0 <= channel < f.channels:
             raise AudioFileError(

@@ -14,6 +14,8 @@ import os
 import select
 import sys
 
+from daemon import package_version
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("daemon.analyze", "analyse recorded calls (WAV/FLAC) and report per call"),
     "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
@@ -34,6 +36,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         prog="callwatch",
         description="Call-quality monitor for contact-centre headsets.",
     )
+    parser.add_argument("--version", action="version", version=f"callwatch {package_version()}",
+                        help="print callwatch's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, help_text) in COMMANDS.items():

@@ -7,7 +7,9 @@ can reach it, no port to allocate or firewall): one line in, one JSON line out.
     end         -> {"ok": true, "call_id": "...", "summary": {...}}
     status      -> {"ok": true, "call_id": "..."|null, "auto_calls": true, ...}
 
-``callwatch call start|end|status`` (:mod:`daemon.call_cli`) is the command-line client.
+``callwatch call start|end|status`` (:mod:`daemon.call_cli`) is the command-line client and
+``callwatch tail`` asks ``status`` where the daemon's nudge page really is; both send their
+line with :func:`send_request`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ ACCEPT_RETRY_MAX_S = 2.0
 """Backoff after a failed accept (EMFILE: out of file descriptors, ...): the thread retries
 for as long as the daemon runs, since the condition clears when other connections close."""
 
+CLIENT_RETRY_S = 3.0
+"""A client retries a refused connection this long while the socket exists (a full backlog
+refuses; the daemon is there)."""
+
+
 def socket_path(settings: ControlSettings) -> Path:
     """The configured path, else ``$XDG_RUNTIME_DIR/callwatch/control.sock``, else (no
     runtime directory, e.g. a cron job) ``/tmp/callwatch-<uid>/callwatch/control.sock``."""
@@ -81,6 +88,26 @@ def private_dir(path: Path, base: Path) -> None:
         if st.st_mode & 0o077:
             raise OSError(f"{d}: mode {stat.S_IMODE(st.st_mode):04o} lets other users in; "
                           f"run `chmod 700 {d}` or remove it")
+
+
+def send_request(path: Path, line: str, retry_s: float = CLIENT_RETRY_S) -> str:
+    """Send one request line to the daemon at ``path``, return its reply line. A refused
+    connection (a full backlog) or EAGAIN is retried for ``retry_s`` while the socket file
+    exists; raises ``OSError`` when no daemon answers."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.01
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10.0)
+                s.connect(str(path))
+                s.sendall(line.encode() + b"\n")
+                return s.makefile("r", encoding="utf-8").readline()
+        except (ConnectionRefusedError, BlockingIOError):
+            if not path.exists() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.2)
 
 
 @dataclass

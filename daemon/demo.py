@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 @command("demo")
 def main(args: argparse.Namespace) -> int:
     cfg = load_command_config(args.config)
+    if problem := run.speed_problem(args.speed):
+        raise CommandError(problem)  # before the replay is announced
     mic = cfg.capture.mic_device
     live = mic not in ("default", "")
     replay = None
@@ -81,5 +83,5 @@ def main(args: argparse.Namespace) -> int:
                             no_server=False, no_metrics=False)
     # The demo shares all of `callwatch run`'s start-up, checks and shutdown and changes
     # only what happens when the replay ends.
-    return run.main(ns, service_class=None if live else HoldingService)
+    return run.main(ns, service_class=None if live else HoldingService, command="demo")
 

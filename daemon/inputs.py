@@ -42,11 +42,19 @@ class Capture:
     streams: dict[str, CaptureStream]
 
 
+REPLAY_MONO_FIX = ("--replay takes one stereo file, the agent on channel 0 and the customer "
+                   "on channel 1: put the two sides into one, e.g. "
+                   "sox -M AGENT.wav CUSTOMER.wav CALL.wav")
+"""The fix for a mono ``--replay`` file: the replay takes no second file (``callwatch analyze``
+does, with ``--agent``/``--customer``)."""
+
+
 def open_replay(path: str, speed: float, cap: CaptureSettings, wake: Callable[[], None],
                 health: Mapping[str, StreamHealth]) -> ReplayFeeder:
     """The replay of the stereo call ``path`` at ``speed``, not started yet; raises
     AudioFileError (or OSError) for a file it cannot read."""
-    feeder = ReplayFeeder(CallSource(path, path), speed, cap.block_s, max(cap.ring_s, 2.0))
+    feeder = ReplayFeeder(CallSource(path, path), speed, cap.block_s, max(cap.ring_s, 2.0),
+                          mono_fix=REPLAY_MONO_FIX)
     for name, src in (("agent", feeder.agent), ("customer", feeder.customer)):
         src.epoch.wake = wake
         health[name].device_name = f"replay:{Path(src.label).name}"

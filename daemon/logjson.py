@@ -1,4 +1,5 @@
-"""The daemon's event log: one JSON object per line, and a readable line for people.
+"""The daemon's event log: one JSON object per line, and a readable line for people (times
+on the local clock, as ``callwatch tail`` shows them).
 
 Every record has ``ts`` (UTC, ISO 8601 with milliseconds) and ``event`` (``started``,
 ``call_started``, ``talk_over``..., ``alert``, ``device_lost``, ``device_restored``,
@@ -17,14 +18,32 @@ import threading
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from alerts.protocol import clock
+
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _local_time(ts: str) -> str:
+    """A record's ``ts`` (UTC, ISO 8601) as the local ``HH:MM:SS.mmm`` the terminal's reader
+    lives in, the clock the alert times beside it are shown on."""
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone()
+    except (AttributeError, ValueError):
+        return str(ts)[11:23]
+    return when.strftime("%H:%M:%S.%f")[:-3]
+
+
+def _is_time(key: str) -> bool:
+    """Fields that hold a Unix time (an alert's ``at`` and ``started_at``, a lost call's
+    ``saved_at``): shown as a clock time, not as ten digits since 1970."""
+    return key == "at" or key.endswith("_at")
+
+
 def human(record: dict[str, Any]) -> str:
-    """One readable line: time, event, then the fields that matter."""
-    ts = record.get("ts", "")[11:23]
+    """One readable line: local time, event, then the fields that matter."""
+    ts = _local_time(record.get("ts", ""))
     event = record.get("event", "?")
     rest = {k: v for k, v in record.items() if k not in ("ts", "event", "summary")}
     if rest.get("kind") == event:
@@ -33,7 +52,9 @@ def human(record: dict[str, Any]) -> str:
     for k, v in rest.items():
         if v is None:
             continue
-        if isinstance(v, float):
+        if _is_time(k) and isinstance(v, int | float):
+            v = clock(v)
+        elif isinstance(v, float):
             v = round(v, 2)
         if isinstance(v, dict | list):
             v = json.dumps(v, separators=(",", ":"))

@@ -15,7 +15,7 @@ import traceback
 
 import numpy as np
 
-from daemon.audiofile import AudioFileError, CallReader, CallSource
+from daemon.audiofile import TWO_MONO_FILES, AudioFileError, CallReader, CallSource
 from daemon.epoch import Epoch
 
 
@@ -33,8 +33,11 @@ class ReplayStream:
 class ReplayFeeder:
     """Paces a stereo (or two mono) recording into two :class:`ReplayStream` rings."""
 
-    def __init__(self, source: CallSource, speed: float, block_s: float, ring_s: float) -> None:
-        self.reader = CallReader(source)  # raises AudioFileError for unusable files
+    def __init__(self, source: CallSource, speed: float, block_s: float, ring_s: float,
+                 mono_fix: str = TWO_MONO_FILES) -> None:
+        """``mono_fix``: the fix to name when ``source`` is one mono file (what the command
+        that replays takes instead); raises AudioFileError for unusable files."""
+        self.reader = CallReader(source, mono_fix)
         self.speed = speed
         self.block_s = block_s
         self.agent = ReplayStream("agent", source.agent_path, self.reader.agent_rate, ring_s)

@@ -45,49 +45,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not start the Prometheus exporter")
 
 
-def main(args: argparse.Namespace, service_class: type[Service] | None = None) -> int:
+def speed_problem(speed: float) -> str | None:
+    """Why ``--speed`` cannot pace a replay (``None``: it can); ``callwatch demo`` asks
+    before it announces the replay."""
+    if not (0.01 <= speed <= 10000):
+        return f"--speed {speed}: must be between 0.01 and 10000"
+    return None
+
+
+def main(args: argparse.Namespace, service_class: type[Service] | None = None,
+         command: str = "run") -> int:
     """Run the daemon with ``args`` (see :func:`add_arguments`); ``service_class``: a
-    :class:`~daemon.service.Service` subclass to run instead (``callwatch demo``'s)."""
+    :class:`~daemon.service.Service` subclass to run instead, and ``command`` the name the
+    user typed, for the messages (``callwatch demo``'s)."""
+    prog = f"callwatch {command}"
     path = resolve_path(args.config)
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        print(f"callwatch run: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.check_config:
         problems = check_startable(cfg)
         for problem in problems:
-            print(f"callwatch run: {problem}", file=sys.stderr)
+            print(f"{prog}: {problem}", file=sys.stderr)
         if problems:
             return EXIT_BAD_INPUT
         print(f"{cfg.path}: OK")
         return EXIT_OK
-    if not (0.01 <= args.speed <= 10000):
-        print(f"callwatch run: --speed {args.speed}: must be between 0.01 and 10000",
-              file=sys.stderr)
+    if problem := speed_problem(args.speed):
+        print(f"{prog}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.replay and not os.path.exists(args.replay):
-        print(f"callwatch run: --replay {args.replay}: no such file", file=sys.stderr)
+        print(f"{prog}: --replay {args.replay}: no such file", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         log = EventLog.for_cli(args.log_json, args.output)
     except OSError as exc:
-        print(f"callwatch run: --log-json {args.log_json}: {exc.strerror}", file=sys.stderr)
+        print(f"{prog}: --log-json {args.log_json}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    service = (service_class or Service)(cfg, log, args)
+    service = (service_class or Service)(cfg, log, args, command)
     try:
         service.open_inputs()
     except (DeviceError, AudioFileError) as exc:
-        print(f"callwatch run: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:  # PortAudio library missing
-        print(f"callwatch run: {exc}; install Debian's libportaudio2 and libasound2-plugins",
+        print(f"{prog}: {exc}; install Debian's libportaudio2 and libasound2-plugins",
               file=sys.stderr)
         return EXIT_CANNOT_RUN
     try:
         service.start_services()
     except (OSError, RuntimeError) as exc:
-        print(f"callwatch run: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         if service.supervisor is not None:
             service.supervisor.stop()
         if service.server is not None:

@@ -28,11 +28,11 @@ import datetime as dt
 import queue
 import sys
 import time
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from alerts.policy import AlertPolicy
 from alerts.server import AlertServer
+from daemon import package_version
 from daemon.blas_threads import limit_blas_threads
 from daemon.calls import CallTracker
 from daemon.capture import CaptureStream
@@ -68,12 +68,6 @@ WATCHDOG_AUDIO_S = 5.0
 """The watchdog is pinged only if audio was processed this recently (or devices are being
 recovered): a wedged processing loop gets the daemon restarted by systemd."""
 
-def _version() -> str:
-    try:
-        return version("callwatch")
-    except PackageNotFoundError:
-        return "0"
-
 
 class Service:
     """The processing loop and everything it drives.
@@ -86,12 +80,16 @@ class Service:
     monitor: Monitor
     """The pipeline and what follows it; built by :meth:`open_inputs`, which knows the rates."""
 
-    def __init__(self, cfg: Config, log: EventLog, args: argparse.Namespace) -> None:
+    def __init__(self, cfg: Config, log: EventLog, args: argparse.Namespace,
+                 command: str = "run") -> None:
+        """``command``: the subcommand the user typed (``run``, ``demo``), for the lines
+        on stderr."""
         limit_blas_threads()  # spinning BLAS workers cost more than the whole pipeline
         self.cfg = cfg
         self.log = log
         self.args = args
-        self.state = DaemonState(agent_id=cfg.agent_id, version=_version())
+        self.prog = f"callwatch {command}"
+        self.state = DaemonState(agent_id=cfg.agent_id, version=package_version())
         self.out = Publisher(log, self.state)
         self.last_check = LastCheckWatcher()  # `callwatch check` results -> the metrics
         self.health = {"agent": self.state.streams[Stream.AGENT],
@@ -173,7 +171,7 @@ class Service:
         taken.append(note)
         self.borrowed = [what for what in taken if what is not None]
         for what in self.borrowed:
-            print(f"callwatch run: this replay takes {what}", file=sys.stderr)
+            print(f"{self.prog}: this replay takes {what}", file=sys.stderr)
 
     def _sensitivity(self, settings: HearingSettings) -> tuple[float | None, str]:
         """The headset's sensitivity (dB SPL at 0 dBFS) and where it comes from: the config,
@@ -201,8 +199,12 @@ class Service:
         if self.server is not None:
             # The agent at a terminal opens the page from this line; anywhere else (the
             # journal) the token stays out, and `callwatch tail --page-url` prints it.
+            # `callwatch tail` asks the daemon on the configured control socket; a replay
+            # that had to take a socket of its own is found only by its own URL.
+            hint = "callwatch tail --page-url" + (f" --url {self.server.url}"
+                                                  if self.control_borrowed else "")
             page = (self.server.page_url if sys.stderr.isatty() else
-                    f"{self.server.page_address} (with its token: callwatch tail --page-url)")
+                    f"{self.server.page_address} (with its token: {hint})")
             print(f"callwatch: agent nudge page: {page}", file=sys.stderr)
         if self.metrics is not None and self.metrics.http is not None:
             print(f"callwatch: Prometheus metrics: {self.metrics.http.url}", file=sys.stderr)
@@ -213,7 +215,7 @@ class Service:
         if self.feeder is not None:
             for warning in self.feeder.warnings:
                 self.log.emit("replay_warning", warning=warning)
-                print(f"callwatch run: warning: {warning}", file=sys.stderr)
+                print(f"{self.prog}: warning: {warning}", file=sys.stderr)
             self.feeder.start()
             self.monitor.start_call(auto=False, call_id=None)
         notify("READY=1", f"STATUS=monitoring {self._status()}")
@@ -311,7 +313,16 @@ class Service:
                                 "restarts": h.restarts, "overflows": h.overflows,
                                 "callbacks": h.callbacks, "dropped_blocks": h.dropped_blocks}
                             for n, h in self.health.items()},
-                "queues": self._queue_sizes()}
+                "queues": self._queue_sizes(), "endpoints": self._endpoints()}
+
+    def _endpoints(self) -> dict[str, str | None]:
+        """Where this daemon really serves (a replay may have taken other ports than the
+        configured ones, and port 0 is picked at start), for ``callwatch tail`` and scripts:
+        the WebSocket, the nudge page without its token, the metrics; ``None`` when off."""
+        http = self.metrics.http if self.metrics is not None else None
+        return {"websocket": self.server.url if self.server is not None else None,
+                "page": self.server.page_address if self.server is not None else None,
+                "metrics": http.url if http is not None else None}
 
     def _queue_sizes(self) -> dict[str, Any]:
         """What waits where right now (a soak checks that none of it grows): audio in each
@@ -355,7 +366,8 @@ class Service:
             self.monitor.configure_hearing(new.hearing, *self._sensitivity(new.hearing))
         self.cfg = p.config
         self.log.emit("config_reloaded", path=new.path, changed=p.changed,
-                      **({"needs_restart": p.needs_restart} if p.needs_restart else {}))
+                      **({"needs_restart": p.needs_restart, "warning": p.restart_warning}
+                         if p.needs_restart else {}))
 
     def _shutdown(self) -> int:
         notify("STOPPING=1")
@@ -368,7 +380,7 @@ class Service:
             elif self.feeder.crash:
                 last = self.feeder.crash.strip().splitlines()[-1]
                 self.log.emit("replay_error", error=f"internal error: {last}")
-                print("callwatch run: the replay stopped on an internal error (a bug; please "
+                print(f"{self.prog}: the replay stopped on an internal error (a bug; please "
                       f"report it with this traceback):\n{self.feeder.crash}", file=sys.stderr,
                       end="")
                 rc = EXIT_INTERNAL_ERROR

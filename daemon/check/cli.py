@@ -14,9 +14,11 @@ Four steps, on the devices ``callwatch run`` would use (same config, same select
 Each item gets PASS, WARN or FAIL with the value, the limit and a concrete fix. Exit code: 0
 all pass, 1 warnings, 2 a failure (a configured device missing is a failure of its item) or
 bad input, 3 could not run (no PortAudio, no sound server, no audio device at all). ``--json``
-prints one ``callwatch.check/1`` object (docs/check.md). The result is also saved to
-``$XDG_STATE_HOME/callwatch/check.json``, where the daemon picks it up for its metrics
-(:mod:`daemon.check.result`).
+prints one ``callwatch.check/1`` object (docs/check.md), also when the check does not run:
+``"result": "error"`` with the reason, so a fleet script that parses stdout tells bad input
+(exit 2, like every command's) from a headset that fails (``"result": "fail"``, exit 2). The
+result is also saved to ``$XDG_STATE_HOME/callwatch/check.json``, where the daemon picks it up
+for its metrics (:mod:`daemon.check.result`).
 
 This module is the command line; the steps are :mod:`daemon.check.steps`, the device I/O
 :mod:`daemon.check.audio`, the numbers :mod:`daemon.check.measure` and their verdicts
@@ -33,8 +35,7 @@ import sys
 import time
 from typing import Any
 
-import soundfile as sf
-
+from daemon.audiofile import AudioFileError, open_audio
 from daemon.check.judge import overall
 from daemon.check.result import SCHEMA, Item, default_result_path, save_result
 from daemon.check.steps import Check
@@ -45,6 +46,7 @@ from daemon.command import (
     command,
     load_command_config,
 )
+from daemon.config import ConfigError
 from daemon.device_choice import DeviceError
 from daemon.devices import list_input_devices
 from daemon.hearing import headset_model, record_sensitivity
@@ -120,28 +122,51 @@ def render_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def error_result(message: str, exit_code: int) -> dict[str, Any]:
+    """The ``callwatch.check/1`` object of a check that did not run: bad input (exit 2) or
+    nothing to test on here (exit 3)."""
+    return {"schema": SCHEMA, "result": "error", "exit_code": exit_code, "error": message,
+            "items": []}
+
+
 def _cannot_run(args: argparse.Namespace, message: str) -> int:
     if args.json:
-        print(json.dumps({"schema": SCHEMA, "result": "error", "exit_code": EXIT_CANNOT_RUN,
-                          "error": message, "items": []}))
+        print(json.dumps(error_result(message, EXIT_CANNOT_RUN)))
     print(f"callwatch check: {message}", file=sys.stderr)
     return EXIT_CANNOT_RUN
 
 
 @command("check")
 def main(args: argparse.Namespace) -> int:
+    """The check; input it cannot use is still one JSON object under ``--json`` (the
+    :func:`~daemon.command.command` decorator prints the line on stderr)."""
+    try:
+        return _check(args)
+    except (CommandError, ConfigError) as exc:
+        if args.json:
+            code = exc.exit_code if isinstance(exc, CommandError) else EXIT_BAD_INPUT
+            print(json.dumps(error_result(str(exc), code)))
+        raise
+
+
+def _speech_file_error(path: str) -> str | None:
+    """Why ``--speech FILE`` cannot be played, naming the file and the fix (``None``: it
+    can), in the words ``callwatch analyze`` uses for a recording it cannot read."""
+    try:
+        open_audio(path).close()
+    except AudioFileError as exc:
+        return f"--speech {exc}"
+    return None
+
+
+def _check(args: argparse.Namespace) -> int:
     cfg = load_command_config(args.config)
     for flag, v, lo, hi in (("--silence-s", args.silence_s, 1, 30),
                             ("--speech-s", args.speech_s, 2, 30)):
         if not lo <= v <= hi:
             raise CommandError(f"{flag} {v}: must be between {lo} and {hi}")
-    if args.speech:
-        try:
-            sf.info(args.speech)
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise CommandError(f"--speech {args.speech}: {reason}; give a WAV or FLAC "
-                               "speech recording") from None
+    if args.speech and (problem := _speech_file_error(args.speech)):
+        raise CommandError(problem)
     sens = getattr(args, "dbspl_at_0dbfs", None)
     if sens is not None and not 60.0 <= sens <= 140.0:
         raise CommandError(f"--dbspl-at-0dbfs {sens:g}: must be between 60 and 140 (the dB "

@@ -17,6 +17,13 @@ Three shapes are recognised, each from what speech at normal levels never does:
   whistles, a feedback howl as it builds up). A voiced vowel can be that tonal for 30 ms, but
   not at that level.
 
+Each event reports the shock's highest ``level_dbfs`` (10 ms for bursts and clicks, the 20 ms
+window for tones) and ``peak_dbfs`` (sample peak; the pipeline holds samples to [-1, 1], so at
+most 0 dBFS, plus a resampler's overshoot) and the threshold the trigger crossed, named after
+the measure it bounds: ``threshold_dbfs`` (the level's) for bursts and tones,
+``threshold_peak_dbfs`` for clicks, whose 10 ms level is mostly below the burst threshold: that
+is what makes them clicks.
+
 Detection runs on 5 ms blocks and 10 ms window hops, so a shock is confirmed at most 10 ms
 (burst, click) or 40 ms (tone) after it starts. The condition ends after ``shock_release_s``
 without any of the three, so a click train or a howl is one event; a tone that starts while
@@ -94,6 +101,7 @@ class AcousticShock:
         self.burst_dbfs = s.shock_burst_dbfs
         self.rise = 10.0 ** (s.shock_rise_db / 10.0)
         self.click_peak = 10.0 ** (s.shock_click_peak_dbfs / 20.0)
+        self.click_peak_dbfs = s.shock_click_peak_dbfs
         self.click_rise = 10.0 ** (s.shock_click_rise_db / 10.0)
         self.tone_ms = 10.0 ** (s.shock_tone_dbfs / 10.0)
         self.tone_dbfs = s.shock_tone_dbfs
@@ -169,9 +177,14 @@ class AcousticShock:
     def _event(self, phase: Phase, end: int) -> Event:
         data: dict[str, str | int | float] = {
             "trigger": self._trigger, "peak_dbfs": self._peak_dbfs,
-            "level_dbfs": self._level_dbfs,
-            "threshold_dbfs": self.tone_dbfs if self._trigger == Trigger.TONE
-            else self.burst_dbfs}
+            "level_dbfs": self._level_dbfs}
+        if self._trigger == Trigger.CLICK:
+            # The peak crossed the click threshold; next to the burst level's threshold, a
+            # click's level would read as a shock below its own limit.
+            data["threshold_peak_dbfs"] = self.click_peak_dbfs
+        else:
+            data["threshold_dbfs"] = (self.tone_dbfs if self._trigger == Trigger.TONE
+                                      else self.burst_dbfs)
         if self._trigger == Trigger.TONE:
             data["frequency_hz"] = self._freq_hz
         return Event(Kind.ACOUSTIC_SHOCK, phase, Stream.CUSTOMER, self._start, end, data)

@@ -1,5 +1,6 @@
-"""Fixtures of the alert tests: a private config directory (token files never touch the
-user's) and a started AlertServer that records the snoozes it is handed."""
+"""Fixtures of the alert tests: private config and runtime directories (token files never
+touch the user's, and `callwatch tail` never asks a daemon running on this machine) and a
+started AlertServer that records the snoozes it is handed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tests.alerts.live_server import HELLO
 
 @pytest.fixture(autouse=True)
 def config_home(tmp_path, monkeypatch):
-    """Token files go to a temporary config dir, never the user's."""
+    """Token files go to a temporary config dir, never the user's; the control socket tail
+    asks is looked for in a temporary runtime dir, where no daemon runs."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     return tmp_path / "config"
 
 

@@ -44,6 +44,28 @@ def test_json_report_validates_and_finds_talk_overs(call_wav):
     assert kinds.count("talk_over") == 2
 
 
+def test_acoustic_shocks_report_the_measure_that_crossed_their_threshold(tmp_path):
+    """The sample call turned up 20 dB in a float file (samples far past full scale): every
+    acoustic_shock names its threshold after the measure it bounds (a click's sample peak, a
+    burst's or a tone's level) and that measure is at or above it, in the JSON and the
+    readable report alike."""
+    x, rate = sf.read(ROOT / "samples" / "sample-call.wav", dtype="float32", frames=8 * 16000)
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, x * 10.0, rate, subtype="FLOAT")
+    out = callwatch(str(loud), "--json")
+    assert out.returncode == 0, out.stderr
+    shocks = [e for e in json.loads(out.stdout)["events"] if e["kind"] == "acoustic_shock"]
+    assert {e["trigger"] for e in shocks} >= {"click", "tone"}
+    for e in shocks:
+        measure, limit = (("peak_dbfs", "threshold_peak_dbfs") if e["trigger"] == "click"
+                          else ("level_dbfs", "threshold_dbfs"))
+        assert {"threshold_dbfs", "threshold_peak_dbfs"} & set(e) == {limit}, e
+        assert e[measure] >= e[limit], e
+    text = callwatch(str(loud)).stdout
+    clicks = [line for line in text.splitlines() if "trigger=click" in line]
+    assert clicks and all("threshold_peak_dbfs=-0.10" in line for line in clicks), clicks
+
+
 def test_readable_report(call_wav):
     out = callwatch(str(call_wav))
     assert out.returncode == 0, out.stderr

@@ -14,9 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.call_cli import _request
 from daemon.config import ControlSettings
-from daemon.control import ControlServer, ControlSocketInUse, Request, socket_path
+from daemon.control import (
+    ControlServer,
+    ControlSocketInUse,
+    Request,
+    send_request,
+    socket_path,
+)
 
 
 def test_socket_path_is_the_configured_one_else_in_the_runtime_directory(tmp_path, monkeypatch):
@@ -53,7 +58,7 @@ def control(tmp_path) -> Iterator[tuple[ControlServer, list[Request]]]:
 
 
 def ask(server: ControlServer, line: str) -> dict:
-    return json.loads(_request(server.path, line))
+    return json.loads(send_request(server.path, line))
 
 
 def test_requests_reach_the_loop_and_its_reply_comes_back(control):
@@ -94,7 +99,7 @@ def test_a_stale_socket_is_replaced_and_a_live_one_is_refused(tmp_path):
         first.stop()
     assert not path.exists()
     with pytest.raises(OSError):
-        _request(path, "status")
+        send_request(path, "status")
 
 
 def test_runtime_directory_is_used_as_it_is_and_the_socket_directory_made_private(

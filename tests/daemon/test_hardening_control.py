@@ -111,7 +111,7 @@ def test_client_retries_a_refused_connection_while_the_socket_exists(tmp_path):
     timer = threading.Timer(0.5, late_daemon)
     timer.start()
     try:
-        assert call_cli._request(path, "status") == '{"ok":true}\n'
+        assert control.send_request(path, "status") == '{"ok":true}\n'
     finally:
         timer.join()
         listener.close()
@@ -119,4 +119,4 @@ def test_client_retries_a_refused_connection_while_the_socket_exists(tmp_path):
 
 def test_client_gives_up_at_once_without_a_socket(tmp_path):
     with pytest.raises(FileNotFoundError):
-        call_cli._request(tmp_path / "none.sock", "status")
+        control.send_request(tmp_path / "none.sock", "status")

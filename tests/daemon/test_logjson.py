@@ -8,10 +8,13 @@ import os
 import re
 import stat
 import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from alerts.tail import format_message
 from daemon.logjson import EventLog, human, open_private
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -96,7 +99,21 @@ def test_records_from_many_threads_stay_whole_lines(tmp_path):
         assert [r["i"] for r in got if r["thread"] == n] == list(range(each))
 
 
-def test_human_line_keeps_what_matters():
+@pytest.fixture
+def zone(monkeypatch):
+    """Set the local time zone (POSIX TZ, no tz database needed) for this test only."""
+
+    def set_zone(tz: str) -> None:
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_human_line_keeps_what_matters(zone):
+    zone("UTC0")
     record = {"ts": "2026-03-01T09:15:02.123Z", "event": "noise", "kind": "noise",
               "stream": "agent", "level_dbfs": -41.2345, "device": None,
               "thresholds": {"floor_dbfs": -45}}
@@ -104,6 +121,23 @@ def test_human_line_keeps_what_matters():
     assert line.startswith("09:15:02.123 noise            ")
     assert "kind=" not in line and "device" not in line       # same as the event; unknown
     assert "level_dbfs=-41.23" in line and 'thresholds={"floor_dbfs":-45}' in line
+
+
+def test_human_line_shows_times_on_the_local_clock_not_as_unix_seconds(zone):
+    """An alert's record (what `callwatch demo` prints on a terminal) carries Unix times:
+    they read as the local HH:MM:SS, on the same clock as the line's own time, the way
+    `callwatch tail` prints the same alert."""
+    zone("IST-5:30")                                      # UTC+05:30
+    at = datetime(2026, 3, 1, 9, 15, 2, 500000, tzinfo=UTC).timestamp()
+    record = {"ts": "2026-03-01T09:15:02.623Z", "event": "alert", "id": "talk_over-1",
+              "kind": "talk_over", "state": "firing", "started_at": at - 0.8, "at": at}
+    line = human(record)
+    assert line.startswith("14:45:02.623 alert ")
+    assert "started_at=14:45:01 " in line and line.endswith("at=14:45:02")
+    assert not re.search(r"\d{10}", line), line
+    assert format_message({"type": "alert", "alert": {
+        "at": at, "state": "firing", "severity": "info", "kind": "talk_over",
+        "message": "m"}}).startswith("14:45:02 ")                  # tail: the same clock
 
 
 def test_human_line_of_a_call_end_adds_the_summary():

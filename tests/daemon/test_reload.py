@@ -49,3 +49,29 @@ def test_hearing_changes_are_reported_and_flagged():
     assert p.changed == {"hearing.shock_release_s": [old.hearing.shock_release_s,
                                                      old.hearing.shock_release_s + 0.5]}
     assert p.needs_restart == []
+
+
+def test_endpoint_and_identity_changes_are_named_as_waiting_for_a_restart():
+    """[agent], [control], [server] and [metrics] are set up at start: a reload reports each
+    changed key as needing a restart, keeps the running values, and never logs a secret."""
+    old = _config()
+    new = dataclasses.replace(
+        old,
+        agent=dataclasses.replace(old.agent, id="ana@ws-17"),
+        control=dataclasses.replace(old.control, socket_path="/run/user/1000/cw.sock"),
+        server=dataclasses.replace(old.server, port=9000, token="a-new-token-0123456789"),
+        metrics=dataclasses.replace(old.metrics, port=9999),
+        detectors=dataclasses.replace(old.detectors, min_overlap_s=1.2))
+    p = plan(old, new)
+    assert p.needs_restart == ["agent.id", "control.socket_path", "server.port",
+                               "server.token", "metrics.port"]
+    assert p.changed["server.port"] == [old.server.port, 9000]
+    assert p.changed["server.token"] == ["(hidden)", "(hidden)"]
+    assert "a-new-token" not in repr(p.changed) and "a-new-token" not in p.restart_warning
+    assert (p.config.agent, p.config.control, p.config.server, p.config.metrics) == \
+        (old.agent, old.control, old.server, old.metrics)              # kept as they run
+    assert p.config.detectors.min_overlap_s == 1.2                     # applied at once
+    assert p.restart_warning.startswith(
+        "[agent] id, [control] socket_path, [server] port, [server] token, [metrics] port: "
+        "changed, but the running daemon keeps the old value until it restarts")
+    assert plan(old, old).restart_warning is None

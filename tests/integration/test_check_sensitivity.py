@@ -40,6 +40,9 @@ def test_sensitivity_is_recorded_per_headset_model(virtual_headset, tmp_path):  
 
 def test_an_impossible_sensitivity_is_refused_before_any_test(virtual_headset, tmp_path):  # noqa: F811
     out = check(virtual_headset, tmp_path, "--dbspl-at-0dbfs", "20")
-    assert out.returncode == 2 and out.stdout == ""
+    assert out.returncode == 2
+    result = json.loads(out.stdout)                       # --json: the refusal, as JSON
+    assert (result["result"], result["exit_code"], result["items"]) == ("error", 2, [])
+    assert result["error"].startswith("--dbspl-at-0dbfs 20: must be between 60 and 140")
     assert "--dbspl-at-0dbfs 20: must be between 60 and 140" in out.stderr
     assert not (tmp_path / "state" / "callwatch" / "sensitivity.json").exists()

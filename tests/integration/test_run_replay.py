@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.integration.daemon_run import ROOT, DaemonProcess
 
@@ -168,6 +170,11 @@ def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
         records = [json.loads(line) for line in demo_log.read_text().splitlines()]
         started = next(r for r in records if r["event"] == "started")
         assert f":{page_port}/" not in started["page"]
+        # `callwatch tail` would find the first daemon on the configured socket: the demo
+        # names its own URL for it.
+        own_url = "ws" + started["page"].removeprefix("http")
+        hint = next(line for line in err.splitlines() if "agent nudge page" in line)
+        assert f"(with its token: callwatch tail --page-url --url {own_url})" in hint, hint
         assert not any(r.get("reason") == "crashed" for r in records)
         assert sorted(p.name for p in sock.parent.iterdir()) == ["control.sock"]
 
@@ -179,6 +186,33 @@ def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+@pytest.mark.parametrize("configured", ["in use", "0"])
+def test_tail_page_url_names_the_port_the_daemon_really_serves(tmp_path, configured):
+    """The configured nudge-page port held by another program (a replay then serves on a free
+    port) or 0 (picked at start): `callwatch tail --page-url` prints the page the running
+    daemon serves, not the configured port."""
+    import urllib.request
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1] if configured == "in use" else 0
+        d = DaemonProcess(tmp_path, f"[server]\nport = {port}\n[metrics]\nenabled = false\n",
+                          args=("--replay", str(SAMPLE)), servers=True)
+        try:
+            served = d.event("started", timeout=20)["page"]
+            env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+            out = cli("tail", "--page-url", "--config", str(d.config), env=env)
+            token = (tmp_path / "xdg-config" / "callwatch" / "token").read_text().strip()
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.strip() == f"{served}?token={token}"
+            assert not served.endswith(f":{port}/")
+            with urllib.request.urlopen(out.stdout.strip(), timeout=10) as page:
+                assert page.status == 200
+        finally:
+            d.kill()
 
 
 def test_call_command_without_a_daemon(tmp_path):
@@ -195,6 +229,60 @@ def test_call_command_without_a_daemon(tmp_path):
 def test_bad_run_arguments_exit_2(args, message):
     out = cli("run", *args, "--no-server", "--no-metrics")
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_a_mono_replay_is_told_what_run_takes(tmp_path):
+    """`run --replay` takes one stereo file and nothing else: the fix must not name
+    `--agent/--customer`, which only `callwatch analyze` has."""
+    mono = tmp_path / "agent-only.wav"
+    sf.write(mono, np.zeros(16000 * 2, dtype=np.float32), 16000)
+    out = cli("run", "--replay", str(mono), "--no-server", "--no-metrics")
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"callwatch run: {mono}: mono file, but a stereo call (agent and customer) is needed; "
+        "--replay takes one stereo file, the agent on channel 0 and the customer on channel "
+        "1: put the two sides into one, e.g. sox -M AGENT.wav CUSTOMER.wav CALL.wav\n")
+
+
+def test_demo_names_itself_in_a_bad_speed_before_announcing_a_replay(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "run"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    out = cli("demo", "--speed", "0", env=env)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == "callwatch demo: --speed 0.0: must be between 0.01 and 10000\n"
+
+
+def test_demo_text_alerts_show_clock_times(tmp_path):
+    """`callwatch demo --output text` (what a terminal gets): its alert lines carry their
+    times as HH:MM:SS, not as Unix seconds."""
+    import re
+    import signal
+
+    config = tmp_path / "config" / "callwatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[server]\nport = 0\n[metrics]\nenabled = false\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_RUNTIME_DIR": str(tmp_path / "run"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "PYTHONUNBUFFERED": "1"}
+    (tmp_path / "run").mkdir(mode=0o700)
+    demo = subprocess.Popen([sys.executable, "-m", "daemon.cli", "demo", "--speed", "50",
+                             "--output", "text"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in demo.stderr:
+            if "the replay is over" in line:
+                break
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=10)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    alerts = [line for line in out.splitlines() if " alert " in line]
+    assert len(alerts) >= 2, out
+    for line in alerts:
+        assert re.search(r" started_at=\d\d:\d\d:\d\d at=\d\d:\d\d:\d\d$", line), line
+        assert not re.search(r"\d{10}", line), line
 
 
 def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):

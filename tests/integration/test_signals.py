@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from tests.integration.daemon_run import DaemonProcess
+from tests.ports import free_port
 from tests.speech import two_party_call
 
 pytestmark = pytest.mark.integration
@@ -56,6 +57,34 @@ def test_sighup_reloads_thresholds_without_dropping_audio(tmp_path, call_wav):
     assert abs(stopped["processed_s"] - CALL_S) < 0.1  # no audio dropped by the reload
     summary = next(r for r in d.records if r["event"] == "call_ended")["summary"]
     assert summary["talk_over"]["count"] == 1
+
+
+def test_sighup_names_what_waits_for_a_restart_and_keeps_it_running(tmp_path, call_wav):
+    """A reload that changes the nudge page's port and the agent id: both are named as
+    needing a restart (in `needs_restart` and a readable `warning`), the daemon keeps serving
+    on the port it has, and the thresholds in the same file apply at once."""
+    port, other = free_port(), free_port()
+    d = DaemonProcess(tmp_path, f'[agent]\nid = "ana"\n[server]\nport = {port}\n'
+                      "[metrics]\nenabled = false\n",
+                      args=("--replay", str(call_wav), "--speed", "2"), servers=True)
+    try:
+        d.event("started")
+        text = d.config.read_text().replace(f"port = {port}", f"port = {other}")
+        d.config.write_text(text.replace('id = "ana"', 'id = "bob"')
+                            + "[detectors]\nmin_overlap_s = 1.0\n")
+        mark = len(d.read())
+        d.proc.send_signal(signal.SIGHUP)
+        reloaded = d.event("config_reloaded", after=mark)
+        assert reloaded["needs_restart"] == ["agent.id", "server.port"]
+        assert reloaded["changed"]["server.port"] == [port, other]
+        assert reloaded["changed"]["detectors.min_overlap_s"] == [0.8, 1.0]
+        assert reloaded["warning"].startswith("[agent] id, [server] port: changed, but the "
+                                              "running daemon keeps the old value")
+        assert d.control("status")["endpoints"]["websocket"] == f"ws://127.0.0.1:{port}/"
+        rc, _ = d.terminate(signal.SIGTERM)
+        assert rc == 0
+    finally:
+        d.kill()
 
 
 def test_bad_config_on_sighup_keeps_the_old_one(tmp_path, call_wav):

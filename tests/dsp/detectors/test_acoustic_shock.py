@@ -94,6 +94,22 @@ def test_every_burst_is_found_within_50_ms_over_speech(name: str) -> None:
     assert 0 <= latency <= 50.0, f"{name}: confirmed {latency:.1f} ms after onset"
 
 
+@pytest.mark.parametrize("name", sorted(BURSTS))
+def test_every_shock_reports_the_threshold_its_trigger_crossed(name: str) -> None:
+    """Bursts and tones are judged by their level, clicks by their sample peak: each event
+    names the threshold after the measure it bounds, and that measure is at or above it (a
+    click's 10 ms level is mostly below the burst threshold)."""
+    x, _ = inject(voice("hts2")[: int(6 * SR)], BURSTS[name](), 2.013)
+    for e in run(x):
+        if e.data["trigger"] == "click":
+            measure, limit = "peak_dbfs", "threshold_peak_dbfs"
+            assert e.data[limit] == S.shock_click_peak_dbfs
+        else:
+            measure, limit = "level_dbfs", "threshold_dbfs"
+        assert {"threshold_dbfs", "threshold_peak_dbfs"} & set(e.data) == {limit}, e.data
+        assert float(e.data[measure]) >= float(e.data[limit]), (name, e.data)
+
+
 def test_tone_event_names_its_frequency_and_trigger() -> None:
     x, _ = inject(quiet_line(3.0), tone(2100, 1.0, -6.0), 1.0)
     begin = begins(run(x))[0]
@@ -110,6 +126,8 @@ def test_a_click_train_is_one_shock_and_ends_after_the_release() -> None:
     last_click = at + int(SR / 8.0) * 7 + 16
     assert abs(end.end - last_click) <= 2 * 80
     assert end.data["trigger"] == "click" and float(end.data["peak_dbfs"]) == pytest.approx(0.0)
+    assert end.data["threshold_peak_dbfs"] == S.shock_click_peak_dbfs
+    assert float(end.data["level_dbfs"]) < S.shock_burst_dbfs  # a click, not a burst
 
 
 def test_a_tone_that_starts_inside_a_click_train_is_a_shock_of_its_own() -> None:
