@@ -172,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench.ablation: no {args.set_name} set in {data}; build it with "
               f"python -m bench.accuracy --set {args.set_name}")
         return 2
+    from bench.dataset import stale
+
+    why = stale(data)
+    if why:
+        print(f"python -m bench.ablation: {why}; rebuild it with python -m bench.accuracy "
+              f"--set {args.set_name}")
+        return 2
     manifest = json.loads((data / "manifest.json").read_text())
     truths = [json.loads((data / f).with_suffix(".truth.json").read_text())
               for f in manifest["calls"]]

@@ -243,12 +243,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench.accuracy: --systems {args.systems!r}: choose from "
               f"{', '.join(SYSTEMS)}", file=sys.stderr)
         return 2
+    default_data = args.data is None
     args.data = args.data or HERE / "data" / args.set_name
     args.out = args.out or HERE / "results" / f"accuracy-{args.set_name}.json"
-    if not (args.data / "manifest.json").exists():
-        from bench.dataset import build
+    from bench.dataset import build, stale
 
-        print(f"building the {args.set_name} set in {args.data} ...", file=sys.stderr)
+    why = None
+    if (args.data / "manifest.json").exists():
+        why = stale(args.data)
+        if why and not default_data:
+            print(f"python -m bench.accuracy: warning: {why}; its figures are not this "
+                  f"generator's set (rebuild: python -m bench.dataset --set {args.set_name} "
+                  f"--out {args.data} [--seed N])", file=sys.stderr)
+            why = None
+    if why or not (args.data / "manifest.json").exists():
+        print(f"building the {args.set_name} set in {args.data}"
+              + (f" ({why})" if why else "") + " ...", file=sys.stderr)
         build(args.data, jobs=args.jobs, set_name=args.set_name)
     manifest = json.loads((args.data / "manifest.json").read_text())
     truths = [json.loads((args.data / f).with_suffix(".truth.json").read_text())

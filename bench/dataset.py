@@ -25,6 +25,7 @@ gets ``manifest.json``. The build is deterministic: call *i* is drawn from
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import multiprocessing
@@ -314,6 +315,31 @@ def _worker(args: tuple[int, int, str, tuple[float, float], str]) -> dict[str, o
     return build_call(index, seed, _LIB, Path(out), durations, set_name)
 
 
+GENERATOR_MODULES = ("audio", "catalog", "channel", "compose", "dataset", "labels", "levels",
+                     "noises", "render", "sources", "truth")
+"""The modules whose code decides what a set's calls hold."""
+
+
+def generator_digest() -> str:
+    """A digest of the generator's code (:data:`GENERATOR_MODULES`), kept in the manifest: a
+    set built by other code (another plan, other noises, other truth rules) is not the set
+    the figures of this code are about."""
+    h = hashlib.sha256()
+    for name in GENERATOR_MODULES:
+        h.update(Path(__file__).with_name(f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stale(folder: Path) -> str | None:
+    """Why the set in ``folder`` was not built by this generator (None when it was)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    built = manifest.get("generator")
+    if built == generator_digest():
+        return None
+    return (f"{folder} was built by another version of the set generator "
+            f"({built or 'before generator digests'}, now {generator_digest()})")
+
+
 def build(out: Path, seed: int | None = None, calls: int | None = None, jobs: int = 2,
           duration_s: tuple[float, float] = CALL_S, lib: Library | None = None,
           set_name: str = "dev", first: int = 0) -> dict[str, object]:
@@ -336,6 +362,7 @@ def build(out: Path, seed: int | None = None, calls: int | None = None, jobs: in
     manifest = {
         "schema": "callwatch.bench.dataset/2",
         "set": set_name,
+        "generator": generator_digest(),
         "seed": seed,
         "calls": [t["file"] for t in truths],
         "total_audio_s": round(sum(float(t["duration_s"]) for t in truths), 1),  # type: ignore[arg-type]

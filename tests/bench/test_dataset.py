@@ -80,6 +80,25 @@ def test_accuracy_report_end_to_end_on_a_tiny_set(tmp_path, lib, capsys):
     assert results["baseline"]["overall"]["level_error_db"]["n"] == 0
 
 
+def test_a_set_built_by_another_generator_is_named_stale(tmp_path, lib, capsys):
+    """A set keeps the digest of the code that built it: figures measured on a set from
+    another plan or other noises are not this code's, and the accuracy run says so."""
+    from bench.accuracy import main
+    from bench.dataset import generator_digest, stale
+
+    data = tmp_path / "data"
+    build(data, seed=5, calls=1, jobs=1, duration_s=DURATION, lib=lib, first=1)
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["generator"] == generator_digest() and stale(data) is None
+    manifest["generator"] = "0" * 16
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    assert "another version of the set generator" in stale(data)
+    out = tmp_path / "acc.json"
+    assert main(["--data", str(data), "--jobs", "1", "--out", str(out),
+                 "--systems", "callwatch"]) == 0
+    assert "warning:" in capsys.readouterr().err
+
+
 def test_plans_cover_the_conditions_in_both_sets_with_one_long_call():
     for name in ("dev", "blind"):
         specs = plan(name)
