@@ -137,6 +137,10 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "leak kept only while its edge stays within 4.5 dB (not 6)":
         lambda: _set("dsp.echo", "LEAK_EDGE_KEEP_DB", 4.5),
     "early talk-overs not held for the echo estimate": _no_echo_hold,
+    "no VAD listening just above a steady background":
+        lambda: _set("dsp.party", "LISTEN_MAX_SPREAD_DB", -1.0),
+    "speech time keeps frames with a click's crest":
+        lambda: _set("dsp.party", "SPEECH_TIME_MAX_CREST_DB", 1e9),
     "VAD engine earshot (instead of webrtc)": lambda: _settings(vad="earshot"),
     "VAD engine silero (instead of webrtc)": lambda: _settings(vad="silero"),
 }
