@@ -19,10 +19,10 @@ Three shapes are recognised, each from what speech at normal levels never does:
 
 Each event reports the shock's highest ``level_dbfs`` (10 ms for bursts and clicks, the 20 ms
 window for tones) and ``peak_dbfs`` (sample peak; the pipeline holds samples to [-1, 1], so at
-most 0 dBFS, plus a resampler's overshoot) and the threshold the trigger crossed, named after
-the measure it bounds: ``threshold_dbfs`` (the level's) for bursts and tones,
-``threshold_peak_dbfs`` for clicks, whose 10 ms level is mostly below the burst threshold: that
-is what makes them clicks.
+most 0 dBFS, plus a resampler's overshoot) and the thresholds, named after the measure they
+bound: ``threshold_dbfs`` (the level's: the burst's, or the tone's for tones) and, for clicks,
+``threshold_peak_dbfs``, the sample peak's they crossed; a click's 10 ms level mostly stays
+below the burst threshold: that is what makes it a click.
 
 Detection runs on 5 ms blocks and 10 ms window hops, so a shock is confirmed at most 10 ms
 (burst, click) or 40 ms (tone) after it starts. The condition ends after ``shock_release_s``
@@ -178,13 +178,13 @@ class AcousticShock:
         data: dict[str, str | int | float] = {
             "trigger": self._trigger, "peak_dbfs": self._peak_dbfs,
             "level_dbfs": self._level_dbfs}
+        data["threshold_dbfs"] = (self.tone_dbfs if self._trigger == Trigger.TONE
+                                  else self.burst_dbfs)
         if self._trigger == Trigger.CLICK:
-            # The peak crossed the click threshold; next to the burst level's threshold, a
-            # click's level would read as a shock below its own limit.
+            # The peak crossed the click threshold; next to the burst level's threshold alone
+            # (kept: the analysis contract only adds fields), a click's level would read as a
+            # shock below its own limit.
             data["threshold_peak_dbfs"] = self.click_peak_dbfs
-        else:
-            data["threshold_dbfs"] = (self.tone_dbfs if self._trigger == Trigger.TONE
-                                      else self.burst_dbfs)
         if self._trigger == Trigger.TONE:
             data["frequency_hz"] = self._freq_hz
         return Event(Kind.ACOUSTIC_SHOCK, phase, Stream.CUSTOMER, self._start, end, data)
