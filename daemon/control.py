@@ -74,7 +74,13 @@ def private_dir(path: Path, base: Path) -> None:
     parts = [base, *(base / p for p in path.relative_to(base).parts)]
     for i, d in enumerate(parts):
         if i == 0 and os.environ.get("XDG_RUNTIME_DIR"):
-            continue  # the session's runtime directory: logind makes it, 0700
+            # The session's runtime directory: logind makes it, 0700. Missing, it is a stale
+            # setting (a `su`, a container, an ssh session without a login manager).
+            if not d.is_dir():
+                raise OSError(f"XDG_RUNTIME_DIR={d}: no such directory, so there is nowhere "
+                              "to put the control socket; log in again so that it is made, "
+                              "unset XDG_RUNTIME_DIR, or set [control] socket_path")
+            continue
         with contextlib.suppress(FileExistsError):
             os.mkdir(d, 0o700)
         st = os.lstat(d)

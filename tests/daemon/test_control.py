@@ -114,3 +114,13 @@ def test_runtime_directory_is_used_as_it_is_and_the_socket_directory_made_privat
         assert stat.S_IMODE(run.stat().st_mode) == 0o755
     finally:
         server.stop()
+
+
+def test_a_missing_runtime_directory_is_named_with_its_fix(tmp_path, monkeypatch):
+    """XDG_RUNTIME_DIR left over from another session (su, a container): one line that names
+    it and the fix, not a bare "No such file or directory"."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "gone"))
+    server = ControlServer(socket_path(ControlSettings()), queue.SimpleQueue())
+    with pytest.raises(OSError, match=r"XDG_RUNTIME_DIR=.*gone: no such directory.*socket_path"):
+        server.start()
+    assert not (tmp_path / "gone").exists()
