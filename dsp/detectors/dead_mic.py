@@ -3,9 +3,12 @@ talking (a muted or unplugged headset, not a pause).
 
 "Nothing" is digital silence or a signal without variance (a muted or disconnected input,
 whatever its level), or every frame under ``mic_dead_dbfs``. A quiet room on a good headset also
-sits under -70 dBFS while the agent listens, though; so once the agent has been heard, the
-mic counts as dead only if it falls :data:`MIC_DEAD_DROP_DB` below the room level it had
-then (a working mic never goes quieter than its own room).
+sits under -70 dBFS while the agent listens, though, and agents often listen for the first
+10-20 s of a call while the customer explains: so a mic whose frames all sit under the
+threshold counts as dead only :data:`MIC_DEAD_DROP_DB` below it until the agent has been
+heard, and after that only that far below the room level it had then (a working mic never
+goes quieter than its own room). A muted or unplugged input gives digital silence or a flat
+level, which counts at once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ MIC_DEAD_FAR_SPEECH_S = 3.0
 """A dead mic is reported only once the far end has talked this long during it."""
 
 MIC_DEAD_DROP_DB = 10.0
-"""Under ``mic_dead_dbfs``, a mic heard alive is dead only this far below its room level."""
+"""Under ``mic_dead_dbfs``, a mic is dead only this far below its room level (once the agent
+was heard) or below the threshold (before)."""
 
 FLAT_DB = 0.05
 """Frame levels within this of each other across a whole segment: no variance (any real mic
@@ -74,7 +78,8 @@ class DeadMic:
             return True
         if self.seg_dead < SEGMENT_FRAMES:
             return False
-        return self.room_dbfs is None or self.seg_max < self.room_dbfs - MIC_DEAD_DROP_DB
+        below = self.threshold_dbfs if self.room_dbfs is None else self.room_dbfs
+        return self.seg_max < below - MIC_DEAD_DROP_DB
 
     def judge(self, seg_start: int, end: int) -> list[Event]:
         """End of a segment."""

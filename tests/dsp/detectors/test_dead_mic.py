@@ -77,10 +77,16 @@ def test_digital_silence_or_a_constant_level_is_dead_whatever_the_level():
         assert [e.phase for e in out] == [Phase.BEGIN], level
 
 
-def test_before_the_agent_is_heard_under_the_threshold_is_dead():
+def test_before_the_agent_is_heard_ten_db_under_the_threshold_is_dead_a_quiet_room_is_not():
+    """An agent listening in a -74 dBFS room while the customer explains: under the threshold,
+    but a working mic. Ten dB under the threshold, nothing but a broken input sits there."""
     rng = np.random.default_rng(4)
     det = DeadMic(S)
     out = []
+    for k in range(3 * segments(S.mic_dead_min_s)):
+        out += _segment(det, k, rng.normal(S.mic_dead_dbfs - 4.0, 0.5, SEGMENT_FRAMES))
+    assert out == []
+    det = DeadMic(S)
     for k in range(segments(S.mic_dead_min_s)):
-        out += _segment(det, k, rng.normal(-80.0, 0.5, SEGMENT_FRAMES))
+        out += _segment(det, k, rng.normal(S.mic_dead_dbfs - 12.0, 0.5, SEGMENT_FRAMES))
     assert [e.phase for e in out] == [Phase.BEGIN]
