@@ -133,7 +133,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
         lambda: _set("dsp.detectors.talkover", "ONSET_LAG_FRAMES", 10),
     "initiator from the activity run's first frame (not the voice's)": _initiator_by_run,
     "no raised VAD input for a quiet party before their level is known":
-        lambda: _set("dsp.party", "EARLY_VAD_QUIET_DBFS", -1e9),
+        lambda: _set("dsp.party_vad", "EARLY_VAD_QUIET_DBFS", -1e9),
     "leak kept only while its edge stays within 4.5 dB (not 6)":
         lambda: _set("dsp.echo", "LEAK_EDGE_KEEP_DB", 4.5),
     "early talk-overs not held for the echo estimate": _no_echo_hold,

@@ -19,11 +19,11 @@ from dsp.hum import HumCanceller
 from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, FrameFeatures, power_dbfs
 from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.pace import SyllableCounter
+from dsp.party_vad import PartyVads
 from dsp.resample import Resampler
 from dsp.settings import DetectorSettings
 from dsp.speech_time import SpeechTime
 from dsp.stats import StreamStats
-from dsp.vad import VoiceActivityDetector, create_vad
 
 SEGMENT_FRAMES = 50
 """One second: the resolution of the noise, level, clipping, dead-mic and echo detectors."""
@@ -90,19 +90,6 @@ background talkers (office babble) reach the mic 10 dB or more below it, yet sta
 of a quiet room, so the background gate alone lets them start spurts that hold dead air off
 and lower the party's measured level. The relaxation lets a party who really got quieter
 (moved the mic away) be heard again within seconds."""
-
-VAD_REFERENCE_DBFS = -30.0
-VAD_MAX_GAIN_DB = 30.0
-"""See :meth:`Party._classify`."""
-
-EARLY_VAD_QUIET_DBFS = -40.0
-EARLY_VAD_GAIN_DB = 10.0
-"""Until a party's own level is known, the frames of a party none of whose frames has reached
--40 dBFS yet are given to the VAD 10 dB louder (see :meth:`Party._classify`): enough for a
-quiet voice's syllables to be heard and its level measured, not so much that the VAD hears a
-step in the line's noise as speech (a recording's own hiss 10 dB over the room, raised 25 dB,
-was taken for speech). A party at a normal level has syllables above -40 dBFS within their
-first words, and is heard well enough without."""
 
 VOICE_MIN_FRAMES = 50
 """Speech frames the own-level reference needs (one second)."""
@@ -191,15 +178,8 @@ class Party:
         a digital line and is what the agent hears, so it is analysed as it is."""
         self.samples_in = 0
         """Samples at the analysis rate handed to the framer so far."""
-        self.vad_name = settings.vad
-        self.vad: VoiceActivityDetector = create_vad(settings.vad, settings.vad_mode)
-        self.loudest_dbfs = DBFS_FLOOR
-        """The party's loudest frame so far (while their level is not known)."""
-        self.early_vad: VoiceActivityDetector | None = None
-        """A second VAD for the frames raised before the party's level is known (see
-        :meth:`_classify`)."""
-        self.listen_vad: VoiceActivityDetector | None = None
-        """Judges the frames just above a steady background (see :meth:`_listen`)."""
+        self.vads = PartyVads(settings)
+        """The VADs that judge this party's frames (see :mod:`dsp.party_vad`)."""
         self.floor = MinimumFloor()
         self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)
         """Background from the frames outside the party's talk spurts: the room between turns."""
@@ -247,19 +227,9 @@ class Party:
         window restarts only when its length changes)."""
         self.speech_margin_db = s.speech_margin_db
         self.min_speech_dbfs = s.min_speech_dbfs
-        self.vad_mode = s.vad_mode
-        """Kept to show which mode the VAD was given (the VAD does not expose it)."""
         self.spurts.start_frames = frames(s.vad_start_s)
         self.spurts.hangover_frames = frames(s.vad_hangover_s)
-        if s.vad != self.vad_name:
-            # A new engine starts from scratch; the spurt state carries over.
-            self.vad_name = s.vad
-            self.vad = create_vad(s.vad, s.vad_mode)
-            self.early_vad = self.listen_vad = None
-        self.vad.set_mode(s.vad_mode)
-        for extra in (self.early_vad, self.listen_vad):
-            if extra is not None:
-                extra.set_mode(s.vad_mode)
+        self.vads.configure(s)  # a new engine starts from scratch; the spurts carry over
         if not (s.remove_hum and self.stream is Stream.AGENT):
             self.hum = None
         elif self.hum is None:
@@ -364,7 +334,7 @@ class Party:
         speech = db >= threshold
         speech &= not_click
         own = self.voice_dbfs()
-        self._classify(pcm16, db, speech, own)
+        self.vads.classify(pcm16, db, speech, own)
         listen = self.listen_dbfs(noise)
         heard = None
         if listen is not None:
@@ -372,7 +342,7 @@ class Party:
             if floor_extra is not None:
                 heard &= db >= floor_extra
             heard &= not_click
-            self._listen(pcm16, heard, own)
+            self.vads.listen(pcm16, heard, own, LISTEN_VAD_GAIN_DB)
             speech |= heard & (db >= threshold)
             heard |= speech
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
@@ -450,63 +420,6 @@ class Party:
         if self.level_count < self.level_energy.size or self._energy_mean is None:
             return None
         return power_dbfs(self._energy_mean)
-
-    def _listen(self, pcm16: np.ndarray, heard: np.ndarray, own: float | None) -> None:
-        """Clear the frames of ``heard`` that a VAD of their own judges not to be a voice,
-        raised :data:`LISTEN_VAD_GAIN_DB` over the party's VAD input. The party's VAD never
-        hears these frames: it adapts to what it is given, and frames at the background's
-        edge would change what it says of the frames that start and carry spurts."""
-        if self.listen_vad is None:
-            self.listen_vad = create_vad(self.vad_name, self.vad_mode)
-        gain = LISTEN_VAD_GAIN_DB + (0.0 if own is None else VAD_REFERENCE_DBFS - own)
-        self.listen_vad.classify(self._raised(pcm16, min(VAD_MAX_GAIN_DB, gain)), heard)
-
-    def _classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray,
-                  own: float | None) -> None:
-        """Clear the frames of ``speech`` the VAD judges not to be a voice; ``own`` is the
-        party's level (:meth:`voice_dbfs`).
-
-        WebRTC's VAD has fixed energy floors: measured on real speech under a -75 dBFS room,
-        it flags 88 % of active frames at -30 dBFS, 56 % at -54 and 23 % at -60. The energy
-        gates decide what stands out of the noise; the VAD only has to say "voice", so it is
-        given the frames raised by the gain that brings the party's own level to
-        :data:`VAD_REFERENCE_DBFS` (at most :data:`VAD_MAX_GAIN_DB`).
-
-        Until that level is known (a second of speech frames), a party at -55 dBFS would
-        give the VAD too few frames to measure it from, and go unheard (and never be told
-        they are too quiet). So while the party has not reached :data:`EARLY_VAD_QUIET_DBFS`,
-        a second VAD judges their frames raised by :data:`EARLY_VAD_GAIN_DB`. The party's own
-        VAD still hears those frames as they are (its verdict unused): it adapts to what it
-        is given, and raised frames would leave it tuned to a louder room for the rest of the
-        call.
-        """
-        if own is not None:
-            self.vad.classify(self._raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
-                              speech)
-            return
-        if self.loudest_dbfs >= EARLY_VAD_QUIET_DBFS:  # loud once: heard as they are
-            self.vad.classify(pcm16, speech)
-            return
-        loudest = np.maximum.accumulate(db)
-        np.maximum(loudest, self.loudest_dbfs, out=loudest)
-        self.loudest_dbfs = float(loudest[-1])
-        quiet = speech & (loudest < EARLY_VAD_QUIET_DBFS)
-        if not quiet.any():
-            self.vad.classify(pcm16, speech)
-            return
-        if self.early_vad is None:
-            self.early_vad = create_vad(self.vad_name, self.vad_mode)
-        early = quiet.copy()
-        self.early_vad.classify(self._raised(pcm16, EARLY_VAD_GAIN_DB), early)
-        self.vad.classify(pcm16, speech)
-        speech[quiet] = early[quiet]
-
-    @staticmethod
-    def _raised(pcm16: np.ndarray, gain_db: float) -> np.ndarray:
-        """``pcm16`` raised by ``gain_db`` (as it is for none)."""
-        if gain_db <= 0.0:
-            return pcm16
-        return np.clip(pcm16 * 10.0 ** (gain_db / 20.0), -32768, 32767).astype(np.int16)
 
     def voice_dbfs(self, min_frames: int = VOICE_MIN_FRAMES) -> float | None:
         """The power mean of the level window's speech frames so far, once it holds

@@ -407,7 +407,7 @@ def test_a_segments_start_and_resume_levels_do_not_move_with_the_block_it_comes_
     # on. Judged from the spurt state where a block starts, a 10 s block and 40 ms blocks
     # gave the same frame different verdicts; it is judged once a segment.
     party = Party(Stream.AGENT, ANALYSIS_RATE, DetectorSettings())
-    party.vad = _AllVoice()
+    party.vads.vad = _AllVoice()
     party.add_speech_energy(np.full(100, 10 ** (-30 / 10)))
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 10 ** (-80 / 20), 320),

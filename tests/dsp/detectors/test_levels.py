@@ -72,7 +72,7 @@ class _Heard:
 
 
 def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
-    from dsp.party import (
+    from dsp.party_vad import (
         EARLY_VAD_GAIN_DB,
         EARLY_VAD_QUIET_DBFS,
         VAD_MAX_GAIN_DB,
@@ -84,26 +84,27 @@ def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
 
     party = Party(Stream.AGENT, ANALYSIS_RATE, S)
     own, early = _Heard(), _Heard()
-    party.vad, party.early_vad = own, early
+    vads = party.vads
+    vads.vad, vads.early_vad = own, early
     pcm = np.full((2, 320), 100, dtype=np.int16)
     both = np.ones(2, dtype=bool)
     # Level unknown, nothing loud yet: a second VAD hears the frames raised; the party's own
     # VAD hears them as they are.
-    party._classify(pcm, np.array([-50.0, -45.0]), both.copy(), party.voice_dbfs())
+    vads.classify(pcm, np.array([-50.0, -45.0]), both.copy(), party.voice_dbfs())
     assert early.seen == [[gain(EARLY_VAD_GAIN_DB)] * 2]
     assert own.seen == [[100, 100]]
     # From the first frame that reaches the quiet limit on, the party is heard as they are.
-    party._classify(pcm, np.array([-50.0, EARLY_VAD_QUIET_DBFS]), both.copy(),
+    vads.classify(pcm, np.array([-50.0, EARLY_VAD_QUIET_DBFS]), both.copy(),
                     party.voice_dbfs())
     assert early.seen[-1] == [gain(EARLY_VAD_GAIN_DB)] and own.seen[-1] == [100, 100]
-    party._classify(pcm, np.array([-50.0, -50.0]), both.copy(), party.voice_dbfs())
+    vads.classify(pcm, np.array([-50.0, -50.0]), both.copy(), party.voice_dbfs())
     assert len(early.seen) == 2 and own.seen[-1] == [100, 100]
     # Level known: the party's gain, on every frame.
     party.add_speech_energy(np.full(100, 10 ** (-54 / 10)))
-    party._classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
+    vads.classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
     assert own.seen[-1] == [gain(VAD_REFERENCE_DBFS + 54)] * 2
     party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (-90 / 10)))
-    party._classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
+    vads.classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
     assert own.seen[-1] == [gain(VAD_MAX_GAIN_DB)] * 2
 
 

@@ -1,0 +1,116 @@
+"""The VADs that judge one party's frames: the party's own, and two that hear frames it must
+not (it adapts to what it is given): a quiet party's frames raised before their level is known,
+and the frames just above a steady background (:data:`dsp.party.LISTEN_MAX_SPREAD_DB`).
+
+The energy gates in :meth:`dsp.party.Party.gate` decide which frames stand out of the noise;
+these only have to say "voice".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp.levels import DBFS_FLOOR
+from dsp.settings import DetectorSettings
+from dsp.vad import VoiceActivityDetector, create_vad
+
+VAD_REFERENCE_DBFS = -30.0
+VAD_MAX_GAIN_DB = 30.0
+"""See :meth:`PartyVads.classify`."""
+
+EARLY_VAD_QUIET_DBFS = -40.0
+EARLY_VAD_GAIN_DB = 10.0
+"""Until a party's own level is known, the frames of a party none of whose frames has reached
+-40 dBFS yet are given to the VAD 10 dB louder (see :meth:`PartyVads.classify`): enough for a
+quiet voice's syllables to be heard and its level measured, not so much that the VAD hears a
+step in the line's noise as speech (a recording's own hiss 10 dB over the room, raised 25 dB,
+was taken for speech). A party at a normal level has syllables above -40 dBFS within their
+first words, and is heard well enough without."""
+
+
+class PartyVads:
+    """One party's VADs, all of the configured engine and mode."""
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.name = settings.vad
+        self.mode = settings.vad_mode
+        """Kept to show which mode the VADs were given (a VAD does not expose it)."""
+        self.vad: VoiceActivityDetector = create_vad(settings.vad, settings.vad_mode)
+        self.loudest_dbfs = DBFS_FLOOR
+        """The party's loudest frame so far (while their level is not known)."""
+        self.early_vad: VoiceActivityDetector | None = None
+        """A second VAD for the frames raised before the party's level is known (see
+        :meth:`classify`)."""
+        self.listen_vad: VoiceActivityDetector | None = None
+        """Judges the frames just above a steady background (see :meth:`listen`)."""
+
+    def configure(self, s: DetectorSettings) -> None:
+        """Another engine starts from scratch; another mode applies to every VAD."""
+        self.mode = s.vad_mode
+        if s.vad != self.name:
+            self.name = s.vad
+            self.vad = create_vad(s.vad, s.vad_mode)
+            self.early_vad = self.listen_vad = None
+        self.vad.set_mode(s.vad_mode)
+        for extra in (self.early_vad, self.listen_vad):
+            if extra is not None:
+                extra.set_mode(s.vad_mode)
+
+    def listen(self, pcm16: np.ndarray, heard: np.ndarray, own: float | None,
+               gain_db: float) -> None:
+        """Clear the frames of ``heard`` that a VAD of their own judges not to be a voice,
+        raised ``gain_db`` over the party's VAD input (:data:`dsp.party.LISTEN_VAD_GAIN_DB`).
+        The party's VAD never
+        hears these frames: it adapts to what it is given, and frames at the background's
+        edge would change what it says of the frames that start and carry spurts."""
+        if self.listen_vad is None:
+            self.listen_vad = create_vad(self.name, self.mode)
+        gain = gain_db + (0.0 if own is None else VAD_REFERENCE_DBFS - own)
+        self.listen_vad.classify(raised(pcm16, min(VAD_MAX_GAIN_DB, gain)), heard)
+
+    def classify(self, pcm16: np.ndarray, db: np.ndarray, speech: np.ndarray,
+                  own: float | None) -> None:
+        """Clear the frames of ``speech`` the VAD judges not to be a voice; ``own`` is the
+        party's level (:meth:`dsp.party.Party.voice_dbfs`).
+
+        WebRTC's VAD has fixed energy floors: measured on real speech under a -75 dBFS room,
+        it flags 88 % of active frames at -30 dBFS, 56 % at -54 and 23 % at -60. The energy
+        gates decide what stands out of the noise; the VAD only has to say "voice", so it is
+        given the frames raised by the gain that brings the party's own level to
+        :data:`VAD_REFERENCE_DBFS` (at most :data:`VAD_MAX_GAIN_DB`).
+
+        Until that level is known (a second of speech frames), a party at -55 dBFS would
+        give the VAD too few frames to measure it from, and go unheard (and never be told
+        they are too quiet). So while the party has not reached :data:`EARLY_VAD_QUIET_DBFS`,
+        a second VAD judges their frames raised by :data:`EARLY_VAD_GAIN_DB`. The party's own
+        VAD still hears those frames as they are (its verdict unused): it adapts to what it
+        is given, and raised frames would leave it tuned to a louder room for the rest of the
+        call.
+        """
+        if own is not None:
+            self.vad.classify(raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
+                              speech)
+            return
+        if self.loudest_dbfs >= EARLY_VAD_QUIET_DBFS:  # loud once: heard as they are
+            self.vad.classify(pcm16, speech)
+            return
+        loudest = np.maximum.accumulate(db)
+        np.maximum(loudest, self.loudest_dbfs, out=loudest)
+        self.loudest_dbfs = float(loudest[-1])
+        quiet = speech & (loudest < EARLY_VAD_QUIET_DBFS)
+        if not quiet.any():
+            self.vad.classify(pcm16, speech)
+            return
+        if self.early_vad is None:
+            self.early_vad = create_vad(self.name, self.mode)
+        early = quiet.copy()
+        self.early_vad.classify(raised(pcm16, EARLY_VAD_GAIN_DB), early)
+        self.vad.classify(pcm16, speech)
+        speech[quiet] = early[quiet]
+
+
+def raised(pcm16: np.ndarray, gain_db: float) -> np.ndarray:
+    """``pcm16`` raised by ``gain_db`` (as it is for none)."""
+    if gain_db <= 0.0:
+        return pcm16
+    return np.clip(pcm16 * 10.0 ** (gain_db / 20.0), -32768, 32767).astype(np.int16)
