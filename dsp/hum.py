@@ -42,6 +42,14 @@ ADAPT = 0.02
 keeps what a loud syllable leaves in it about 34 dB under the syllable. It starts, when hum
 is found, as the mean of the ten periods of the second that found it."""
 
+CLIP = 1.0
+"""One sample moves the template by at most :data:`ADAPT` times the hum's RMS (set at each
+decision). A phrase many times louder than the hum otherwise leaves its imprint in the
+template, and the pause after it then had that imprint subtracted from it: an echo of the
+phrase 20 dB over a quiet room for seconds (-52 dBFS after a -26 dBFS phrase, over -45 dBFS
+hum and a -75 dBFS room), which the VAD took for speech. Hum itself moves the template by
+less than its own RMS, and follows a drift of its level or phase as before."""
+
 DETECT = ANALYSIS_RATE
 """Samples per hum decision (one second, 1 Hz spectral resolution)."""
 
@@ -141,6 +149,8 @@ class HumCanceller:
         """The current second of input (a whole number of periods from a decision point),
         for the next decision and, when it finds hum, the template's first value."""
         self._changes: list[tuple[int, float]] = [(start, 0.0)]
+        self._step = np.inf
+        """The largest template move per sample (see :data:`CLIP`), set at each decision."""
         """(sample position, hum power subtracted from there on) at every decision."""
 
     def process(self, x: np.ndarray) -> np.ndarray:
@@ -199,7 +209,8 @@ class HumCanceller:
 
     def _cancel(self, seg: np.ndarray) -> np.ndarray:
         """``seg`` (from :attr:`pos` on) minus the template, which each sample then moves
-        toward by :data:`ADAPT`: slot by slot, so the result does not depend on chunking."""
+        toward by :data:`ADAPT` (at most :data:`CLIP`): slot by slot, so the result does not
+        depend on chunking."""
         y = np.empty_like(seg)
         i = 0
         while i < seg.size:
@@ -208,7 +219,7 @@ class HumCanceller:
             t = self.template[slot : slot + n]
             d = seg[i : i + n] - t
             y[i : i + n] = d
-            t += ADAPT * d
+            t += ADAPT * np.clip(d, -self._step, self._step)
             i += n
         return y
 
@@ -235,6 +246,7 @@ class HumCanceller:
         else:
             self._quiet_seconds = 0
         hum = float(self.template @ self.template) / PERIOD if self.active else 0.0
+        self._step = CLIP * float(np.sqrt(hum)) if self.active else np.inf
         self._changes.append((self.pos, hum))
         if len(self._changes) > 64:
             del self._changes[:-32]

@@ -124,6 +124,33 @@ def test_a_long_chunk_gives_what_short_ones_give():
     assert not np.array_equal(whole, x)  # hum was taken out
 
 
+def test_a_loud_phrase_leaves_no_echo_in_the_pause_after_it():
+    """Under -45 dBFS hum, a -26 dBFS phrase must not leave its imprint in the hum template:
+    subtracted from the pause that follows, it sounded like the phrase's echo (-52 dBFS, 23 dB
+    over the room) and was counted as speech."""
+    import dsp.hum
+    from tests.speech import place, voice
+
+    rng = np.random.default_rng(2)
+    n = 16 * ANALYSIS_RATE
+    phrase = np.zeros(n, np.float32)
+    place(phrase, voice("hts1"), 5.0)
+    end = int(np.flatnonzero(np.abs(phrase) > 1e-3)[-1])
+    room = (rng.standard_normal(n) * 10 ** (-75 / 20)).astype(np.float32)
+    x = phrase + hum(16.0, 50.0, -45.0) + room
+    after = slice(end + ANALYSIS_RATE // 10, end + 21 * ANALYSIS_RATE // 10)
+    before = slice(5 * ANALYSIS_RATE // 2, 9 * ANALYSIS_RATE // 2)
+    y = HumCanceller().process(x)
+    assert power_db(y[before]) < -72.0
+    assert power_db(y[after]) < -64.0                            # measured -67.7
+    clip = dsp.hum.CLIP
+    try:
+        dsp.hum.CLIP = float("inf")
+        assert power_db(HumCanceller().process(x)[after]) > -56.0  # the echo: -51.9
+    finally:
+        dsp.hum.CLIP = clip
+
+
 def test_the_agent_talking_under_loud_hum_is_heard():
     """An agent whose voice is no louder than the hum on their mic: the talk-over is found
     with its initiator, no dead air is reported while they talk, and the noise report still
