@@ -293,7 +293,8 @@ class Party:
         """Where the listening VAD starts in a steady background the party barely stands out
         of (see :data:`LISTEN_MAX_SPREAD_DB`): the background's 80th percentile, at least
         :data:`LISTEN_MIN_MARGIN_DB` over ``noise``; None elsewhere (the full gate alone).
-        Read at segment ends only, like everything it depends on."""
+        What it depends on changes at segment ends only, so it does not depend on how the
+        audio is chunked."""
         bg = self.noise
         if (noise is None or bg.upper_dbfs is None or bg.live_dbfs is None
                 or bg.frames < QUIET_MIN_FRAMES):
