@@ -276,6 +276,25 @@ def test_echo_estimator_finds_delay_and_coupling_and_ignores_independent_audio()
     assert not clean.present
 
 
+def test_echo_coupling_is_the_leak_not_the_agent_talking_over_it():
+    """A -18 dB leak while the agent talks over the far end in 60 % of its frames (a heated
+    call): agent speech only adds energy, so the coupling is read from the lower part of the
+    mic-minus-far-end levels, not their median (which sat at the double talk)."""
+    rng = np.random.default_rng(7)
+    n, lags = 800, 16
+    lagged = _far_lagged(rng, n, lags)
+    leak = lagged[:, 4] - 18.0 + rng.normal(0, 0.5, n)
+    voice = rng.uniform(-30.0, -15.0, n)
+    talking = rng.random(n) < 0.6
+    mic = np.where(talking, 10 * np.log10(10 ** (leak / 10) + 10 ** (voice / 10)), leak)
+    est = EchoEstimator(max_lag_frames=lags - 1)
+    est.add(mic, lagged)
+    assert est.refresh()
+    assert est.delay_frames == 4
+    assert est.coupling_db == pytest.approx(-18.0, abs=1.5)
+    assert float(np.median(mic - lagged[:, 4])) > -14.0     # what the median would say
+
+
 def test_a_run_after_a_pause_carries_a_spurt_on_only_once_it_reaches_the_resume_level():
     sp = TalkSpurts(1, 15)
     for i in range(20):
