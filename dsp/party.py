@@ -278,14 +278,22 @@ class Party:
             return max(quiet, every)
         return quiet
 
-    def noise_margin_db(self, noise: float | None) -> float:
-        """See :data:`NOISE_LEVEL_MARGIN_DB`: the full margin until the background between
-        spurts is trusted."""
+    def _background_spread_db(self, noise: float | None) -> float | None:
+        """How far the background between spurts reaches over its 30th percentile (to its
+        80th), once it is trusted (:data:`QUIET_MIN_FRAMES`); None before, or without
+        ``noise``."""
         bg = self.noise
         if (noise is None or bg.upper_dbfs is None or bg.live_dbfs is None
                 or bg.frames < QUIET_MIN_FRAMES):
+            return None
+        return bg.upper_dbfs - bg.live_dbfs
+
+    def noise_margin_db(self, noise: float | None) -> float:
+        """See :data:`NOISE_LEVEL_MARGIN_DB`: the full margin until the background between
+        spurts is trusted."""
+        spread = self._background_spread_db(noise)
+        if spread is None:
             return NOISE_LEVEL_MARGIN_DB
-        spread = bg.upper_dbfs - bg.live_dbfs
         return min(NOISE_LEVEL_MARGIN_DB,
                    max(STEADY_NOISE_MARGIN_DB, spread + NOISE_SPREAD_MARGIN_DB))
 
@@ -295,12 +303,8 @@ class Party:
         :data:`LISTEN_MIN_MARGIN_DB` over ``noise``; None elsewhere (the full gate alone).
         What it depends on changes at segment ends only, so it does not depend on how the
         audio is chunked."""
-        bg = self.noise
-        if (noise is None or bg.upper_dbfs is None or bg.live_dbfs is None
-                or bg.frames < QUIET_MIN_FRAMES):
-            return None
-        spread = bg.upper_dbfs - bg.live_dbfs
-        if spread > LISTEN_MAX_SPREAD_DB:
+        spread = self._background_spread_db(noise)
+        if noise is None or spread is None or spread > LISTEN_MAX_SPREAD_DB:
             return None
         own = self.voice_dbfs()
         if own is None and noise < LISTEN_QUIET_ROOM_DBFS:
