@@ -89,6 +89,10 @@ class CaptureStream:
         self.opening = True
         self.health.device_name = choice.label
 
+    def pump(self) -> None:
+        """Take the audio that arrived since the last tick into the ring (the processing
+        loop, each pass). PortAudio's callback thread stores it as it comes: nothing to do."""
+
     def close(self) -> None:
         """abort(), never stop(): stop() waits for a stalled source (~20 s)."""
         s, self.stream = self.stream, None

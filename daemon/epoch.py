@@ -10,7 +10,7 @@ Prometheus: any of those can miss the driver's deadline and cause the very overf
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -55,13 +55,12 @@ class Epoch:
         self.finished = False
         self.opened_at = time.monotonic()
         self.grid_s: float | None = None
-        """Set when blocks arrive on the shared tick grid of this length (the libpulse
-        reader): every such stream delivers at the same moments, so the processing loop
-        waits a moment for the others' blocks of the same tick (:meth:`daemon.monitor.
-        Monitor.partner_due`)."""
+        """Set when the stream is read on the shared tick grid of this length (the libpulse
+        streams, which the processing loop reads itself at each tick:
+        :meth:`daemon.monitor.Monitor.next_tick`)."""
         self.grid_phase_s = 0.0
         """Where on the host clock the grid's ticks fall (``t ≡ phase`` modulo ``grid_s``),
-        steered by the processing loop (:class:`GridPhase`), read by the reader thread."""
+        steered by the processing loop (:class:`GridPhase`)."""
 
     def callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio input callback: copy, timestamp, count. Nothing else."""
@@ -170,24 +169,6 @@ class StreamReader:
             return self.base_overflows, self.base_callbacks, self.base_dropped
         return (self.base_overflows + ep.overflows, self.base_callbacks + ep.callbacks,
                 self.base_dropped + ep.ring.overruns)
-
-
-def partner_due(epochs: Mapping[str, Epoch | None],
-                seen: Mapping[str, tuple[Epoch, int]]) -> bool:
-    """True when a stream on the shared tick grid has delivered since ``seen`` (each stream's
-    epoch and block count as the last pass found them) and another stream on the grid has not
-    yet: its block of the same tick is a moment away. A stream off the grid (PortAudio's
-    callback) comes when it comes, so nothing is waited for then."""
-    fresh = []
-    for name, ep in epochs.items():
-        if ep is None or ep.finished:
-            continue
-        if ep.grid_s is None:
-            return False
-        was = seen.get(name)
-        before = was[1] if was is not None and was[0] is ep else 0
-        fresh.append(ep.callbacks > before)
-    return any(fresh) and not all(fresh)
 
 
 class GridPhase:

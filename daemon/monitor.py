@@ -30,13 +30,14 @@ from alerts.policy import AlertPolicy, AlertSettings
 from daemon.calls import Call, CallTracker
 from daemon.capture import CaptureStream
 from daemon.config import CaptureSettings, Config
-from daemon.epoch import Epoch, GridPhase, StreamReader, partner_due
+from daemon.epoch import GridPhase, StreamReader
 from daemon.hearing import HearingTracker
 from daemon.inputs import Source
 from daemon.journal import JOURNAL_EVERY_S, CallJournal, journal_path
 from daemon.metrics import PublishedStats
 from daemon.metrics_hearing import HearingReading
 from daemon.publish import Publisher
+from daemon.pulse_reader import PulseInputStream
 from daemon.state import StreamHealth
 from dsp import ANALYSIS_RATE, FRAME_S
 from dsp.align import Aligner
@@ -45,7 +46,7 @@ from dsp.hearing import HearingSettings
 from dsp.pipeline import Pipeline
 from dsp.settings import DetectorSettings
 
-__all__ = ["LEVELS_EVERY_S", "PARTNER_WAIT_S", "PASS_MAX_S", "PUSH_MAX_S", "Monitor"]
+__all__ = ["LEVELS_EVERY_S", "PASS_MAX_S", "PUSH_MAX_S", "Monitor"]
 
 PUSH_MAX_S = 0.5
 """Audio per pipeline call: bounds the time between interpreter switches to the callbacks."""
@@ -55,10 +56,6 @@ PASS_MAX_S = 5.0
 
 LEVELS_EVERY_S = 0.25
 """Live level meters go out, and automatic call start/end is decided, at 4 Hz."""
-
-PARTNER_WAIT_S = 0.004
-"""How long a pass waits for the other stream's block of the same tick (streams on the shared
-grid deliver within a millisecond of each other; a stalled one costs this much per pass)."""
 
 
 class Monitor:
@@ -101,8 +98,6 @@ class Monitor:
         """Monotonic time audio was last processed (the watchdog's proof of life)."""
         self.last_levels = -1.0
         self.processed_s = 0.0
-        self._delivered: dict[str, tuple[Epoch, int]] = {}
-        """Per source, the epoch and its block count as the last pass found them."""
 
     def media_now(self) -> float:
         """Wall-clock time of the audio being processed (replays run on their own clock)."""
@@ -110,16 +105,30 @@ class Monitor:
 
     # -- one pass ---------------------------------------------------------------------------
 
-    def partner_due(self) -> bool:
-        """True when a stream on the shared tick grid has delivered since the last pass and
-        another one, also on the grid, has not yet: its block of the same tick is a moment
-        away. Waiting for it makes one pass of the pipeline per block instead of one per
-        stream (the pipeline costs per call, and can only go as far as both streams reach)."""
-        return partner_due({n: src.epoch for n, src in self.sources.items()}, self._delivered)
+    def next_tick(self, now: float) -> tuple[float, PulseInputStream | None] | None:
+        """When the streams on the shared tick grid (the libpulse streams this loop reads
+        itself) are next due to be read, and the one among them whose capture time is due by
+        then (the loop sleeps in its main loop to time it); None without such streams."""
+        tick = None
+        due: PulseInputStream | None = None
+        for src in self.sources.values():
+            ep = src.epoch
+            s = getattr(src, "stream", None)
+            if ep is None or ep.grid_s is None or ep.finished or not isinstance(
+                    s, PulseInputStream):
+                continue
+            period = ep.grid_s
+            tick = now + period - (now - ep.grid_phase_s) % period
+            if s.next_stamp <= tick and (due is None or s.next_stamp < due.next_stamp):
+                due = s
+        return None if tick is None else (tick, due)
 
     def process_pass(self) -> bool:
         """One pass over the rings; True if it stopped at the work cap (more is waiting)."""
         up = {}
+        for src in self.sources.values():
+            if isinstance(src, CaptureStream):
+                src.pump()
         for name, src in self.sources.items():
             r = self.readers[name]
             al = self.aligner.streams[name]
@@ -129,8 +138,6 @@ class Monitor:
                 al.add_timestamp(n, t)
             al.add_samples(r.read_samples())
             ep = src.epoch
-            if ep is not None:
-                self._delivered[name] = (ep, ep.callbacks)
             # A capture stream that delivers audio counts as up before the supervisor has
             # announced it; a replay is always up.
             up[name] = bool(src.up or (isinstance(src, CaptureStream) and src.stream is not None

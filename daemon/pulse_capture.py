@@ -3,7 +3,7 @@ rings (:class:`daemon.epoch.Epoch`) and watched by the same supervisor as PortAu
 
 Why: through PortAudio the audio goes PortAudio -> ALSA ``pulse`` plugin -> libpulse, with
 small fragments and a polling thread in between; that path costs several times what the
-sound server itself spends. The record stream and its reader thread live in
+sound server itself spends. The record stream, which the processing loop reads, lives in
 :mod:`daemon.pulse_reader`; this module chooses the backend, resolves the configured device
 (or the far-end application) on the server, opens the stream, and tells its faults apart.
 
@@ -82,8 +82,8 @@ class PulseCaptureStream(CaptureStream):
             src = view.source(choice.name)
             rate = src.rate if src is not None and src.rate else 48000
         blocksize = max(1, round(self.settings.block_s * rate))
-        epoch = Epoch(max(blocksize * 4, round(self.settings.ring_s * rate)), rate,
-                      wake=self.wake)
+        # No wake-up: the processing loop reads the stream itself, on the tick grid.
+        epoch = Epoch(max(blocksize * 4, round(self.settings.ring_s * rate)), rate)
         follow_default = choice.spec == "default"
         stream = PulseInputStream(
             None if follow_default else choice.name, rate, blocksize, epoch,
@@ -101,6 +101,11 @@ class PulseCaptureStream(CaptureStream):
         self.epoch = epoch
         self.opening = True
         self.health.device_name = choice.label
+
+    def pump(self) -> None:
+        s = self.stream
+        if s is not None:
+            s.pump()
 
     def _app_fault(self, ended: bool) -> str | None:
         """What happened to the far-end application's stream, if that is the fault."""
@@ -149,7 +154,9 @@ class PulseCaptureStream(CaptureStream):
             return f"the default source changed from {self.source} to {s.moved_to}"
         since = ep.last_callback if ep.callbacks else ep.opened_at
         limit = self.settings.stall_timeout_s + (0.0 if ep.callbacks else 2.5)
-        if now - since > limit:
+        # Only the processing loop reads the stream: while it is busy elsewhere (a reload, a
+        # call's summary), silence from the source proves nothing.
+        if min(now, s.pumped_at) - since > limit:
             quiet = f"no audio for {now - since:.1f} s"
             name = s.device or (self.choice.name if self.choice is not None else "")
             held = "" if s.suspended else _suspended_under(name)

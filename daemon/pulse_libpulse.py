@@ -154,6 +154,9 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pa_mainloop_get_api": (c_void_p, [c_void_p]),
     "pa_mainloop_iterate": (c_int, [c_void_p, c_int, c_void_p]),
     "pa_mainloop_wakeup": (None, [c_void_p]),
+    "pa_mainloop_prepare": (c_int, [c_void_p, c_int]),
+    "pa_mainloop_poll": (c_int, [c_void_p]),
+    "pa_mainloop_dispatch": (c_int, [c_void_p]),
     "pa_threaded_mainloop_new": (c_void_p, []),
     "pa_threaded_mainloop_free": (None, [c_void_p]),
     "pa_threaded_mainloop_start": (c_int, [c_void_p]),
@@ -208,7 +211,7 @@ _LIB: Any = None
 _HELD: Any = None
 
 HELD = ("pa_mainloop_iterate", "pa_stream_peek", "pa_stream_drop", "pa_stream_readable_size")
-"""The calls the reader thread makes per tick that never wait: with ``block=0`` the main loop
+"""The calls the processing loop makes per tick that never wait: with ``block=0`` the main loop
 only polls. Through :func:`libpulse_held` they keep the interpreter lock."""
 
 
@@ -234,10 +237,10 @@ def libpulse_held() -> Any:
     """The same library loaded as a ``ctypes.PyDLL``: its calls keep the interpreter lock.
 
     Why: every call through a plain ``CDLL`` releases the lock and takes it back, and while
-    the processing loop runs, taking it back means waiting for the loop to hand it over (a
-    forced switch). The reader thread makes a few dozen such calls per block (a peek and a
-    drop for every server packet); none of them waits for anything, so holding the lock
-    through them costs nothing. Only :data:`HELD` functions are declared, and
+    another thread runs (the alert server, a scrape), taking it back means waiting for that
+    thread to hand it over (a forced switch). The loop makes a few dozen such calls per block
+    (a peek and a drop for every server packet); none of them waits for anything, so holding
+    the lock through them costs nothing. Only :data:`HELD` functions are declared, and
     ``pa_mainloop_iterate`` must be called with ``block=0`` through it: a call that sleeps
     must go through :func:`libpulse`."""
     global _HELD

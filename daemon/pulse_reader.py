@@ -1,10 +1,12 @@
-"""A libpulse record stream and the reader thread that copies its audio into an
-:class:`daemon.epoch.Epoch` ring: the native capture backend's moving part
-(:mod:`daemon.pulse_capture` opens it on the chosen source and watches it).
+"""A libpulse record stream that copies its audio into an :class:`daemon.epoch.Epoch` ring:
+the native capture backend's moving part (:mod:`daemon.pulse_capture` opens it on the chosen
+source and watches it).
 
-Reading follows the callback rules of the live path: peek, copy into the preallocated ring,
-drop; no lock of ours, no logging. Named sources are opened with ``DONT_MOVE``, so an unplugged
-headset ends the stream instead of moving it silently to another device.
+No thread of its own: the processing loop drives it (:meth:`PulseInputStream.pump` at every
+tick of the shared grid, :meth:`PulseInputStream.sleep_until` while it waits for the next).
+Reading follows the callback rules of the live path all the same: peek, copy into the
+preallocated ring, drop; no logging. Named sources are opened with ``DONT_MOVE``, so an
+unplugged headset ends the stream instead of moving it silently to another device.
 """
 
 from __future__ import annotations
@@ -46,19 +48,24 @@ class PulseStreamError(OSError):
 
 
 class PulseInputStream:
-    """One libpulse record stream on its own connection and reader thread, writing into an
-    :class:`Epoch`.
+    """One libpulse record stream on its own connection, writing into an :class:`Epoch`,
+    driven by the processing loop.
 
-    The reader thread runs a plain ``pa_mainloop`` of its own and drives it by hand: it sleeps
-    (the interpreter lock released) until the next tick of a grid of the block length, then
-    runs what libpulse has pending and copies everything readable into the ring (see
-    :meth:`_run`); now and then it waits for one packet to time the stream (:meth:`_stamp`).
-    Nothing calls into Python per server packet: with a ``pa_threaded_mainloop`` every packet
-    would enter Python through a ctypes callback from a foreign thread, and even a loop
-    waking in ``poll()`` per packet cost about 1 % of a core per stream.
+    Why no reader thread: on a shared 2-vCPU desktop a thread that wakes pays for a cold
+    cache each time, whatever little it then does (a 40 ms block costs the pipeline about
+    the same as a 20 ms one after a sleep). Two reader threads and the loop woke once per
+    block each; now only the loop wakes, takes both streams' audio and processes it at
+    once. The server keeps what the loop has not yet taken (a record stream's buffer holds
+    seconds), so a slow pass loses nothing.
+
+    The stream runs a plain ``pa_mainloop`` of its own. At each tick :meth:`pump` runs what
+    libpulse has pending and copies everything readable into the ring; now and then the
+    loop sleeps in :meth:`sleep_until` instead of its own wait, to time the stream by the
+    arrival of a packet. Nothing calls into Python per server packet.
 
     The attributes the supervisor reads (``active``, ``latency``) mirror a PortAudio stream's,
-    so the supervisor treats both alike. :meth:`close` is safe from any thread.
+    so the supervisor treats both alike. :meth:`close` is safe from any thread: a lock keeps
+    it from tearing the stream down under the loop.
     """
 
     def __init__(self, device: str | None, rate: int, block_frames: int, epoch: Epoch,
@@ -86,11 +93,17 @@ class PulseInputStream:
         self.suspended = False
         self.moved_to: str | None = None
         self.error = ""
-        """A fault found on the reader thread (kept short; the supervisor reports it)."""
+        """A fault found while reading (kept short; the supervisor reports it)."""
         self.latency = block_frames / rate
         self._fragment_bytes = block_frames * 4
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        """Held by whoever touches the main loop: the loop's pump and sleep, or close."""
+        self._closed = False
+        self.pumped_at = 0.0
+        """When the processing loop last took the stream's audio (a loop busy elsewhere is
+        not a stalled source)."""
+        self.next_stamp = 0.0
+        """When the stream's capture time is next due (:meth:`sleep_until`)."""
         self._cbs: list[Any] = []
         self._ptr = ctypes.c_void_p()
         self._nbytes = ctypes.c_size_t()
@@ -104,7 +117,8 @@ class PulseInputStream:
 
     def start(self) -> None:
         """Connect, create the stream and wait until it records (PulseUnavailable or
-        PulseStreamError, in plain words); then hand the main loop to the reader thread."""
+        PulseStreamError, in plain words); from then on the processing loop drives the main
+        loop (:meth:`pump`, :meth:`sleep_until`)."""
         lib = self.lib
         self.ml = lib.pa_mainloop_new()
         self._cbs = [pa.CONTEXT_NOTIFY_CB(self._on_context), pa.STREAM_NOTIFY_CB(self._on_state),
@@ -165,9 +179,8 @@ class PulseInputStream:
         if ba:
             self._fragment_bytes = max(4, min(self._fragment_bytes, int(ba[0].fragsize)))
             self.latency = self._fragment_bytes / 4 / self.rate
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"pulse-{self.props.get('callwatch.stream', '')}")
-        self._thread.start()
+        self.epoch.grid_s = self.block_frames / self.rate
+        self.pumped_at = time.monotonic()
 
     def _iterate_until(self, done: Any) -> None:
         """Run the main loop on this thread until ``done()`` or the start-up timeout."""
@@ -178,34 +191,74 @@ class PulseInputStream:
             if not done():
                 time.sleep(0.002)
 
-    def _run(self) -> None:
-        """The reader thread: once per block, on the grid shared by every stream, take what
-        the server has sent since the last tick; between ticks, sleep.
-
-        The server sends a packet per source period (10 ms when another client asks for that
-        latency), whatever fragment size we ask for; waking for each one cost about 1 % of a
-        core per stream, against 0.3 % for a C reader. Ticks on a grid of the block length in
-        the host's monotonic clock, the same for both parties, also hand the processing loop
-        both streams' blocks at once: one pass per block, not one per stream."""
-        s = self.stream
-        period = self.block_frames / self.rate
-        self.epoch.grid_s = period
-        next_stamp = 0.0
+    def pump(self) -> None:
+        """The processing loop, once per tick: run what libpulse has pending (the packets the
+        server sent since the last tick, state changes) and copy everything readable into the
+        ring. Never waits: a stream being closed on another thread is skipped."""
+        if not self._lock.acquire(blocking=False):
+            return
         try:
-            while not self._stop.is_set() and not self.epoch.finished:
-                if not self._dispatch():
+            s, ep = self.stream, self.epoch
+            if s is None or self._closed or ep.finished:
+                return
+            self.pumped_at = time.monotonic()
+            n = self._readable(s) if self._dispatch() else -1
+            if n < 0:
+                ep.finished = True
+            elif n:
+                self._read(s)
+        except Exception as exc:  # a bug must not kill the processing loop
+            self._fail(exc)
+        finally:
+            self._lock.release()
+
+    def sleep_until(self, until: float) -> None:
+        """Sleep until ``until`` (host monotonic time) in this stream's main loop, and note the
+        capture time of its newest sample when a packet arrives meanwhile: the server pushes
+        each source period as soon as it is recorded, so the arrival of a burst of packets is
+        the capture time of its last sample. The audio stays readable for the next
+        :meth:`pump`. Returns early only when the stream ends or is closed.
+
+        (libpulse's own latency estimate was tried and drifts by ~10 ms over the first seconds
+        on a remapped source, which moves one party against the other early in a call.)
+        Reading at ticks cannot time a block itself: its newest packet arrived at some moment
+        since the last tick."""
+        if not self._lock.acquire(timeout=max(0.0, until - time.monotonic())):
+            return
+        try:
+            lib, ml, s, ep = self.lib, self.ml, self.stream, self.epoch
+            if s is None or self._closed or ep.finished:
+                return
+            before = self._readable(s)
+            while before >= 0:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return
+                if (lib.pa_mainloop_prepare(ml, int(left * 1e6)) < 0
+                        or lib.pa_mainloop_poll(ml) < 0 or lib.pa_mainloop_dispatch(ml) < 0):
                     break
-                if self._readable(s) > 0:
-                    self._read(s)
-                now = time.monotonic()
-                if now >= next_stamp:
-                    if not self._stamp(s):
+                n = self._readable(s)
+                if n > before:
+                    # The server sends a period in a burst of packets: take the whole
+                    # burst, so the newest sample is the one captured about now.
+                    if not self._dispatch():
                         break
-                    now = time.monotonic()
-                    next_stamp = now + STAMP_EVERY_S
-                time.sleep(period - (now - self.epoch.grid_phase_s) % period)
-        except Exception as exc:  # a bug must not kill the thread silently
-            self.error = f"{type(exc).__name__}: {exc}"[:200]
+                    t = time.monotonic()
+                    n = self._readable(s)
+                    if n < 0:
+                        break
+                    ep.mark(ep.n_seen + n // 4, t)
+                    self.next_stamp = t + STAMP_EVERY_S
+                    return
+                before = n
+            ep.finished = True
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._lock.release()
+
+    def _fail(self, exc: Exception) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"[:200]
         self.epoch.finished = True
 
     def _readable(self, s: int) -> int:
@@ -224,35 +277,6 @@ class PulseInputStream:
             if r == 0:
                 return True
         return True
-
-    def _stamp(self, s: int) -> bool:
-        """Note the capture time of the stream's newest sample: wait for the server's next
-        packet and take its arrival as the capture time of its last sample (the server pushes
-        each source period as soon as it is recorded). The audio stays readable for the next
-        tick. (libpulse's own latency estimate was tried and drifts by ~10 ms over the first
-        seconds on a remapped source, which moves one party against the other early in a
-        call.) Reading at ticks cannot time a block itself: its newest packet arrived at some
-        moment since the last tick. False when the stream or the main loop ended first."""
-        lib, ml, ep = self.lib, self.ml, self.epoch
-        before = self._readable(s)
-        while before >= 0 and not self._stop.is_set() and not ep.finished:
-            if lib.pa_mainloop_iterate(ml, 1, None) < 0:
-                return False
-            n = self._readable(s)
-            if n < 0:
-                return False
-            if n > before:
-                # The server sends a period in a burst of packets: take the whole burst, so
-                # the newest sample is the one captured about now.
-                if not self._dispatch():
-                    return False
-                t = time.monotonic()
-                n = self._readable(s)
-                if n < 0:
-                    return False
-                ep.mark(ep.n_seen + n // 4, t)
-                return True
-        return False
 
     def _name(self) -> str:
         return self.device or "the default source"
@@ -279,16 +303,20 @@ class PulseInputStream:
         self.close()
 
     def close(self) -> None:
-        """Stop the reader thread (wake it out of poll), then free everything."""
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            if self.ml:
-                self.lib.pa_mainloop_wakeup(self.ml)
-            t.join(timeout=2.0)
-            if t.is_alive():  # stuck inside libpulse: leave its objects to it
-                return
-        self._teardown()
+        """Free everything; from any thread. A loop asleep in :meth:`sleep_until` is woken
+        first; a loop stuck inside libpulse for seconds keeps the objects (never freed under
+        it)."""
+        self._closed = True
+        self.epoch.finished = True
+        ml = self.ml
+        if ml:
+            self.lib.pa_mainloop_wakeup(ml)
+        if not self._lock.acquire(timeout=2.0):
+            return
+        try:
+            self._teardown()
+        finally:
+            self._lock.release()
 
     def _teardown(self) -> None:
         lib, s, ctx, ml = self.lib, self.stream, self.ctx, self.ml
@@ -302,7 +330,7 @@ class PulseInputStream:
         if ml:
             lib.pa_mainloop_free(ml)
 
-    # -- callbacks (on the thread running the main loop) -------------------------------------
+    # -- callbacks (on the thread running the main loop: start(), then the processing loop) --
 
     def _on_context(self, c: int, _ud: int) -> None:
         self.context_state = self.lib.pa_context_get_state(c)
@@ -333,7 +361,7 @@ class PulseInputStream:
 
         Every packet the server sent since the last tick is gathered into one staging buffer,
         then written at once: one ring write per block, whatever the source's period. Its
-        timing comes from the marks of :meth:`_stamp`."""
+        timing comes from the marks of :meth:`sleep_until`."""
         held = self.held
         peek, drop = held.pa_stream_peek, held.pa_stream_drop
         pref, nref = self._ptr_ref, self._nbytes_ref

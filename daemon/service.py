@@ -1,13 +1,13 @@
 """The live daemon: its inputs, its endpoints and the processing loop.
 
-Threads: the capture callbacks or reader threads (copy into rings, nothing else), the capture
-supervisor (opens, watches and reopens devices), the alert server's asyncio loop, the control
-socket, and this module's **processing loop**, the only place where audio becomes events and
-events become log lines, alerts, WebSocket messages, metrics and call summaries. The loop
-sleeps until a capture thread has stored a block (:mod:`daemon.wakeup`) or
-``process_interval_s`` passes with no audio; the libpulse readers store both streams' blocks
-on one tick grid, and the loop waits a moment for the second (one pass per block: the
-pipeline's cost is per call, not per second of audio). Then it:
+Threads: PortAudio's capture callbacks (copy into rings, nothing else), the capture supervisor
+(opens, watches and reopens devices), the alert server's asyncio loop, the control socket,
+and this module's **processing loop**, the only place where audio becomes events and events
+become log lines, alerts, WebSocket messages, metrics and call summaries. With the libpulse
+backend the loop reads both streams itself, at each tick of a grid of the block length (one
+thread waking per block, not three: :mod:`daemon.pulse_reader`); with PortAudio it sleeps
+until a callback has stored a block (:mod:`daemon.wakeup`). Either way ``process_interval_s``
+bounds a sleep with no audio. Then it:
 
 1. applies a requested reload, serves what other threads handed over (device events from the
    supervisor, snoozes from the page, control requests);
@@ -46,7 +46,7 @@ from daemon.hearing import HearingTracker, effective_sensitivity, headset_model,
 from daemon.inputs import Source, open_capture, open_replay
 from daemon.logjson import EventLog
 from daemon.metrics import Metrics, PublishedStats
-from daemon.monitor import PARTNER_WAIT_S, Monitor
+from daemon.monitor import Monitor
 from daemon.notify import notify, watchdog_interval_s
 from daemon.publish import Publisher
 from daemon.reload import plan as reload_plan
@@ -222,9 +222,7 @@ class Service:
         busy = False
         while True:
             if not busy:
-                self.wake.wait(cap.process_interval_s)
-                if self.monitor.partner_due():
-                    self.wake.wait(PARTNER_WAIT_S)
+                self._sleep(cap.process_interval_s)
             if self.stop_requested:
                 break
             if self.reload_requested:
@@ -243,6 +241,23 @@ class Service:
             if self.feeder is not None and self._replay_finished():
                 break
         return self._shutdown()
+
+    def _sleep(self, longest: float) -> None:
+        """Until the next tick of the libpulse streams' grid (whose audio this loop reads
+        itself), or ``longest`` without them; a signal, a control request or a block from a
+        PortAudio callback ends it early. Now and then the sleep is spent in a stream's own
+        main loop instead, to note when its packets arrive (their capture time)."""
+        now = time.monotonic()
+        nxt = self.monitor.next_tick(now)
+        if nxt is None:
+            self.wake.wait(longest)
+            return
+        tick, due = nxt
+        if due is not None:
+            due.sleep_until(tick)
+            now = time.monotonic()
+        if tick > now:
+            self.wake.wait(tick - now)
 
     def _healthy(self, now: float) -> bool:
         if now - self.monitor.last_audio < WATCHDOG_AUDIO_S:

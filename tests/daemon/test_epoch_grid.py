@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daemon.epoch import Epoch, StreamReader, partner_due
+from daemon.epoch import Epoch, StreamReader
 
 
 def _grid_epoch() -> Epoch:
@@ -26,33 +26,6 @@ def test_blocks_without_a_time_are_timed_by_marks():
     assert r.read_timestamps() == [(800, 12.5), (1280, 20.0)]
     assert len(r.read_samples()) == 1600
     assert ep.callbacks == 3
-
-
-def test_the_loop_waits_for_the_other_stream_of_the_same_tick():
-    a, c = _grid_epoch(), _grid_epoch()
-    epochs = {"agent": a, "customer": c}
-    seen = {"agent": (a, 0), "customer": (c, 0)}
-    assert not partner_due(epochs, seen)  # nothing new: nothing to wait for
-    a.push(np.zeros(640, np.float32), None)
-    assert partner_due(epochs, seen)  # the agent's block is here, the customer's is due
-    c.push(np.zeros(640, np.float32), None)
-    assert not partner_due(epochs, seen)  # both: go
-    seen = {"agent": (a, a.callbacks), "customer": (c, c.callbacks)}
-    c2 = _grid_epoch()  # the customer's stream reopened: its new epoch has not delivered yet
-    a.push(np.zeros(640, np.float32), None)
-    assert partner_due({"agent": a, "customer": c2}, seen)
-
-
-def test_no_wait_for_a_stream_off_the_grid_or_ended():
-    a, c = _grid_epoch(), Epoch(16000, 16000)  # the far end through PortAudio's callback
-    seen = {"agent": (a, 0), "customer": (c, 0)}
-    a.push(np.zeros(640, np.float32), None)
-    assert not partner_due({"agent": a, "customer": c}, seen)
-    c.grid_s = 0.04
-    c.finished = True  # an ended stream delivers nothing more
-    assert not partner_due({"agent": a, "customer": c}, seen)
-    assert not partner_due({"agent": a, "customer": None}, seen)
-
 
 
 def test_the_grid_is_steered_so_each_pass_reaches_just_past_a_frame_boundary():

@@ -181,7 +181,15 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
         player = srv.play("both", tmp_path / "bursts.wav")
         end = time.monotonic() + 4.0
         while time.monotonic() < end:
-            time.sleep(0.05)
+            # As the processing loop drives them: sleep (in the main loop of a stream whose
+            # capture time is due), then take both streams' audio at once.
+            until = time.monotonic() + 0.05
+            due = min(streams.values(), key=lambda s: s.next_stamp)
+            if due.next_stamp <= until:
+                due.sleep_until(until)
+            time.sleep(max(0.0, until - time.monotonic()))
+            for s in streams.values():
+                s.pump()
             for n, s in streams.items():
                 r, a = readers[n], aligner.streams[n]
                 if r.switch(s.epoch):
