@@ -9,7 +9,13 @@ from dsp import ANALYSIS_RATE
 from dsp.activity import SpurtChange, TalkSpurts
 from dsp.condition import BEGIN, END, NOTHING, Condition
 from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOverDetector
-from dsp.echo import LEAK_EDGE_DB, LEAK_EDGE_KEEP_DB, EchoEstimator
+from dsp.echo import (
+    FAINT_COUPLING_DB,
+    LEAK_EDGE_DB,
+    LEAK_EDGE_FAINT_DB,
+    LEAK_EDGE_KEEP_DB,
+    EchoEstimator,
+)
 from dsp.events import Stream
 from dsp.levels import frame_features
 from dsp.noise import BackgroundLevel, MinimumFloor
@@ -395,6 +401,26 @@ def test_a_found_leak_is_kept_through_frames_the_speaker_renders_weaker():
     fresh = EchoEstimator(max_lag_frames=lags - 1)
     fresh.add(mic[n:], lagged[n:])
     assert fresh.refresh() and fresh.edge_db > LEAK_EDGE_DB and not fresh.present
+
+
+def test_a_faint_leak_is_found_on_a_softer_edge_than_a_leak_as_loud_as_the_far_end():
+    # Keystrokes, a fan and the far end's weak low vowels widen the leak's lower edge; a faint
+    # leak (-20 dB) is still found on an edge of 3-4.5 dB. The same edge at -3 dB is what the
+    # agent's own turns give by chance, and is no leak.
+    rng = np.random.default_rng(0)
+    n, lags = 300, 16
+    lagged = _far_lagged(rng, n, lags)
+    mic = lagged[:, 4] + rng.normal(0, 0.3, n)
+    weak = rng.random(n) < 0.15
+    mic[weak] -= rng.uniform(3.0, 8.0, int(weak.sum()))
+    faint, loud = (EchoEstimator(max_lag_frames=lags - 1) for _ in range(2))
+    faint.add(mic - 20.0, lagged)
+    loud.add(mic - 3.0, lagged)
+    assert faint.refresh() and loud.refresh()
+    for est in (faint, loud):
+        assert LEAK_EDGE_DB < est.edge_db <= LEAK_EDGE_FAINT_DB and est.correlation >= 0.9
+    assert faint.coupling_db <= FAINT_COUPLING_DB < loud.coupling_db
+    assert faint.present and not loud.present
 
 
 def test_the_far_end_speech_an_echo_verdict_rests_on_moves_only_at_estimates():
