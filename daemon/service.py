@@ -232,6 +232,8 @@ class Service:
             t_pass = time.perf_counter()
             self._update_health()
             busy = self.monitor.process_pass()
+            if self.supervisor is not None:
+                self.supervisor.notice_ended()
             now = time.monotonic()
             if self.metrics is not None:
                 self.metrics.observe_processing(time.perf_counter() - t_pass)
