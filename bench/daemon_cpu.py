@@ -43,6 +43,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each of the process's threads, by thread id (the main thread's id is
+    the process id). Python does not name its threads for the kernel, so ids it is."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -126,9 +139,9 @@ def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interv
                 pass
             time.sleep(0.1)
         time.sleep(1.0)  # start-up (imports, first fit) is not steady state
-        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        th0, c0, t0 = thread_cpu_seconds(proc.pid), cpu_seconds(proc.pid), time.monotonic()
         _play_loop(srv, work, players, t0 + seconds)
-        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        th1, c1, t1 = thread_cpu_seconds(proc.pid), cpu_seconds(proc.pid), time.monotonic()
         status = control(sock, "status")
     finally:
         for p in players:
@@ -156,6 +169,13 @@ def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interv
         "latency_p50_ms": round(statistics.median(lat), 1) if lat else None,
         "latency_p99_ms": round(float(np.percentile(lat, 99)), 1) if lat else None,
         "latency_max_ms": max(lat) if lat else None,
+        # The processing loop is the main thread; the others, busiest first (capture
+        # callbacks or readers, the supervisor, the servers).
+        "main_thread_cpu_percent": round(100 * (th1.get(proc.pid, 0.0)
+                                               - th0.get(proc.pid, 0.0)) / (t1 - t0), 2),
+        "other_threads_cpu_percent": sorted(
+            (round(100 * (c - th0.get(tid, 0.0)) / (t1 - t0), 2)
+             for tid, c in th1.items() if tid != proc.pid), reverse=True),
     }
 
 
