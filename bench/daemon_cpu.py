@@ -2,6 +2,8 @@
 
     python -m bench.daemon_cpu --seconds 300          # CPU + latency, both backends + floor
     python -m bench.daemon_cpu --memory-hours 1       # memory over an hour of replayed audio
+    python -m bench.daemon_cpu --seconds 120 --backends pulse --rounds 2 \
+        --code . --code /tmp/cw-before                # two trees alternated, a floor per round
 
 CPU: a private PulseAudio with the virtual headset (tests/integration/pulse.py); ``callwatch
 run`` captures ``headset_mic`` and ``speaker_monitor`` (16 kHz by default) with the alert
@@ -32,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from bench.accuracy import callwatch_invocation, code_version
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "sample-call.wav"
@@ -107,24 +111,30 @@ def bench_parec(srv, seconds: float, work: Path, rate: int, block_s: float) -> d
 
 
 def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interval_s: float,
-              backend: str = "auto") -> dict:
+              backend: str = "auto", code: Path | None = None) -> dict:
     """``callwatch run`` with the alert server and metrics on, capturing while the call
-    plays; ``srv`` is the running virtual headset."""
+    plays; ``srv`` is the running virtual headset; ``code``: run callwatch from that source
+    tree (a git worktree of another commit) instead of this one."""
     data, file_rate = sf.read(SAMPLE, dtype="float32")
     sf.write(work / "agent.wav", data[:, 0], file_rate)
     sf.write(work / "customer.wav", data[:, 1], file_rate)
-    sock = work / f"control-{backend}.sock"
-    cfg = work / f"config-{backend}.toml"
+    run = f"{backend}-{time.monotonic_ns()}"  # one event log per run: trees and rounds alternate
+    sock = work / f"control-{run}.sock"
+    cfg = work / f"config-{run}.toml"
     cfg.write_text(f'[control]\nsocket_path = "{sock}"\n[capture]\nmic_device = "headset_mic"\n'
                    f'far_end_device = "speaker_monitor"\nsamplerate_hz = {rate}\n'
                    f'block_s = {block_s}\nprocess_interval_s = {interval_s}\n'
                    f'backend = "{backend}"\n[server]\nport = 0\n[metrics]\nport = 0\n')
-    log = work / f"events-{backend}.jsonl"
+    log = work / f"events-{run}.jsonl"
     env = srv.full_env(XDG_CONFIG_HOME=str(work / "xdg"))
-    err = work / f"stderr-{backend}.txt"
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg),
-                             "--log-json", str(log)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=err.open("w"))
+    err = work / f"stderr-{run}.txt"
+    cmd = [sys.executable, "-m", "daemon.cli"]
+    if code is not None:
+        cmd, code_env = callwatch_invocation(code)
+        env["PYTHONPATH"] = (code_env or {})["PYTHONPATH"]
+    proc = subprocess.Popen([*cmd, "run", "--config", str(cfg), "--log-json", str(log)],
+                            cwd=code or ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=err.open("w"))
     players: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 15
@@ -158,7 +168,8 @@ def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interv
             lat.append(r["latency_ms"])
     devices = status["devices"]
     return {
-        "backend": used, "samplerate_hz": rate, "block_s": block_s,
+        "backend": used, "code": code_version(code) if code else code_version(),
+        "samplerate_hz": rate, "block_s": block_s,
         "process_interval_s": interval_s,
         "seconds": round(t1 - t0, 1),
         "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
@@ -236,7 +247,20 @@ def main() -> int:
                         "(default pulse,portaudio)")
     p.add_argument("--no-parec", action="store_true",
                    help="skip the floor: two bare parec readers of the same sources")
+    p.add_argument("--code", type=Path, action="append", metavar="DIR",
+                   help="run callwatch from this source tree (a git worktree of a commit); "
+                        "give it several times to alternate trees in each round, \".\" for "
+                        "this one (default: this tree only)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat the measurement, each round with its own floor (default 1): "
+                        "the machine's load moves single runs by 10-20 %%")
     args = p.parse_args()
+    if args.rounds < 1:
+        p.error(f"--rounds {args.rounds}: give 1 or more")
+    for tree in args.code or []:
+        if not (tree / "daemon" / "cli.py").is_file():
+            p.error(f"--code {tree}: no daemon/cli.py there; give a callwatch source tree "
+                    "(git worktree add /tmp/cw-before <commit>)")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     bad = [b for b in backends if b not in ("auto", "pulse", "portaudio")]
     if bad:
@@ -254,15 +278,21 @@ def main() -> int:
             block_s = args.block_s or d.block_s
             interval_s = args.interval_s or d.process_interval_s
             srv = PulseServer(work / "pulse").start()
+            trees: list[Path | None] = [t.resolve() for t in args.code] if args.code else [None]
             try:
-                out["capture"] = [bench_cpu(srv, args.seconds, work, rate, block_s, interval_s,
-                                            b) for b in backends]
-                if not args.no_parec:
-                    out["floor"] = bench_parec(srv, args.seconds, work, rate, block_s)
-                    floor = out["floor"]["cpu_percent_of_one_core"]
-                    for r in out["capture"]:
-                        r["times_floor"] = round(r["cpu_percent_of_one_core"] / floor, 2) \
-                            if floor > 0 else None
+                for _ in range(args.rounds):
+                    run: dict = {"capture": [bench_cpu(srv, args.seconds, work, rate, block_s,
+                                                       interval_s, b, tree)
+                                             for tree in trees for b in backends]}
+                    if not args.no_parec:
+                        run["floor"] = bench_parec(srv, args.seconds, work, rate, block_s)
+                        floor = run["floor"]["cpu_percent_of_one_core"]
+                        for r in run["capture"]:
+                            r["times_floor"] = round(r["cpu_percent_of_one_core"] / floor, 2) \
+                                if floor > 0 else None
+                    out.setdefault("rounds", []).append(run)
+                if args.rounds == 1:
+                    out.update(out.pop("rounds")[0])
             finally:
                 srv.stop()
         if args.memory_hours > 0:
