@@ -48,8 +48,9 @@ sources changing."""
 SUPERVISE_STEADY_S = 0.5
 """The watch's period while every stream is up and delivering: then it only looks for a
 stall (``stall_timeout_s``, 1 s by default). A stream that ends, or a change of the server's
-sources, wakes it at once (:meth:`Supervisor.poke`), so nothing waits for this period but a
-stall, and the thread wakes 2 times a second instead of 10 in a call."""
+sources, wakes it at once (:meth:`Supervisor.notice_ended`, the ``pactl subscribe`` reader),
+so nothing waits for this period but a stall, and the thread wakes 2 times a second instead
+of 10 in a call."""
 
 STALE_LIST_RESCAN_MIN_S = 1.0
 STALE_LIST_RESCAN_MAX_S = 60.0
@@ -101,10 +102,6 @@ class Supervisor:
     def alive(self) -> bool:
         """The supervisor thread is running (it retries devices for as long as it is)."""
         return self._thread is not None and self._thread.is_alive()
-
-    def poke(self) -> None:
-        """Run the watch now rather than at its next period (from any thread)."""
-        self._poke.set()
 
     def notice_ended(self) -> None:
         """The processing loop, after each pass: a stream that ended (its epoch finished)
