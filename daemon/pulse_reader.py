@@ -229,7 +229,9 @@ class PulseInputStream:
             lib, ml, s, ep = self.lib, self.ml, self.stream, self.epoch
             if s is None or self._closed or ep.finished:
                 return
-            before = self._readable(s)
+            # Packets that came while the loop was elsewhere are taken first: only one that
+            # arrives while it waits here is timed (an older one would be stamped late).
+            before = self._readable(s) if self._dispatch() else -1
             while before >= 0:
                 left = until - time.monotonic()
                 if left <= 0:
