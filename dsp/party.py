@@ -178,6 +178,9 @@ class Party:
         a digital line and is what the agent hears, so it is analysed as it is."""
         self.samples_in = 0
         """Samples at the analysis rate handed to the framer so far."""
+        self.rate = rate
+        self.taken = 0
+        """Samples at the stream's own rate taken so far (see :meth:`take`)."""
         self.vads = PartyVads(settings)
         """The VADs that judge this party's frames (see :mod:`dsp.party_vad`)."""
         self.floor = MinimumFloor()
@@ -242,6 +245,7 @@ class Party:
 
     def take(self, x: np.ndarray) -> None:
         """Samples at the stream's own rate, into the framer (resampled, hum taken out)."""
+        self.taken += x.size
         self._frame_up(self.resampler.process(x))
 
     def flush(self) -> None:

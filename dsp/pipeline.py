@@ -56,6 +56,10 @@ from dsp.vad import to_pcm16
 MIN_RATE_SPEECH_S = 10.0
 """A party's speaking rate is reported once they have talked this long in the call."""
 
+QUIET_ROUNDING_S = 1e-6
+""":attr:`Pipeline.quiet_s` errs this much short, so that float rounding in a caller's sum of
+held seconds never holds back the sample that is due."""
+
 BLOCK_FRAMES = 250
 """At most this many frames are processed per inner step (bounds memory and GIL holds)."""
 
@@ -114,6 +118,36 @@ class Pipeline:
     def position(self) -> int:
         """Analysis samples processed on both streams."""
         return self._frame * FRAME_LEN
+
+    @property
+    def quiet_s(self) -> float:
+        """Seconds of input, past what was pushed, that can come before any of it could
+        bring a ``BEGIN``, acoustic shocks aside (see :meth:`could_shock`); 0 or less when
+        the next push could.
+
+        A live caller that holds input back until this much has come, and pushes it in one
+        call, sees every ``BEGIN`` as soon as a caller pushing every block would, in far fewer
+        passes: on an interpreter a pass costs about the same for 20 or 200 ms of audio.
+        Frame-resolution detectors say when they could next confirm (talk-over, dead air);
+        every other ``BEGIN`` comes at a segment end. The events are the same either way
+        (they do not depend on chunking); only ``END`` events may come later, by at most what
+        was held. Input pushed but not yet processed (a resampler's delay, part of a frame)
+        counts as come."""
+        f = self._frame
+        due = (f // SEGMENT_FRAMES + 1) * SEGMENT_FRAMES
+        a, c = self._agent.spurts, self._customer.spurts
+        due = min(due, self._talkover.earliest_begin(f, a, c))
+        dead_air = self._dead_air.earliest_begin(f, a, c)
+        if dead_air is not None:
+            due = min(due, dead_air)
+        taken_s = max(p.taken / p.rate for p in (self._agent, self._customer))
+        return due * FRAME_S - taken_s - QUIET_ROUNDING_S
+
+    def could_shock(self, customer: np.ndarray) -> bool:
+        """Whether far-end samples not yet pushed could start an acoustic shock (see
+        :meth:`dsp.detectors.acoustic_shock.AcousticShock.could_begin`): a caller holding
+        input back pushes at once when they could."""
+        return self._shock.could_begin(customer)
 
     def update_settings(self, settings: DetectorSettings) -> None:
         """Apply thresholds: at construction and on reload (SIGHUP), the one configuration

@@ -34,6 +34,8 @@ not depend on block sizes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -53,6 +55,10 @@ PEAK_HALF_BINS = 2
 """A tone's power is taken in ±2 bins (±100 Hz) around the peak: a Hann window's main lobe."""
 _FLOOR = 1e-12
 _HANN = np.hanning(WIN)
+LOOK_MARGIN_DB = 4.0
+"""How far under the thresholds :meth:`AcousticShock.could_begin` looks: its 5 ms blocks
+need not line up with the detector's (a 10 ms window over three of them: 1.8 dB), and the
+samples it is shown are the capture's, before resampling to the analysis rate."""
 
 
 _Hit = tuple[int, bool, str, float, float, float]
@@ -108,6 +114,30 @@ class AcousticShock:
         self.tone_ratio = s.shock_tone_ratio
         self._level_min = min(self.burst_ms, self.tone_ms)
         self.release = round(s.shock_release_s * ANALYSIS_RATE)
+        look = 10.0 ** (-LOOK_MARGIN_DB / 10.0)
+        self._look_level = self._level_min * look
+        self._look_peak = self.click_peak * math.sqrt(look)
+
+    def could_begin(self, x: np.ndarray) -> bool:
+        """Whether far-end samples not yet pushed (at any rate between 8 and 48 kHz) could
+        start a shock: a sample near the click level, or a 5 ms block near the burst or tone
+        level. False means none of the three can start in them, so a live caller may hold
+        them back with the rest of the audio (see :attr:`dsp.pipeline.Pipeline.quiet_s`);
+        True for speech only when it is very loud."""
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        if x.size == 0:
+            return False
+        peak = max(float(_max(x)), -float(_min(x)))
+        if peak >= self._look_peak:
+            return True
+        if peak * peak < self._look_level:
+            return False  # no sample, so no block, is loud enough: the usual case
+        if x.size <= BLOCK:
+            return float(np.mean(np.square(x, dtype=np.float64))) >= self._look_level
+        # Whole blocks from the start, and the last BLOCK samples as one more.
+        n = x.size // BLOCK * BLOCK
+        b = np.concatenate((x[:n], x[-BLOCK:])).astype(np.float64).reshape(-1, BLOCK)
+        return float(_max(np.add.reduce(b * b, axis=1))) / BLOCK >= self._look_level
 
     def update(self, frame: int, frames: np.ndarray) -> list[Event]:
         """Far-end frames ``frames`` (n × 320 samples at 16 kHz) starting at frame ``frame``."""

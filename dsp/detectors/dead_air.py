@@ -10,7 +10,7 @@ of the next spurt.
 from __future__ import annotations
 
 from dsp import FRAME_S
-from dsp.activity import SpurtChange, TalkSpurts
+from dsp.activity import TAIL_FRAMES, SpurtChange, TalkSpurts
 from dsp.detectors import event
 from dsp.events import Event, Kind, Phase
 from dsp.party import frames
@@ -42,6 +42,20 @@ class DeadAir:
         """Whether dead air is on (else a frame in which someone talks needs no step)."""
         return self.active
 
+    def earliest_begin(self, frame: int, a: TalkSpurts, c: TalkSpurts) -> int | None:
+        """The smallest frame index at which a dead-air ``BEGIN`` can end (its ``end`` over the
+        frame length) when frames from ``frame`` on are stepped (None while dead air is on:
+        only its ``END`` can come). The silence
+        starts no sooner than both spurts' ends as they stand, a running spurt's at its last
+        speech frame or, should it be cut back (:meth:`dsp.activity.TalkSpurts.step`), just
+        after its last loud frame's tail."""
+        if self.active:
+            return None
+        start = max(self.call_start, _end_bound(a), _end_bound(c))
+        if not (self.any_speech or a.active or c.active):
+            start = max(start, frame + 1)  # a first spurt, which ends at frame + 1 or later
+        return max(frame + 1, start + self.min_frames)
+
     def step(self, i: int, a: TalkSpurts, c: TalkSpurts, a_change: SpurtChange,
              c_change: SpurtChange) -> Event | None:
         if not a.active and not c.active:
@@ -69,3 +83,10 @@ class DeadAir:
         self.active = False
         return [event(Kind.SILENCE, Phase.END, None, self.start, frame,
                       duration_s=(frame - self.start) * FRAME_S, threshold_s=self.threshold_s)]
+
+
+def _end_bound(sp: TalkSpurts) -> int:
+    """The earliest ``spurt_end`` the party's spurts can leave from now on."""
+    if not sp.active:
+        return sp.spurt_end
+    return min(sp.last_speech, sp.last_loud + TAIL_FRAMES) + 1

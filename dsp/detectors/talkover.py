@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp import FRAME_S
-from dsp.activity import GAP_FILL_FRAMES, TalkSpurts
+from dsp.activity import GAP_FILL_FRAMES, RUN_GAP_FRAMES, TalkSpurts
 from dsp.detectors import event
 from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Kind, Phase, Stream
@@ -246,6 +246,30 @@ class TalkOver:
     def in_overlap(self) -> bool:
         return self.overlap.in_overlap
 
+    def earliest_begin(self, frame: int, agent: TalkSpurts, customer: TalkSpurts) -> int:
+        """The smallest frame index at which a talk-over ``BEGIN`` can end (its ``end`` over
+        the frame length) when frames from ``frame`` on are stepped.
+
+        An episode opens at the later of the parties' activity runs and is confirmed no
+        sooner than ``min_overlap_s`` after that start; a party's next run keeps its current
+        start only if its next speech frame can still continue it (within
+        :data:`~dsp.activity.RUN_GAP_FRAMES` of the last, or it is in a spurt), else it
+        starts at ``frame`` or later. An open episode not yet confirmed is confirmed no
+        sooner than ``min_overlap_s`` after its start. One already reported brings the next
+        ``BEGIN`` no sooner than a new stretch ``merge_frames`` after its end, or its close,
+        can be confirmed. A vetoed episode (judged again every few frames) or one held for
+        the echo estimate can bring one at any frame."""
+        ov = self.overlap
+        if self._held is not None or (ov.in_overlap and ov.vetoed):
+            return frame + 1
+        if ov.in_overlap:
+            if not ov.confirmed:
+                return max(frame + 1, ov.start + ov.min_frames)
+            return max(frame + 1, ov.end + ov.merge_frames
+                       + min(ov.min_frames, ONSET_LAG_FRAMES + 1))
+        start = max(_run_start_bound(agent, frame), _run_start_bound(customer, frame))
+        return max(frame + 1, start + ov.min_frames)
+
     def step(self, i: int, agent: TalkSpurts, customer: TalkSpurts, agent_speech: bool,
              customer_speech: bool) -> tuple[Event, ...]:
         """Frame ``i``; to be called while both are in a spurt or an overlap is open.
@@ -404,6 +428,13 @@ class TalkOver:
         return event(Kind.TALK_OVER, Phase.END, None, change.start, change.end,
                      initiator=change.initiator.value,
                      duration_s=(change.end - change.start) * FRAME_S)
+
+
+def _run_start_bound(sp: TalkSpurts, frame: int) -> int:
+    """The earliest ``run_start`` the party can have from ``frame`` on."""
+    if sp.active or frame - sp.last_heard <= RUN_GAP_FRAMES:
+        return sp.run_start
+    return frame
 
 
 def _hist_pos(first: int, n: int) -> np.ndarray:
