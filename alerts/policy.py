@@ -160,6 +160,16 @@ class AlertPolicy:
         out.extend(self._advance(now))
         return most_severe_first(out)
 
+    def next_due(self) -> float | None:
+        """When the next timer runs out (a delayed or held nudge fires, one waiting out
+        ``resolve_s`` resolves, a snooze ends); None without timers. A caller that updates
+        only now and then must update by then, and not with events from past it: the timers
+        are advanced to ``now`` before the events are taken."""
+        times = [p.due for p in self._pending.values()]
+        times += [f.resolve_at for f in self._firing.values() if f.resolve_at is not None]
+        times += self._snoozed.values()
+        return min(times, default=None)
+
     def tick(self, now: float) -> list[Alert]:
         """Advance the timers (delays, allowances, resolution, snoozes) to ``now``; call it
         regularly."""

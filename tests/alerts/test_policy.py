@@ -352,3 +352,22 @@ def test_dead_air_fires_at_the_threshold_and_resolves_at_the_first_speech():
     assert p.update([ev(Kind.SILENCE, Phase.BEGIN, None, 40, 45)], now=45.0) == []
     assert p.update([ev(Kind.SILENCE, Phase.END, None, 40, 46)], now=46.0) == []
     assert p.counts["suppressed_cooldown"] == 1
+
+
+def test_next_due_names_the_earliest_timer():
+    """A caller that updates only now and then (the daemon while it holds audio back) must
+    update by the next timer: a delayed nudge, one waiting out resolve_s, a snooze."""
+    p = AlertPolicy(AlertSettings(talk_over_delay_s=1.5, resolve_s=3.0))
+    assert p.next_due() is None
+    p.update([talk_over(Phase.BEGIN, 10.0, 10.8)], now=100.0)
+    assert p.next_due() == pytest.approx(101.5)          # the delayed nudge
+    [a] = p.tick(101.5)
+    assert a.state == "firing" and p.next_due() is None  # firing, nothing pending
+    p.update([talk_over(Phase.END, 10.0, 12.0)], now=102.0)
+    assert p.next_due() == pytest.approx(105.0)          # resolve_s after the END
+    p.snooze(Kind.NOISE, until=104.0)
+    assert p.next_due() == pytest.approx(104.0)          # the snooze ends first
+    p.tick(104.0)
+    assert p.next_due() == pytest.approx(105.0)
+    [r] = p.tick(105.0)
+    assert r.state == "resolved" and p.next_due() is None
