@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from prometheus_client import (
@@ -121,8 +122,12 @@ class PublishedStats:
     gets the last ones published.
     """
 
-    def __init__(self, wait_s: float = FRESH_WAIT_S) -> None:
+    def __init__(self, wait_s: float = FRESH_WAIT_S,
+                 wake: Callable[[], None] | None = None) -> None:
+        """``wake``: rouses the loop when a scrape asks (it may be resting for a while
+        between passes, see :meth:`daemon.monitor.Monitor.next_tick`)."""
         self._value: tuple[CallStats, CallStats] | None = None
+        self._wake = wake
         self._at = -math.inf
         self._fresh = threading.Event()
         self._wait_s = wait_s
@@ -141,6 +146,8 @@ class PublishedStats:
         if time.monotonic() - self._at > FRESH_S and not self.wanted:
             self._fresh.clear()
             self.wanted = True
+            if self._wake is not None:
+                self._wake()
             self._fresh.wait(self._wait_s)
         return self._value
 

@@ -8,7 +8,8 @@ log lines, WebSocket messages and metrics.
 2. aligns the two streams on one timeline (:mod:`dsp.align`), silence for a stream that is
    down, so the other keeps being analysed;
 3. runs the pipeline in chunks of at most :data:`PUSH_MAX_S`, so the interpreter switches to
-   the audio threads often;
+   the audio threads often; live, it holds the audio back while no event can come of it
+   (:mod:`dsp.hold`), and skips the ticks at which none could;
 4. hands the events to the call tracker, the alert policy and the :class:`Publisher`, and a
    few times a second the statistics to the metrics and the page's level meters.
 
@@ -25,6 +26,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from alerts.policy import AlertPolicy, AlertSettings
 from daemon.calls import Call, CallTracker
@@ -43,10 +46,11 @@ from dsp import ANALYSIS_RATE, FRAME_S
 from dsp.align import Aligner
 from dsp.events import Event, Kind
 from dsp.hearing import HearingSettings
+from dsp.hold import InputHold
 from dsp.pipeline import Pipeline
 from dsp.settings import DetectorSettings
 
-__all__ = ["LEVELS_EVERY_S", "PASS_MAX_S", "PUSH_MAX_S", "Monitor"]
+__all__ = ["HOLD_MAX_S", "LEVELS_EVERY_S", "PASS_MAX_S", "PUSH_MAX_S", "Monitor"]
 
 PUSH_MAX_S = 0.5
 """Audio per pipeline call: bounds the time between interpreter switches to the callbacks."""
@@ -56,6 +60,14 @@ PASS_MAX_S = 5.0
 
 LEVELS_EVERY_S = 0.25
 """Live level meters go out, and automatic call start/end is decided, at 4 Hz."""
+
+HOLD_MAX_S = 0.5
+"""Live audio is held back from the pipeline at most this long (:attr:`LEVELS_EVERY_S` while
+the page is open, for its meters): the statistics, call detection and ``END`` events lag by
+at most this much."""
+
+POLICY_MARGIN_S = 0.1
+"""Held audio ends at least this long before the alert policy's next timer runs out."""
 
 
 class Monitor:
@@ -98,6 +110,13 @@ class Monitor:
         """Monotonic time audio was last processed (the watchdog's proof of life)."""
         self.last_levels = -1.0
         self.processed_s = 0.0
+        self.hold = InputHold(self.pipeline)
+        """Live audio read but not yet pushed."""
+        self.rest_s = 0.0
+        """Seconds of audio that can come, after the last pass, before the next is needed:
+        the ticks before are skipped (see :meth:`next_tick`)."""
+        self._rested_from = 0.0
+        """Monotonic time of the last pass."""
 
     def media_now(self) -> float:
         """Wall-clock time of the audio being processed (replays run on their own clock)."""
@@ -111,6 +130,9 @@ class Monitor:
         then (the loop sleeps in its main loop to time it); None without such streams."""
         tick = None
         due: PulseInputStream | None = None
+        # The audio that can come before a pass is needed arrives in real time; the tick
+        # that may first see it is up to one period before it could be complete.
+        rest_until = self._rested_from + self.rest_s
         for src in self.sources.values():
             ep = src.epoch
             s = getattr(src, "stream", None)
@@ -119,12 +141,16 @@ class Monitor:
                 continue
             period = ep.grid_s
             tick = now + period - (now - ep.grid_phase_s) % period
+            if tick < rest_until - period:
+                tick += (rest_until - period - tick) // period * period
             if s.next_stamp <= tick and (due is None or s.next_stamp < due.next_stamp):
                 due = s
         return None if tick is None else (tick, due)
 
     def process_pass(self) -> bool:
         """One pass over the rings; True if it stopped at the work cap (more is waiting)."""
+        self._rested_from = time.monotonic()
+        self.rest_s = 0.0
         up = {}
         for src in self.sources.values():
             if isinstance(src, CaptureStream):
@@ -153,21 +179,58 @@ class Monitor:
         if self.live and al.t0 is not None and al.emitted_until is not None:
             self.grid.observe(al.emitted_until, al.t0,
                               (src.epoch for src in self.sources.values()))
+        total = self._duration(agent, customer)
+        if self.live:
+            got = self.hold.offer(agent, customer, total, self._hold_most_s())
+            self.rest_s = self.hold.rest_s
+            if got is None:
+                return False
+            agent, customer = got
+            total = self._duration(agent, customer)
+        self._push(agent, customer, total)
+        self._serve_scrape()
+        if self.live:
+            self.rest_s = max(0.0, self.hold.holdable_s(self._hold_most_s()))
+        if not self.live:  # a fast replay fills the rings: drain without sleeping
+            return any(src.epoch.ring.available() * 2 >= src.epoch.ring.capacity
+                       for src in self.sources.values() if src.epoch is not None)
+        return total >= PASS_MAX_S
+
+    def flush(self) -> None:
+        """Push the audio held back (before anything reads or changes the pipeline's state
+        from outside a pass: calls, settings, the status)."""
+        got = self.hold.take()
+        if got is not None:
+            self._push(*got, self._duration(*got))
+
+    def _duration(self, agent: np.ndarray, customer: np.ndarray) -> float:
+        ra, rc = self.aligner.streams["agent"].rate, self.aligner.streams["customer"].rate
+        return max(len(agent) / ra, len(customer) / rc)
+
+    def _hold_most_s(self) -> float:
+        """The longest live audio may wait for the pipeline: :data:`HOLD_MAX_S`
+        (:data:`LEVELS_EVERY_S` while the page is open, for its meters), short of the alert
+        policy's next timer (whose nudges fire or resolve on time and in order), and not at
+        all while a metrics scrape waits."""
+        if self.published is not None and self.published.wanted:
+            return 0.0
+        most = (LEVELS_EVERY_S if self.out.server is not None and self.out.server.clients
+                else HOLD_MAX_S)
+        due = self.policy.next_due() if self.policy is not None else None
+        if due is not None:
+            most = min(most, due - self.media_now() - POLICY_MARGIN_S)
+        return most
+
+    def _push(self, agent: np.ndarray, customer: np.ndarray, total: float) -> None:
         ra, rc = self.aligner.streams["agent"].rate, self.aligner.streams["customer"].rate
         step = PUSH_MAX_S
         i = 0.0
-        total = max(len(agent) / ra, len(customer) / rc)
         while i < total:
             a = agent[round(i * ra):round((i + step) * ra)]
             c = customer[round(i * rc):round((i + step) * rc)]
             self._after_audio(self.pipeline.push(a, c))
             i += step
         self.processed_s += total
-        self._serve_scrape()
-        if not self.live:  # a fast replay fills the rings: drain without sleeping
-            return any(src.epoch.ring.available() * 2 >= src.epoch.ring.capacity
-                       for src in self.sources.values() if src.epoch is not None)
-        return total >= PASS_MAX_S
 
     def _copy_counters(self) -> None:
         """The capture counters each reader has gathered, into the streams' health."""
@@ -228,6 +291,7 @@ class Monitor:
     def configure(self, detectors: DetectorSettings, alerts: AlertSettings | None,
                   capture: CaptureSettings) -> None:
         """New detector, alert and call settings (a reload); the call in progress goes on."""
+        self.flush()
         self.pipeline.update_settings(detectors)
         if self.policy is not None and alerts is not None:
             self.policy.update_settings(alerts)
@@ -236,12 +300,14 @@ class Monitor:
     def configure_hearing(self, settings: HearingSettings, sensitivity: float | None,
                           source: str) -> None:
         """New ``[hearing]`` settings or headset sensitivity; today's dose is kept."""
+        self.flush()
         self.hearing.configure(settings, sensitivity, source)
         self.pipeline.update_hearing(dataclasses.replace(settings,
                                                          dbspl_at_0dbfs=sensitivity or 0.0))
 
     def snooze(self, kind: Kind, minutes: float) -> None:
         """An agent snoozed ``kind`` on the page: its alert resolves now if it was firing."""
+        self.flush()
         if self.policy is not None:
             self.policy.snooze(kind, self.media_now() + 60.0 * float(minutes))
             self.out.alerts(self.policy.tick(self.media_now()), self.policy)
@@ -279,6 +345,7 @@ class Monitor:
 
     def start_call(self, auto: bool, call_id: str | None) -> Call:
         """Start a call here on the audio timeline, ending the one in progress if any."""
+        self.flush()
         if self.calls.call is not None:
             self.end_call("new call started")
         self.pipeline.start_call()
@@ -293,6 +360,7 @@ class Monitor:
 
     def end_call(self, reason: str) -> tuple[Call, dict[str, Any]] | None:
         """End the call in progress: its closing events and alerts, then its summary."""
+        self.flush()
         if self.calls.call is None:
             return None
         closing = self.pipeline.end_call()

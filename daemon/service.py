@@ -141,9 +141,10 @@ class Service:
         # Scrapes read snapshots the loop publishes (the pipeline is not thread-safe); without
         # metrics the loop takes none.
         metrics_on = self.cfg.metrics is not None and not self.args.no_metrics
+        published = PublishedStats(wake=self.wake.set) if metrics_on else None
         self.monitor = Monitor(self.cfg, self.sources, self.health, hearing, self.calls,
-                               self.out, self.policy, PublishedStats() if metrics_on else None,
-                               self.wall0, live=self.supervisor is not None)
+                               self.out, self.policy, published, self.wall0,
+                               live=self.supervisor is not None)
 
     def start_services(self) -> None:
         """The alert server, the metrics exporter and the control socket (each optional); a
@@ -321,6 +322,7 @@ class Service:
             if ended is None:
                 return {"ok": False, "error": "no call in progress"}
             return {"ok": True, "call_id": ended[0].id, "summary": ended[1]}
+        self.monitor.flush()
         call = self.calls.call
         return {"ok": True, "call_id": call.id if call else None,
                 "auto_calls": self.cfg.capture.auto_calls, "calls_total": self.calls.count,

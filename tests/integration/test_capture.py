@@ -148,6 +148,10 @@ def test_live_call_talk_overs_at_the_right_times(virtual_headset, tmp_path, call
         assert summary["agent"]["speech_s"] > 4.0 and summary["customer"]["speech_s"] > 3.0
         live = [r for r in d.records if r["event"] == "talk_over"]
         assert len(live) == 4 and all(r["call_id"] == started["call_id"] for r in live)
+        # Audio held back while no event can come of it (dsp.hold) still brings each BEGIN
+        # with the block that confirms it: tens of ms, never the hold's half second.
+        latencies = [r["latency_ms"] for r in live if r["phase"] == "begin"]
+        assert len(latencies) == 2 and all(0 <= x < 300 for x in latencies), latencies
         for r in d.records:
             if r["event"] in ("talk_over", "echo", "alert", "device_down", "device_up", "stall"):
                 print(r)
