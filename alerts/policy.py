@@ -170,6 +170,12 @@ class AlertPolicy:
         times += self._snoozed.values()
         return min(times, default=None)
 
+    @property
+    def awaiting_end(self) -> bool:
+        """A nudge that goes the moment its condition is over (dead air) is showing: a caller
+        that passes events only now and then should pass them promptly, or it lingers."""
+        return any(k in _RESOLVE_AT_END for k, _ in self._firing)
+
     def tick(self, now: float) -> list[Alert]:
         """Advance the timers (delays, allowances, resolution, snoozes) to ``now``; call it
         regularly."""

@@ -211,8 +211,11 @@ class Monitor:
         """The longest live audio may wait for the pipeline: :data:`HOLD_MAX_S`
         (:data:`LEVELS_EVERY_S` while the page is open, for its meters), short of the alert
         policy's next timer (whose nudges fire or resolve on time and in order), and not at
-        all while a metrics scrape waits."""
+        all while a metrics scrape waits or a dead-air nudge shows (it goes at the first
+        word)."""
         if self.published is not None and self.published.wanted:
+            return 0.0
+        if self.policy is not None and self.policy.awaiting_end:
             return 0.0
         most = (LEVELS_EVERY_S if self.out.server is not None and self.out.server.clients
                 else HOLD_MAX_S)

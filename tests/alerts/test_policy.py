@@ -343,11 +343,12 @@ def test_dead_air_fires_at_the_threshold_and_resolves_at_the_first_speech():
                    now=23.56)
     assert (a.kind, a.state, a.at, a.severity) == (Kind.SILENCE, "firing", 23.56, "info")
     assert a.started_at == pytest.approx(18.56) and a.thresholds == {"threshold_s": 5.0}
+    assert p.awaiting_end  # a caller that holds audio back passes the first word promptly
     [r] = p.update([ev(Kind.SILENCE, Phase.END, None, 18.56, 24.75, duration_s=6.19,
                        threshold_s=5.0)], now=24.8)
     assert (r.id, r.state, r.at) == (a.id, "resolved", 24.8)   # no resolve_s wait
     assert r.values["duration_s"] == 6.19
-    assert p.active == []
+    assert p.active == [] and not p.awaiting_end
     # Another stretch of dead air within the minute waits for the allowance.
     assert p.update([ev(Kind.SILENCE, Phase.BEGIN, None, 40, 45)], now=45.0) == []
     assert p.update([ev(Kind.SILENCE, Phase.END, None, 40, 46)], now=46.0) == []
@@ -363,6 +364,7 @@ def test_next_due_names_the_earliest_timer():
     assert p.next_due() == pytest.approx(101.5)          # the delayed nudge
     [a] = p.tick(101.5)
     assert a.state == "firing" and p.next_due() is None  # firing, nothing pending
+    assert not p.awaiting_end                            # it waits out resolve_s anyway
     p.update([talk_over(Phase.END, 10.0, 12.0)], now=102.0)
     assert p.next_due() == pytest.approx(105.0)          # resolve_s after the END
     p.snooze(Kind.NOISE, until=104.0)
