@@ -61,12 +61,10 @@ PASS_MAX_S = 5.0
 LEVELS_EVERY_S = 0.25
 """Live level meters go out, and automatic call start/end is decided, at 4 Hz."""
 
-HOLD_MAX_S = 1.0
+HOLD_MAX_S = 0.5
 """Live audio is held back from the pipeline at most this long (:attr:`LEVELS_EVERY_S` while
-the page is open, for its meters): the statistics, call detection and the ``END`` events
-that do not fall at a segment end lag by at most this much. Segment ends, a second apart,
-are never held past, so this bounds little more than they do; 0.5 s measured 5 % more CPU
-(two alternated rounds)."""
+the page is open, for its meters): the statistics, call detection and ``END`` events lag by
+at most this much."""
 
 POLICY_MARGIN_S = 0.1
 """Held audio ends at least this long before the alert policy's next timer runs out."""
