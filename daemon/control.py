@@ -23,6 +23,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,11 +129,14 @@ class ControlServer:
     answers them between two blocks of audio (so calls start and end on the audio timeline)."""
 
     def __init__(self, path: Path, requests: queue.SimpleQueue[Request],
-                 log: Any = None) -> None:
-        """``log``: an :class:`daemon.logjson.EventLog` for accept failures (or ``None``)."""
+                 log: Any = None, wake: Callable[[], None] | None = None) -> None:
+        """``log``: an :class:`daemon.logjson.EventLog` for accept failures (or ``None``).
+        ``wake``: called after a request is queued, so the loop answers it now instead of
+        after its sleep."""
         self.path = path
         self.requests = requests
         self.log = log
+        self.wake = wake
         self.accept_errors = 0
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -222,6 +226,8 @@ class ControlServer:
             else:
                 req = Request(cmd, arg)
                 self.requests.put(req)
+                if self.wake is not None:
+                    self.wake()
                 try:
                     reply = req.reply.get(timeout=5.0)
                 except queue.Empty:

@@ -95,11 +95,13 @@ def stop_metrics(metrics: Metrics) -> None:
 
 
 def start_control(settings: ControlSettings, requests: queue.SimpleQueue[Request],
-                  log: EventLog, borrow: bool) -> tuple[ControlServer, Borrowed]:
+                  log: EventLog, borrow: bool, wake: Callable[[], None] | None = None
+                  ) -> tuple[ControlServer, Borrowed]:
     """The call-control socket, listening; raises ControlSocketInUse (an OSError) when
-    another daemon answers on it and ``borrow`` is not set."""
+    another daemon answers on it and ``borrow`` is not set. ``wake``: see
+    :class:`ControlServer`."""
     path = socket_path(settings)
-    control = ControlServer(path, requests, log)
+    control = ControlServer(path, requests, log, wake)
     try:
         control.start()
         return control, None
@@ -107,6 +109,6 @@ def start_control(settings: ControlSettings, requests: queue.SimpleQueue[Request
         if not borrow:
             raise
     own = path.with_name(f"replay-{os.getpid()}.sock")
-    control = ControlServer(own, requests, log)
+    control = ControlServer(own, requests, log, wake)
     control.start()
     return control, f"the control socket {own} (another callwatch answers on {path})"

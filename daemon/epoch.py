@@ -9,6 +9,7 @@ Prometheus: any of those can miss the driver's deadline and cause the very overf
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -169,6 +170,18 @@ class StreamReader:
             return self.base_overflows, self.base_callbacks, self.base_dropped
         return (self.base_overflows + ep.overflows, self.base_callbacks + ep.callbacks,
                 self.base_dropped + ep.ring.overruns)
+
+
+def next_grid_tick(now: float, phase_s: float, period_s: float, not_before: float) -> float:
+    """The first tick of the grid (``phase_s`` + k * ``period_s``) after ``now`` and at or
+    after ``not_before``.
+
+    ``not_before`` is the capture time by which the audio a pass needs can be complete: no
+    packet brings it sooner, so a tick before it would only read and wait again."""
+    tick = now + period_s - (now - phase_s) % period_s
+    if tick < not_before:
+        tick += math.ceil((not_before - tick) / period_s) * period_s
+    return tick
 
 
 class GridPhase:

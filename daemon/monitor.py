@@ -33,7 +33,7 @@ from alerts.policy import AlertPolicy, AlertSettings
 from daemon.calls import Call, CallTracker
 from daemon.capture import CaptureStream
 from daemon.config import CaptureSettings, Config
-from daemon.epoch import GridPhase, StreamReader
+from daemon.epoch import GridPhase, StreamReader, next_grid_tick
 from daemon.hearing import HearingTracker
 from daemon.inputs import Source
 from daemon.journal import JOURNAL_EVERY_S, CallJournal, journal_path
@@ -113,10 +113,13 @@ class Monitor:
         self.hold = InputHold(self.pipeline)
         """Live audio read but not yet pushed."""
         self.rest_s = 0.0
-        """Seconds of audio that can come, after the last pass, before the next is needed:
-        the ticks before are skipped (see :meth:`next_tick`)."""
-        self._rested_from = 0.0
-        """Monotonic time of the last pass."""
+        """Seconds of audio that can come, after what the last pass took, before the next is
+        needed: the ticks before are skipped (see :meth:`next_tick`)."""
+        self._rest_from = 0.0
+        """Capture time (monotonic) of the end of the audio the last pass took, or the pass's
+        own time when it took none."""
+        self._holding_off = False
+        """Set while :meth:`catch_up` reads: nothing is held."""
 
     def media_now(self) -> float:
         """Wall-clock time of the audio being processed (replays run on their own clock)."""
@@ -130,26 +133,23 @@ class Monitor:
         then (the loop sleeps in its main loop to time it); None without such streams."""
         tick = None
         due: PulseInputStream | None = None
-        # The audio that can come before a pass is needed arrives in real time; the tick
-        # that may first see it is up to one period before it could be complete.
-        rest_until = self._rested_from + self.rest_s
+        # The audio that can come before a pass is needed ends at this capture time: no
+        # packet can bring it before then, so the ticks before it have nothing to do.
+        rest_until = self._rest_from + self.rest_s
         for src in self.sources.values():
             ep = src.epoch
             s = getattr(src, "stream", None)
             if ep is None or ep.grid_s is None or ep.finished or not isinstance(
                     s, PulseInputStream):
                 continue
-            period = ep.grid_s
-            tick = now + period - (now - ep.grid_phase_s) % period
-            if tick < rest_until - period:
-                tick += (rest_until - period - tick) // period * period
+            tick = next_grid_tick(now, ep.grid_phase_s, ep.grid_s, rest_until)
             if s.next_stamp <= tick and (due is None or s.next_stamp < due.next_stamp):
                 due = s
         return None if tick is None else (tick, due)
 
     def process_pass(self) -> bool:
         """One pass over the rings; True if it stopped at the work cap (more is waiting)."""
-        self._rested_from = time.monotonic()
+        self._rest_from = time.monotonic()
         self.rest_s = 0.0
         up = {}
         for src in self.sources.values():
@@ -181,6 +181,8 @@ class Monitor:
                               (src.epoch for src in self.sources.values()))
         total = self._duration(agent, customer)
         if self.live:
+            if al.emitted_until is not None:
+                self._rest_from = al.emitted_until
             got = self.hold.offer(agent, customer, total, self._hold_most_s())
             self.rest_s = self.hold.rest_s
             if got is None:
@@ -195,6 +197,19 @@ class Monitor:
             return any(src.epoch.ring.available() * 2 >= src.epoch.ring.capacity
                        for src in self.sources.values() if src.epoch is not None)
         return total >= PASS_MAX_S
+
+    def catch_up(self) -> None:
+        """Read the streams and push all their audio up to now, holding none back (before a
+        request from outside places a call on the audio timeline: the loop may have slept
+        through up to :data:`HOLD_MAX_S` of audio still unread)."""
+        if self.live:
+            self._holding_off = True
+            try:
+                while self.process_pass():
+                    pass
+            finally:
+                self._holding_off = False
+        self.flush()
 
     def flush(self) -> None:
         """Push the audio held back (before anything reads or changes the pipeline's state
@@ -213,7 +228,7 @@ class Monitor:
         policy's next timer (whose nudges fire or resolve on time and in order), and not at
         all while a metrics scrape waits or a dead-air nudge shows (it goes at the first
         word)."""
-        if self.published is not None and self.published.wanted:
+        if self._holding_off or (self.published is not None and self.published.wanted):
             return 0.0
         if self.policy is not None and self.policy.awaiting_end:
             return 0.0

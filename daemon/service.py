@@ -167,7 +167,8 @@ class Service:
                                                lambda: self.monitor.hearing_reading, borrow)
             self.out.metrics = self.metrics
             taken.append(note)
-        self.control, note = start_control(self.cfg.control, self.requests, self.log, borrow)
+        self.control, note = start_control(self.cfg.control, self.requests, self.log, borrow,
+                                               self.wake.set)
         self.control_borrowed = note is not None
         taken.append(note)
         self.borrowed = [what for what in taken if what is not None]
@@ -314,6 +315,9 @@ class Service:
             req.reply.put(self._control(req.command, req.arg))
 
     def _control(self, command: str, arg: str | None) -> dict[str, Any]:
+        # A call starts and ends, and the status reports, at the audio of the moment asked:
+        # what the streams captured since the last pass goes into the pipeline first.
+        self.monitor.catch_up()
         if command == "start":
             call = self.monitor.start_call(auto=False, call_id=arg)
             return {"ok": True, "call_id": call.id}

@@ -70,3 +70,19 @@ def test_the_grid_is_left_alone_when_the_server_sends_whole_blocks():
     for k in range(20 * STEER_PASSES):
         g.observe(1000.0 + 0.04 * k - 0.0113, t0, (a, c))
     assert g.phase_s == moved
+
+
+def test_the_next_tick_waits_for_the_audio_a_pass_needs():
+    """The loop wakes at the first tick of the grid that can bring the audio it needs: a tick
+    before that capture time would only read and sleep again (a pass for nothing)."""
+    from daemon.epoch import next_grid_tick
+
+    # Ticks at 0.013 + k * 0.04.
+    assert abs(next_grid_tick(10.0, 0.013, 0.04, 0.0) - 10.013) < 1e-9
+    assert abs(next_grid_tick(10.014, 0.013, 0.04, 0.0) - 10.053) < 1e-9  # after now
+    # The audio it needs is complete at 10.3: ticks 10.053 ... 10.293 are skipped.
+    assert abs(next_grid_tick(10.0, 0.013, 0.04, 10.3) - 10.333) < 1e-9
+    # A tick exactly at that time is the one.
+    assert abs(next_grid_tick(10.0, 0.013, 0.04, 10.293) - 10.293) < 1e-9
+    # A time in the past leaves the next tick as it is.
+    assert abs(next_grid_tick(10.0, 0.013, 0.04, 9.0) - 10.013) < 1e-9

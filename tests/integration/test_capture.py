@@ -156,8 +156,13 @@ def test_live_call_talk_overs_at_the_right_times(virtual_headset, tmp_path, call
             if r["event"] in ("talk_over", "echo", "alert", "device_down", "device_up", "stall"):
                 print(r)
         status = d.control("status")
-        assert status["devices"]["agent"]["overflows"] == 0
-        assert status["devices"]["customer"]["callbacks"] > 100
+        # Both streams delivered the whole call, without a gap. (How many reads that took
+        # is the loop's business: it sleeps while no event can come of the audio.)
+        assert status["processed_s"] >= CALL_S, status
+        for stream in ("agent", "customer"):
+            dev = status["devices"][stream]
+            assert dev["overflows"] == 0 and dev["dropped_blocks"] == 0, status
+            assert dev["callbacks"] > 0, status
         rc, took = d.terminate(signal.SIGTERM)
         assert rc == 0 and took < 2.0, (rc, took, d.stderr.read_text()[-1000:])
         assert d.records[-1]["event"] == "stopped"
