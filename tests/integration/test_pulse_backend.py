@@ -152,7 +152,13 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
                                                   tmp_path):
     """The same noise bursts played into both sinks at once (one combined sink) reach the
     pipeline at the same time: the capture timestamps put the two parties within a few
-    milliseconds of each other, from the first second of the stream on."""
+    milliseconds of each other, from the first second of the stream on.
+
+    Both parties are read from sink monitors here. The virtual headset's ``headset_mic`` is a
+    remap of ``mic_feed.monitor``, which passes each packet on one 10 ms period later and
+    reports no latency for it: read from there, the agent came out 10 ms late in every run
+    (6-14 ms under load, over 15 ms now and then in a full suite), the test rig's delay, not
+    the stamps'. From two monitors the bursts line up within 3 ms, loaded or not."""
     from daemon.epoch import Epoch, StreamReader
     from daemon.pulse_reader import PulseInputStream
     from dsp.align import Aligner
@@ -170,7 +176,7 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
     sf.write(tmp_path / "bursts.wav", x, rate, subtype="PCM_16")
     streams = {}
     try:
-        for name, dev in (("agent", "headset_mic"), ("customer", "headset_speaker.monitor")):
+        for name, dev in (("agent", "mic_feed.monitor"), ("customer", "headset_speaker.monitor")):
             ep = Epoch(rate * 10, rate)
             s = PulseInputStream(dev, rate, rate // 50, ep, {"callwatch.stream": name}, True)
             s.start()
@@ -210,7 +216,15 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
     assert np.abs(a).max() > 0.1 and np.abs(c).max() > 0.1
     corr = np.correlate(a, c, "full")
     lag_ms = 1000 * (int(np.argmax(corr)) - (len(c) - 1)) / rate
-    assert abs(lag_ms) < 15.0, lag_ms
+    assert abs(lag_ms) < 8.0, lag_ms
+    # Burst by burst, the first one (the stream's first second) included.
+    onsets = []
+    for x_ in (a, c):
+        loud = np.flatnonzero(np.abs(x_) > 0.05)
+        onsets.append(loud[np.concatenate(([True], np.diff(loud) > rate // 10))].tolist())
+    assert len(onsets[0]) == len(onsets[1]) == 5, onsets
+    lags = [1000 * (p - q) / rate for p, q in zip(*onsets, strict=True)]
+    assert all(abs(g) < 8.0 for g in lags), lags
 
 
 # -- the far end narrowed to the softphone's own stream ----------------------------------------
