@@ -89,11 +89,14 @@ class WebRtcVad:
                                        len(frame_pcm16) // 2))
 
     def classify(self, frames_pcm16: np.ndarray, candidates: np.ndarray) -> None:
-        """Only the candidate frames are asked, one C call each (webrtcvad keeps little state)."""
+        """Only the candidate frames are asked, one C call each (webrtcvad keeps little state).
+        Each row goes in as it is (the C function reads any contiguous buffer): a copy to
+        ``bytes`` per frame cost a third of the call."""
         process, vad, rate = _webrtcvad.process, self._vad, ANALYSIS_RATE
-        length = frames_pcm16.shape[1]
+        frames = np.ascontiguousarray(frames_pcm16, dtype="<i2")
+        length = frames.shape[1]
         for k in np.flatnonzero(candidates).tolist():
-            if not process(vad, rate, frames_pcm16[k].tobytes(), length):
+            if not process(vad, rate, frames[k], length):
                 candidates[k] = False
 
 
