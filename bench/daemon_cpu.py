@@ -126,7 +126,7 @@ def bench_cpu(srv, seconds: float, work: Path, rate: int, block_s: float, interv
                    f'block_s = {block_s}\nprocess_interval_s = {interval_s}\n'
                    f'backend = "{backend}"\n[server]\nport = 0\n[metrics]\nport = 0\n')
     log = work / f"events-{run}.jsonl"
-    env = srv.full_env(XDG_CONFIG_HOME=str(work / "xdg"))
+    env = srv.full_env(XDG_CONFIG_HOME=str(work / "xdg"), XDG_STATE_HOME=str(work / "state"))
     err = work / f"stderr-{run}.txt"
     cmd = [sys.executable, "-m", "daemon.cli"]
     if code is not None:
@@ -205,7 +205,8 @@ def bench_memory(hours: float, speed: float, work: Path) -> dict:
                              "--replay", str(path), "--speed", str(speed), "--no-server",
                              "--no-metrics", "--output", "json"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=dict(os.environ, XDG_CONFIG_HOME=str(work / "xdg")))
+                            env=dict(os.environ, XDG_CONFIG_HOME=str(work / "xdg"),
+                                     XDG_STATE_HOME=str(work / "state")))
     samples = []
     while proc.poll() is None:
         try:

@@ -112,12 +112,17 @@ class HearingTracker:
     """Today's exposure of this workstation's agent; fed by the processing loop only."""
 
     def __init__(self, settings: HearingSettings, today: dt.date, path: Path | None = None,
-                 sensitivity: float | None = None, source: str = "none") -> None:
+                 sensitivity: float | None = None, source: str = "none",
+                 keep: bool = True) -> None:
+        """``keep``: restore and save the day's state (``path``, by default in the state
+        directory). False for a replay: its audio never reached the agent's ears, so it
+        neither reads nor adds to their record (it counts from zero, for its own report)."""
         self.path = path or state_dir() / "exposure.json"
+        self.keep = keep
         self.settings = settings
         self.sensitivity, self.source = sensitivity, source
         self.day = today.isoformat()
-        self.exposure = self._new_exposure(self._restore())
+        self.exposure = self._new_exposure(self._restore() if keep else None)
         self._last_totals: tuple[float, float] | None = None
         self._last_save = -math.inf
         self._notice_end: float | None = None
@@ -161,6 +166,8 @@ class HearingTracker:
 
     def save(self) -> None:
         """Write today's state; a failure is logged, never raised (the exposure goes on)."""
+        if not self.keep:
+            return
         data = {"schema": SCHEMA, "day": self.day, **self.exposure.state().to_json()}
         try:
             write_json_atomic(self.path, data)

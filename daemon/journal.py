@@ -3,6 +3,7 @@ cut short by a crash is still reported (as ended with reason ``crashed``) at the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -67,4 +68,9 @@ class CallJournal:
         os.ftruncate(self._fd, 0)
 
     def close(self) -> None:
+        """At shutdown: an empty journal (no call left open) is removed, so the journals of
+        daemons run on passing sockets (replays, tests, benchmarks) do not pile up."""
+        with contextlib.suppress(OSError):
+            if os.fstat(self._fd).st_size == 0:
+                os.unlink(self.path)
         os.close(self._fd)

@@ -137,7 +137,7 @@ class Service:
             self.sources = dict(capture.streams)
         sens, source = self._sensitivity(self.cfg.hearing)
         hearing = HearingTracker(self.cfg.hearing, dt.date.today(), sensitivity=sens,
-                                 source=source)
+                                 source=source, keep=not self.args.replay)
         # Scrapes read snapshots the loop publishes (the pipeline is not thread-safe); without
         # metrics the loop takes none.
         metrics_on = self.cfg.metrics is not None and not self.args.no_metrics

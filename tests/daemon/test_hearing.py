@@ -133,3 +133,20 @@ def test_hearing_table_in_the_config(tmp_path):
     with pytest.raises(ConfigError, match="upper action value"):
         load_config(p)
     assert json.loads(json.dumps(dataclasses.asdict(S)))  # plain values only
+
+
+def test_a_replay_neither_reads_nor_adds_to_the_agents_exposure():
+    """Replayed audio never reached the agent's ears: the tracker of a replay starts at zero
+    and leaves the day's state as it was."""
+    first = HearingTracker(S, DAY, sensitivity=100.0, source="config")
+    listen(first, 600)
+    first.save()
+    path = state_dir() / "exposure.json"
+    before = path.read_bytes()
+    replay = HearingTracker(S, DAY, sensitivity=100.0, source="config", keep=False)
+    assert replay.exposure.state().dose_s == 0.0 and replay.exposure.lex_8h_db is None
+    listen(replay, 1800)
+    replay.save()
+    assert path.read_bytes() == before
+    again = HearingTracker(S, DAY, sensitivity=100.0, source="config")
+    assert again.exposure.lex_8h_db == pytest.approx(first.exposure.lex_8h_db)

@@ -47,3 +47,20 @@ def test_a_journal_cleared_at_the_calls_end_recovers_nothing(tmp_path):
     journal.clear()
     journal.close()
     assert CallJournal(tmp_path / "calls.jsonl").recover() is None
+
+
+def test_closing_removes_an_empty_journal_and_keeps_an_open_call(tmp_path):
+    """Daemons on passing control sockets (replays, tests) leave no empty journal behind; a
+    journal that still holds a call (the daemon is going down mid-call) stays for recovery."""
+    tracker = CallTracker(CaptureSettings())
+    empty = CallJournal(tmp_path / "a.jsonl")
+    empty.checkpoint(tracker.start(0.0, 0, 1_700_000_000.0, auto=True, call_id="a"),
+                     {"duration_s": 1.0}, 1.0)
+    empty.clear()  # the call ended
+    empty.close()
+    assert not (tmp_path / "a.jsonl").exists()
+    kept = CallJournal(tmp_path / "b.jsonl")
+    kept.checkpoint(tracker.start(0.0, 0, 1_700_000_000.0, auto=True, call_id="b"),
+                    {"duration_s": 1.0}, 1.0)
+    kept.close()
+    assert CallJournal(tmp_path / "b.jsonl").recover()["call_id"] == "b"
