@@ -53,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one callwatch.analysis/1 JSON object per call, one per line")
     p.add_argument("--config", metavar="TOML",
-                   help="take detector thresholds from this config file ([detectors] table)")
+                   help="take detector thresholds from this config file ([detectors] and "
+                        "[hearing] tables); without it the built-in defaults are used, not the "
+                        "daemon's config file, so reports compare across machines")
     p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
                    help="analyse N files at once in worker processes (default: the number of "
                         "CPU cores); the output is the same, in the same order, for any N")
