@@ -23,6 +23,11 @@ class DeviceNotListed(DeviceError):
     date (read while the sound server was starting, or before the device appeared)."""
 
 
+class NoInputDevices(DeviceNotListed):
+    """No input device at all: the machine (its sound server), not the configuration, is
+    the problem, so commands exit "could not run" (3), as ``devices`` and ``check`` do."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceChoice:
     """A resolved device spec: what to pass to PortAudio, and the PulseAudio source if any."""

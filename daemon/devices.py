@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from daemon.command import EXIT_CANNOT_RUN, CommandError, command
-from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed, by_name
+from daemon.device_choice import (
+    DeviceChoice,
+    DeviceError,
+    DeviceNotListed,
+    NoInputDevices,
+    by_name,
+)
 from daemon.pulse_streams import PlayingApp, PulseUnavailable, server_view
 
 PACTL_TIMEOUT_S = 2.0
@@ -207,7 +213,7 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
                 return DeviceChoice(spec, d.index, d.name)
         if devices:
             return DeviceChoice(spec, devices[0].index, devices[0].name)
-        raise DeviceNotListed(f"{where}: no input devices at all (is the sound server "
+        raise NoInputDevices(f"{where}: no input devices at all (is the sound server "
                               "running?)")
     matches = by_name(devices, spec, lambda d: d.name)
     if len(matches) == 1:

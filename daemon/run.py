@@ -18,7 +18,7 @@ import sys
 from daemon.audiofile import AudioFileError
 from daemon.command import EXIT_BAD_INPUT, EXIT_CANNOT_RUN
 from daemon.config import ConfigError, load_config, resolve_path
-from daemon.device_choice import DeviceError
+from daemon.device_choice import DeviceError, NoInputDevices
 from daemon.logjson import EventLog
 from daemon.service import Service
 from daemon.startable import check_startable
@@ -87,6 +87,9 @@ def main(args: argparse.Namespace, service_class: type[Service] | None = None,
     service = (service_class or Service)(cfg, log, args, command)
     try:
         service.open_inputs()
+    except NoInputDevices as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     except (DeviceError, AudioFileError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -101,6 +101,17 @@ def test_devices_without_a_sound_server_says_so_and_exits_3(virtual_headset, tmp
         assert out.stdout == ""
 
 
+def test_run_without_a_sound_server_says_so_and_exits_3(virtual_headset, tmp_path):  # noqa: F811
+    """No input device at all is the machine's problem, not the config's: "could not run" (3),
+    as `devices` and `check` say, not bad input (2)."""
+    env = virtual_headset.full_env(PULSE_SERVER=f"unix:{tmp_path}/no-such-server")
+    d = DaemonProcess(tmp_path, "", env=env)
+    rc = d.proc.wait(timeout=30)
+    err = d.stderr.read_text()
+    assert rc == 3, err
+    assert "no input devices at all (is the sound server running?)" in err
+
+
 def test_unknown_device_fails_with_the_candidates(virtual_headset, tmp_path, backend):  # noqa: F811
     d = DaemonProcess(tmp_path, f'[capture]\nbackend = "{backend}"\nmic_device = "jabra"\n',
                       env=virtual_headset.full_env())
