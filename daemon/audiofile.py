@@ -296,6 +296,9 @@ class CallReader:
         no finite sample at all (an all-NaN float file would otherwise pass for silence)."""
         done_s = 0.0
         blocks = self._raw_blocks()
+        # Both sides sample for sample the same so far; which side had a sample other than 0.
+        same = self._agent.samplerate == self._customer.samplerate
+        sounded = {"agent": False, "customer": False}
         while True:
             try:
                 agent, customer = next(blocks)
@@ -312,6 +315,10 @@ class CallReader:
                     self._finite[side] += len(x)
                 else:
                     self._finite[side] += int(np.count_nonzero(np.isfinite(x)))
+                if not sounded[side] and np.any(x):
+                    sounded[side] = True
+            if same and not (agent.shape == customer.shape and np.array_equal(agent, customer)):
+                same = False
             yield to_float32(agent), to_float32(customer)
         dead = [side for side, n in self._finite.items() if n == 0]
         if dead:
@@ -319,6 +326,23 @@ class CallReader:
                 f"{self.source.label}: every {' and '.join(dead)} sample is NaN or infinite; "
                 "the recording is corrupt, re-export it"
             )
+        self._warn_content(same and sounded["agent"], sounded)
+
+    def _warn_content(self, same: bool, sounded: dict[str, bool]) -> None:
+        """What an auditor should know of a call whose channels cannot be two parties: one
+        voice copied to both sides (a mono recording saved as stereo), or a side that is
+        digital silence from start to end (an empty channel, the wrong channel picked)."""
+        label = self.source.label
+        if same:
+            self.warnings.append(
+                f"{label}: the agent and customer sides are identical, sample for sample (a "
+                "mono recording saved as stereo?): talk-over, echo and talk shares mean "
+                "nothing here; analyse each party's own recording (--agent/--customer)")
+        for side, flag in (("agent", "--agent-channel"), ("customer", "--customer-channel")):
+            if not sounded[side]:
+                self.warnings.append(
+                    f"{label}: the {side} side is digital silence from start to end (every "
+                    f"sample 0): an empty channel, or pick another with {flag} N")
 
     @staticmethod
     def _dtype(f: sf.SoundFile) -> str:

@@ -146,9 +146,11 @@ def test_a_multichannel_customer_file_names_the_channel_used_and_how_to_pick(sid
     agent, _, _ = sides
     out = callwatch("--agent", str(agent), "--customer", str(call_wav), "--json")
     assert out.returncode == 0, out.stderr
-    (line,) = out.stderr.splitlines()
+    line, same = out.stderr.splitlines()
     assert line == (f"callwatch analyze: warning: {call_wav}: 2 channels; analysing channel 0 "
                     "as the customer; pick another with --customer-channel N (0..1)")
+    # Channel 0 is the agent: the same voice on both sides, which the report says too.
+    assert "the agent and customer sides are identical, sample for sample" in same
     stereo = json.loads(callwatch(str(call_wav), "--json").stdout)
     out = callwatch("--agent", str(agent), "--customer", str(call_wav), "--customer-channel",
                     "1", "--json")
@@ -528,3 +530,25 @@ def test_16_bit_wav_is_read_as_libsndfile_scales_it(tmp_path, two_files):
     for got, expected in zip(zip(*blocks, strict=True), want, strict=True):
         assert all(b.dtype == np.float32 for b in got)
         assert np.array_equal(np.concatenate(got), expected)
+
+
+def test_a_copied_or_an_empty_side_is_reported_as_a_warning(tmp_path):
+    """A mono recording saved as stereo (one voice on both sides) and an all-zero channel are
+    analysed, with one warning line each naming the file and what to do; a real call gets
+    none."""
+    rng = np.random.default_rng(4)
+    x = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
+    same, empty = tmp_path / "same.wav", tmp_path / "empty-customer.wav"
+    sf.write(same, np.stack([x, x], 1), 16000, subtype="PCM_16")
+    sf.write(empty, np.stack([x, 0 * x], 1), 16000, subtype="PCM_16")
+    out = callwatch(str(same), str(empty), "--json", "--jobs", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"callwatch analyze: warning: {same}: the agent and customer "
+                               "sides are identical, sample for sample")
+    assert lines[1] == (f"callwatch analyze: warning: {empty}: the customer side is digital "
+                        "silence from start to end (every sample 0): an empty channel, or "
+                        "pick another with --customer-channel N")
+    assert len(out.stdout.splitlines()) == 2
+    assert callwatch(str(ROOT / "samples" / "sample-call.wav"), "--json").stderr == ""
