@@ -27,6 +27,10 @@ class Levels:
         self.party = party
         self.quiet: Condition | None = None
         self.loud: Condition | None = None
+        self.worst: dict[Kind, float] = {}
+        """The lowest (too quiet) or highest (too loud) level judged while the condition
+        held, for its ``END``: the level at the end has recovered, which alone reads as if
+        the condition never was."""
         self.configure(settings)
 
     def configure(self, s: DetectorSettings) -> None:
@@ -59,10 +63,14 @@ class Levels:
             r = cond.update_many(end, SEGMENT_FRAMES, bad, good)
             if r is BEGIN:
                 cond.start = max(end - self.window_frames, call_start)
+                self.worst[kind] = level
                 out.append(event(kind, Phase.BEGIN, self.party.stream, cond.start, end,
                                  level_dbfs=level, threshold_dbfs=threshold))
             elif r is END:
                 out.append(self._end(kind, cond))
+            elif cond.active:
+                worse = min if kind is Kind.TOO_QUIET else max
+                self.worst[kind] = worse(self.worst.get(kind, level), level)
         return out
 
     def close(self, frame: int) -> list[Event]:
@@ -79,4 +87,7 @@ class Levels:
         data: dict[str, str | int | float] = {"threshold_dbfs": threshold}
         if level is not None:
             data["level_dbfs"] = level
+        worst = self.worst.pop(kind, None)
+        if worst is not None:
+            data["worst_level_dbfs"] = worst
         return event(kind, Phase.END, self.party.stream, cond.start, cond.end, **data)

@@ -48,6 +48,31 @@ def test_too_loud_and_dated_no_earlier_than_the_call():
     assert begin.kind is Kind.TOO_LOUD and begin.start == 200 * 320
 
 
+def test_the_end_carries_the_worst_level_the_condition_held_at():
+    """The level at the END has recovered (under the threshold less the hysteresis); the END
+    also says how loud it got meanwhile, so a report does not read as a false alarm."""
+    det = _levels(S.too_loud_dbfs + 1.0)
+    (begin,) = det.judge(1000, 0)
+    assert begin.phase is Phase.BEGIN and begin.kind is Kind.TOO_LOUD
+    for level, at in ((S.too_loud_dbfs + 4.0, 1050), (S.too_loud_dbfs + 2.0, 1100)):
+        det.party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (level / 10)))
+        assert det.judge(at, 0) == []
+    det.party.add_speech_energy(
+        np.full(frames(S.level_window_s), 10 ** ((S.too_loud_dbfs - 6.0) / 10)))
+    (end,) = det.judge(1150, 0)
+    assert end.phase is Phase.END
+    assert abs(end.data["worst_level_dbfs"] - (S.too_loud_dbfs + 4.0)) < 0.01
+    assert abs(end.data["level_dbfs"] - (S.too_loud_dbfs - 6.0)) < 0.01
+    # A quiet party's worst is its lowest level; closing at the end of input carries it too.
+    det = _levels(S.too_quiet_dbfs - 2.0)
+    assert len(det.judge(1000, 0)) == 1
+    det.party.add_speech_energy(
+        np.full(frames(S.level_window_s), 10 ** ((S.too_quiet_dbfs - 9.0) / 10)))
+    assert det.judge(1050, 0) == []
+    (end,) = det.close(1060)
+    assert abs(end.data["worst_level_dbfs"] - (S.too_quiet_dbfs - 9.0)) < 0.01
+
+
 def test_reload_resolves_against_the_new_threshold():
     det = _levels(-45.0)
     assert len(det.judge(1000, 0)) == 1
