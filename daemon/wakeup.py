@@ -4,7 +4,7 @@ Capture threads call :meth:`Wakeup.set` after each block they store, which makes
 run as soon as there is work instead of polling on a timer: fewer wake-ups when the call is
 quiet, and no extra polling delay on top of the block length. ``set`` is one ``write(2)`` on
 an eventfd: no Python lock and no allocation, so it obeys the audio callback's rules
-(DESIGN §3), unlike ``threading.Event.set``, which takes a lock.
+(DESIGN.md §3), unlike ``threading.Event.set``, which takes a lock.
 """
 
 from __future__ import annotations
