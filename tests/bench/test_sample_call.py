@@ -79,3 +79,13 @@ def test_script_rebuilds_the_committed_file(tmp_path):
     digest = hashlib.sha256((tmp_path / "sample-call.wav").read_bytes()).hexdigest()
     assert digest == hashlib.sha256(WAV.read_bytes()).hexdigest()
     assert truth == TRUTH
+
+
+def test_the_samples_readme_gives_the_truth_files_times():
+    """samples/README.md says its times come from the truth file: each talk-over, the
+    backchannel and the dead air appear there as the truth file has them."""
+    readme = (ROOT / "samples" / "README.md").read_text()
+    spans = [*TRUTH["talk_overs"], *TRUTH["optional_talk_overs"], *TRUTH["dead_air"]]
+    assert len(spans) == 4
+    for s in spans:
+        assert f"{s['start_s']:.2f}–{s['end_s']:.2f} s" in readme, s
