@@ -17,7 +17,7 @@ import sys
 from daemon import package_version
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "analyze": ("daemon.analyze", "analyse recorded calls (WAV/FLAC) and report per call"),
+    "analyze": ("daemon.analyze", "analyse recorded calls (WAV, FLAC, MP3...) and report per call"),
     "run": ("daemon.run", "run the live monitor (headset capture, or --replay a recorded call)"),
     "devices": ("daemon.devices", "list audio input devices (and monitor sources) to configure"),
     "call": ("daemon.call_cli", "start or end a call in the running daemon, or show its status"),

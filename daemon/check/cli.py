@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help=f"print one {SCHEMA} JSON object instead of the readable report")
     p.add_argument("--speech", metavar="FILE",
-                   help="a speech recording (WAV/FLAC) to use for the speech test")
+                   help="a speech recording (WAV, FLAC, MP3, ...) to use for the speech test")
     p.add_argument("--speech-sink", metavar="SINK",
                    help="PulseAudio/PipeWire sink that feeds the mic (a test route); --speech "
                    "is played there instead of out of the speaker")
