@@ -97,9 +97,9 @@ def _initiator_by_run() -> Callable[[], Iterator[None]]:
 
 
 def _no_echo_hold() -> Callable[[], Iterator[None]]:
-    from dsp.detectors.talkover import TalkOver
+    from dsp.echo import EchoEstimator
 
-    return _set_attr(TalkOver, "_echo_undecided", lambda self: False)
+    return _set_attr(EchoEstimator, "undecided", property(lambda self: False))
 
 
 def _no_clicks() -> Callable[[], Iterator[None]]:
@@ -114,7 +114,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "no talk-over episodes (each stretch alone)": _no_episodes,
     "no leak/typing veto": _no_voice_veto,
     "no click gate": _no_clicks,
-    "no echo gate": lambda: _set("dsp.pipeline", "ECHO_MARGIN_DB", -1e9),
+    "no echo gate": lambda: _set("dsp.echo", "ECHO_MARGIN_DB", -1e9),
     "no background margin": lambda: _set("dsp.party", "NOISE_LEVEL_MARGIN_DB", 0.0),
     "background margin 8 dB in steady noise too":
         lambda: _set("dsp.party", "STEADY_NOISE_MARGIN_DB", 8.0),
@@ -136,7 +136,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
         lambda: _set("dsp.party_vad", "EARLY_VAD_QUIET_DBFS", -1e9),
     "leak kept only while its edge stays within 4.5 dB (not 6)":
         lambda: _set("dsp.echo", "LEAK_EDGE_KEEP_DB", 4.5),
-    "early talk-overs not held for the echo estimate": _no_echo_hold,
+    "nothing held for the echo estimate (early talk-overs, agent speech time)": _no_echo_hold,
     "no VAD listening just above a steady background":
         lambda: _set("dsp.party", "LISTEN_MAX_SPREAD_DB", -1.0),
     "speech time keeps frames with a click's crest":

@@ -54,6 +54,9 @@ low vowels several dB weaker (:data:`LEAK_EDGE_DB`)."""
 ECHO_MARGIN_DB = 9.0
 """Agent speech must stand this far above the far-end leak the echo estimator predicts."""
 
+ECHO_DECIDED_FAR_FRAMES = 100
+"""See :attr:`EchoEstimator.undecided`: two seconds of far-end speech."""
+
 LEAK_EDGE_DB = 3.0
 """The mic is never quieter than the leak alone, so with a leak the mic-minus-far-end levels
 have a sharp lower edge at the coupling: their 10th and 25th percentiles lie within this
@@ -155,6 +158,27 @@ class EchoEstimator:
         only at estimates, which come at segment ends, so it is the same however the audio
         is chunked."""
         return self._judged
+
+    @property
+    def undecided(self) -> bool:
+        """Whether it cannot say yet if the mic carries the far end: no estimate yet, or no
+        leak found in under :data:`ECHO_DECIDED_FAR_FRAMES` of far-end speech (the first
+        estimates, on a second of it, often lack the span of levels the leak's slope is
+        judged on). Early in a daemon's life, laptop speakers leaking the far end into a mic
+        that is otherwise silent look like the agent talking; what depends on telling them
+        apart waits for this (talk-over reports, the agent's speech time)."""
+        return self.estimates == 0 or (not self.present
+                                       and self.far_frames < ECHO_DECIDED_FAR_FRAMES)
+
+    def leak_floor(self, far_lagged_db: np.ndarray) -> np.ndarray:
+        """Per frame, the level agent speech must reach to stand out of the leak the estimate
+        predicts (:data:`ECHO_MARGIN_DB` over it), from the far end's levels at every delay
+        (``(n, max_lag + 1)``); the estimate must be present. The loudest of the delay and
+        its two neighbours is taken: the path's delay wanders by a frame."""
+        d = self.delay_frames
+        near = np.maximum.reduce(far_lagged_db[:, max(0, d - 1) : min(self.max_lag + 1, d + 2)],
+                                 axis=1)
+        return near + (self.coupling_db + ECHO_MARGIN_DB)
 
     def coupling_gain(self) -> float:
         """Linear energy gain from far end to mic while present, else 0."""

@@ -42,7 +42,8 @@ from dsp.detectors.pace import FastSpeech
 from dsp.detectors.segment import PartyJudges
 from dsp.detectors.talkover import TalkOver
 from dsp.detectors.turns import Turns
-from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
+from dsp.early_leak import EarlyLeakHold, HoldState
+from dsp.echo import EchoEstimator
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
 from dsp.levels import DBFS_FLOOR, frame_features
@@ -87,10 +88,12 @@ class Pipeline:
         self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
         self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
-                                         np.ndarray, np.ndarray, list[Change]]] = []
-        """(first frame, then per party: audible, active, spurt changes) of the passes since
-        the speech-time counters were last fed."""
-        """The customer's last frame levels, for the agent's echo gate and the estimator."""
+                                         np.ndarray, np.ndarray, list[Change],
+                                         np.ndarray, np.ndarray]] = []
+        """(first frame, then per party: audible, active, spurt changes; then the agent's
+        frame levels and the far end's at every delay) of the passes since the speech-time
+        counters were last fed."""
+        self._early_leak = EarlyLeakHold()
         self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
         self._dead_mic = DeadMic(s)
@@ -215,6 +218,7 @@ class Pipeline:
             party.flush()
         events = self._run(final=True)
         self._catch_up()
+        self._early_leak.release(self._echo, self._agent.speech_time)
         for party in (self._agent, self._customer):
             party.pace.finish()
             party.speech_time.flush(self._frame)
@@ -359,16 +363,13 @@ class Pipeline:
         i0 = self._frame
         agent, cust = self._agent, self._customer
         fa, fc = blk.fa, blk.fc
-        lags = self._max_lag + 1
         far_lagged = blk.far_lagged  # (n, lags): the far end's level at every delay
 
         c_speech, c_strong, c_resume, c_audible = cust.gate(fc, blk.pc, blk.c_clicks, None, i0)
         echo_floor = None
         echo = self._echo
         if echo.present:
-            d = echo.delay_frames
-            near = np.maximum.reduce(far_lagged[:, max(0, d - 1) : min(lags, d + 2)], axis=1)
-            echo_floor = near + (echo.coupling_db + ECHO_MARGIN_DB)
+            echo_floor = echo.leak_floor(far_lagged)
         a_speech, a_strong, a_resume, a_audible = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
                                                           i0)
 
@@ -420,7 +421,7 @@ class Pipeline:
 
         events += shock[s_next:]
         self._speech_pending.append((i0, a_audible, a_act, a_changes,
-                                     c_audible, c_act, c_changes))
+                                     c_audible, c_act, c_changes, fa.rms_dbfs, far_lagged))
         self._passes.append(Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
                                   None if echo_floor is None else c_act))
         if any(c_list):
@@ -441,6 +442,12 @@ class Pipeline:
         if not pending:
             return
         i0 = pending[0][0]
+        if self._early_leak.state is not HoldState.DONE:
+            self._early_leak.feed(
+                i0, np.concatenate([p[1] for p in pending]),
+                np.concatenate([p[7] for p in pending]),
+                np.concatenate([p[8] for p in pending]),
+                [ch for p in pending for ch in p[6]], self._agent.speech_time)
         for party, k in ((self._agent, 1), (self._customer, 4)):
             if len(pending) == 1:
                 audible, active, changes = pending[0][k], pending[0][k + 1], pending[0][k + 2]
@@ -493,3 +500,4 @@ class Pipeline:
         events += self._turns.judge(end, self._agent.spurts, self._customer.spurts)
         if self._echo.refresh():
             events += self._echo_verdict.judge(seg_start, end)
+        self._early_leak.judge(end, self._echo, self._agent.speech_time)

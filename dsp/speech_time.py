@@ -13,6 +13,8 @@ another voice took over keeps no frames after its cut. Counted frames closer tha
 Decisions wait :data:`DELAY_FRAMES`, until every spurt that could claim a frame has started
 (its onset run is confirmed late) or been cut, so the count is final when made: it only grows,
 and it is the same however the audio is chunked. :meth:`flush` settles the rest at the end.
+A caller can hold decisions longer (:meth:`hold`, :meth:`release`) while what some frames are
+is not known yet: the agent's, before the echo estimator can tell leak (:mod:`dsp.early_leak`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ than a weak tail is taken back (:data:`dsp.activity.LOUD_HOLD_FRAMES`)."""
 
 assert DELAY_FRAMES > LOUD_HOLD_FRAMES + EDGE_FRAMES
 
+NOT_HELD = 2**62
+"""No frame is held (:meth:`SpeechTime.hold`)."""
+
 Change = tuple[int, SpurtChange, int, int, bool]
 """A spurt change as the frame loop saw it: (frame, change, spurt_start, spurt_end, was_cut)."""
 
@@ -49,7 +54,8 @@ class SpeechTime:
     live blocks are two frames, and a handful of list operations per block costs a fraction
     of the numpy calls (each a few microseconds whatever its size) the same work took."""
 
-    __slots__ = ("_audible", "_base", "_call_start", "_last", "_near", "_tail", "frames")
+    __slots__ = ("_audible", "_base", "_call_start", "_held", "_last", "_near", "_tail",
+                 "frames")
 
     def __init__(self) -> None:
         self._base = 0
@@ -61,8 +67,35 @@ class SpeechTime:
         self._last = -(10**9)
         """The last counted frame."""
         self._call_start = 0
+        self._held = NOT_HELD
+        """Frames from this index on stay undecided (:meth:`hold`)."""
         self.frames = [0, 0]
         """Counted frames, [this call, lifetime]."""
+
+    @property
+    def undecided_from(self) -> int:
+        """The first frame not decided yet: frames before it are counted or not for good."""
+        return self._base
+
+    def hold(self, frame: int) -> None:
+        """Decide nothing from ``frame`` (not yet decided) on until :meth:`release`: what
+        those frames are may still change (:mod:`dsp.early_leak`)."""
+        if frame < self._base:
+            raise ValueError(f"frame {frame} is decided already (from {self._base} on is not)")
+        self._held = min(self._held, frame)
+
+    def release(self, start: int, drop: np.ndarray | None = None) -> None:
+        """End a :meth:`hold`. Frames ``start ..`` where ``drop`` is True do not count after
+        all (they were not the party's voice); decisions then catch up."""
+        if drop is not None:
+            if start < self._base:
+                raise ValueError(f"frame {start} is decided already (from {self._base} on "
+                                 "is not)")
+            aud, a = self._audible, start - self._base
+            for j in np.flatnonzero(drop[: len(aud) - a]).tolist():
+                aud[a + j] = False
+        self._held = NOT_HELD
+        self._decide(self._base + len(self._audible) - DELAY_FRAMES)
 
     def start_call(self, frame: int) -> None:
         self._call_start = frame
@@ -99,7 +132,8 @@ class SpeechTime:
         self._decide(i0 + n - DELAY_FRAMES)
 
     def flush(self, end: int) -> None:
-        """Decide every frame before ``end`` (end of input)."""
+        """Decide every frame before ``end`` (end of input), held ones too."""
+        self._held = NOT_HELD
         self._decide(end)
 
     def so_far(self, span: int) -> int:
@@ -130,7 +164,7 @@ class SpeechTime:
             near[a:b] = [False] * (b - a)
 
     def _decide(self, upto: int) -> None:
-        k = upto - self._base
+        k = min(upto, self._held) - self._base
         if k <= 0:
             return
         base, last, call_start = self._base, self._last, self._call_start
@@ -149,4 +183,4 @@ class SpeechTime:
         self._last = last
         del self._audible[:k]
         del self._near[:k]
-        self._base = upto
+        self._base = base + k

@@ -57,9 +57,6 @@ the far end's quieter frames, which loosens the correlation of leak early in a c
 the echo estimator has it; a voice of the agent's own stands 10-17 dB over the leak in
 half its frames or more, and its correlation with the far end is near zero."""
 
-ECHO_DECIDED_FAR_FRAMES = 100
-"""See :meth:`TalkOver._echo_undecided`: two seconds of far-end speech."""
-
 LEAK_EXPLAINS_FRACTION = 0.8
 """A held talk-over whose agent frames the estimated leak accounts for this often is the far
 end in the mic (see :meth:`TalkOver.step`). An agent who really talks over the customer
@@ -288,7 +285,7 @@ class TalkOver:
             if change is not None and not change.begin:
                 self._held = None
                 return self._event(held), self._event(change)
-            if self._echo_undecided():
+            if self.echo.undecided:
                 return ()
             self._held = None
             if self._leak_explains(held.start, i + 1):
@@ -305,7 +302,7 @@ class TalkOver:
                 ov.veto()
                 self._vetted_at = i
                 return ()
-            if self._echo_undecided():
+            if self.echo.undecided:
                 self._held = change
                 return ()
         return (self._event(change),)
@@ -340,15 +337,6 @@ class TalkOver:
         if change is None:
             return []
         return ([] if held is None else [self._event(held)]) + [self._event(change)]
-
-    def _echo_undecided(self) -> bool:
-        """The echo estimator cannot say yet whether the mic carries the far end: no estimate
-        yet, or no leak found in under :data:`ECHO_DECIDED_FAR_FRAMES` of far-end speech (the
-        first estimates, on a second of it, often lack the span of levels the leak's slope is
-        judged on)."""
-        echo = self.echo
-        return echo.estimates == 0 or (not echo.present
-                                       and echo.far_frames < ECHO_DECIDED_FAR_FRAMES)
 
     def _leak_explains(self, start: int, end: int) -> bool:
         """Whether the far end's leak, as the echo estimator has it, accounts for the agent's

@@ -122,6 +122,24 @@ def test_speaker_leak_is_echo_not_talk_over():
     assert echo[0].data["delay_ms"] == pytest.approx(60, abs=25)
 
 
+def test_leak_before_the_echo_estimate_is_not_the_agents_speech_time():
+    """The customer talks from the first second into laptop speakers that leak into the
+    agent's otherwise silent mic; the estimator finds the leak only after a second or two
+    of it. The agent's speech time is what it is without the leak (held, then the leak's
+    frames dropped: :mod:`dsp.early_leak`); counted as it came, it was 0.5 s more."""
+    agent, customer = two_party_call(
+        [("customer", "hts2", 0.5), ("agent", "kristoff", 7.0), ("customer", "cq_ref", 13.0)],
+        seconds=24.0,
+    )
+    delay = int(0.06 * RATE)
+    leak = np.zeros_like(customer)
+    leak[delay:] = customer[:-delay] * np.float32(10 ** (-20 / 20))
+    clean, _ = run(agent, customer)
+    for block in (None, 333, 1601):
+        leaking, _ = run(agent + leak, customer, block=block)
+        assert leaking.stats.agent.speech_s == clean.stats.agent.speech_s > 3.0
+
+
 def test_dead_air_is_reported():
     agent, customer = two_party_call(
         [("customer", "hts2", 0.5), ("agent", "kristoff", 14.0)], seconds=20.0

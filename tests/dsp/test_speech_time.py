@@ -111,3 +111,64 @@ def test_a_call_counts_only_its_own_frames_and_its_pending_ones():
     assert st.so_far(1) < 110          # the lifetime counter waits for them
     st.flush(n)
     assert st.frames == [60, 110]
+
+
+def _fed(n: int, speech: np.ndarray, st: SpeechTime, hold_at: int | None = None,
+         block: int = 7) -> None:
+    """Feed ``st`` like :func:`run`, calling ``hold(hold_at)`` once frame ``hold_at`` is fed."""
+    sp = TalkSpurts(3, 15)
+    for i0 in range(0, n, block):
+        k = min(block, n - i0)
+        active = np.zeros(k, dtype=bool)
+        changes = []
+        for j in range(k):
+            ch = sp.step(i0 + j, bool(speech[i0 + j]), True)
+            if ch is not SpurtChange.NONE:
+                changes.append(change(i0 + j, ch, sp))
+            active[j] = sp.active
+        if hold_at is not None and i0 <= hold_at < i0 + k:
+            st.hold(hold_at)
+        st.block(i0, speech[i0:i0 + k], active, changes)
+
+
+def test_held_frames_wait_for_their_release_and_dropped_ones_do_not_count():
+    n = 400
+    speech = np.zeros(n, bool)
+    speech[100:150] = True   # held, then found to be leak
+    speech[200:240] = True   # held, kept
+    st = SpeechTime()
+    _fed(n, speech, st, hold_at=90)
+    assert st.frames[1] == 0 and st.undecided_from == 90  # nothing from 90 on decided
+    assert st.so_far(0) == 50 + 40  # a call's summary counts the held frames as they stand
+    drop = np.zeros(n - 90, bool)
+    drop[100 - 90 : 150 - 90] = True
+    st.release(90, drop)
+    assert st.frames[1] == 40  # decided up to DELAY_FRAMES before the end
+    assert st.undecided_from == n - DELAY_FRAMES
+    st.flush(n)
+    assert st.frames[1] == 40
+
+
+def test_a_release_that_drops_nothing_counts_what_an_unheld_count_does():
+    n = 500
+    rng = np.random.default_rng(3)
+    speech = rng.random(n) < 0.5
+    plain, held = SpeechTime(), SpeechTime()
+    _fed(n, speech, plain)
+    _fed(n, speech, held, hold_at=40)
+    held.release(40)
+    plain.flush(n)
+    held.flush(n)
+    assert held.frames == plain.frames
+
+
+def test_flush_decides_held_frames_and_a_decided_frame_cannot_be_held():
+    n = 300
+    speech = np.zeros(n, bool)
+    speech[50:90] = True
+    st = SpeechTime()
+    _fed(n, speech, st, hold_at=20)
+    st.flush(n)
+    assert st.frames[1] == 40
+    with pytest.raises(ValueError, match="decided already"):
+        st.hold(10)

@@ -11,6 +11,7 @@ A new field added to the dataclass without being propagated fails here.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ def _configuration(root: object) -> dict[str, object]:
     def walk(obj: object, path: str) -> None:
         if isinstance(obj, DetectorSettings):
             return
-        if isinstance(obj, (bool, int, float, str)) or obj is None:
+        if isinstance(obj, (bool, int, float, str, Enum)) or obj is None:
             out[path] = obj
             return
         if isinstance(obj, np.ndarray):

@@ -8,13 +8,8 @@ import numpy as np
 
 from dsp import FRAME_LEN
 from dsp.activity import TalkSpurts
-from dsp.detectors.talkover import (
-    ECHO_DECIDED_FAR_FRAMES,
-    MERGE_FRAMES,
-    ONSET_LAG_FRAMES,
-    TalkOver,
-)
-from dsp.echo import EchoEstimator
+from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOver
+from dsp.echo import ECHO_DECIDED_FAR_FRAMES, EchoEstimator
 from dsp.events import Kind, Phase
 from dsp.party import frames
 from dsp.settings import DetectorSettings
