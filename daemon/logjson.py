@@ -41,13 +41,13 @@ def _is_time(key: str) -> bool:
     return key == "at" or key.endswith("_at")
 
 
-def human(record: dict[str, Any]) -> str:
-    """One readable line: local time, event, then the fields that matter."""
-    ts = _local_time(record.get("ts", ""))
-    event = record.get("event", "?")
-    rest = {k: v for k, v in record.items() if k not in ("ts", "event", "summary")}
-    if rest.get("kind") == event:
-        del rest["kind"]
+_DETECTION_SHOWN_ELSEWHERE = ("ts", "event", "kind", "phase", "start_s", "end_s", "duration_s",
+                              "call_id")
+"""A detection's fields its readable line says in words (or, the call id, in the call's own
+lines)."""
+
+
+def _fields(rest: dict[str, Any]) -> str:
     parts = []
     for k, v in rest.items():
         if v is None:
@@ -59,7 +59,50 @@ def human(record: dict[str, Any]) -> str:
         if isinstance(v, dict | list):
             v = json.dumps(v, separators=(",", ":"))
         parts.append(f"{k}={v}")
-    line = f"{ts} {event:<16} " + " ".join(parts)
+    return " ".join(parts)
+
+
+def _nudge(record: dict[str, Any]) -> str:
+    """An alert as the agent sees it: shown (with its severity and since when the condition
+    held, on the local clock) or resolved, and its wording."""
+    state = record.get("state", "?")
+    text = str(record.get("message", record.get("kind", "")))
+    if state == "firing":
+        text = f"{record.get('severity', '?')}: {text}"
+        started = record.get("started_at")
+        if isinstance(started, int | float):
+            text += f" (since {clock(started)})"
+    return f"{'nudge shown' if state == 'firing' else 'nudge ' + str(state):<16} {text}"
+
+
+def _detection(record: dict[str, Any]) -> str:
+    """A detection's begin or end: when in the stream, how long, then its measurements."""
+    start, end = record.get("start_s"), record.get("end_s")
+    if record["phase"] == "begin":
+        when = f"begins at {start:.2f} s"
+    else:
+        when = f"ended {start:.2f}-{end:.2f} s"
+        if isinstance(record.get("duration_s"), int | float):
+            when += f" ({record['duration_s']:.2f} s)"
+    rest = _fields({k: v for k, v in record.items() if k not in _DETECTION_SHOWN_ELSEWHERE})
+    return f"{record['event']:<16} {when}" + (f": {rest}" if rest else "")
+
+
+def human(record: dict[str, Any]) -> str:
+    """One readable line: local time, event, then the fields that matter. Alerts read as the
+    nudge the agent sees, detections as when they began or ended; the JSON record (``--output
+    json``, ``--log-json``) keeps every field."""
+    ts = _local_time(record.get("ts", ""))
+    event = record.get("event", "?")
+    if event == "alert" and "message" in record:
+        return f"{ts} {_nudge(record)}"
+    if record.get("phase") in ("begin", "end") and isinstance(record.get("start_s"),
+                                                              int | float):
+        return f"{ts} {_detection(record)}"
+    rest = {k: v for k, v in record.items() if k not in ("ts", "event", "summary")}
+    if rest.get("kind") == event:
+        del rest["kind"]
+    line = f"{ts} {event:<16} " + _fields(rest)
     summary = record.get("summary")
     if isinstance(summary, dict):
         t = summary.get("talk_over", {})

@@ -130,14 +130,39 @@ def test_human_line_shows_times_on_the_local_clock_not_as_unix_seconds(zone):
     zone("IST-5:30")                                      # UTC+05:30
     at = datetime(2026, 3, 1, 9, 15, 2, 500000, tzinfo=UTC).timestamp()
     record = {"ts": "2026-03-01T09:15:02.623Z", "event": "alert", "id": "talk_over-1",
-              "kind": "talk_over", "state": "firing", "started_at": at - 0.8, "at": at}
+              "kind": "talk_over", "state": "firing", "severity": "info", "message": "m",
+              "started_at": at - 0.8, "at": at}
     line = human(record)
-    assert line.startswith("14:45:02.623 alert ")
-    assert "started_at=14:45:01 " in line and line.endswith("at=14:45:02")
-    assert not re.search(r"\d{10}", line), line
+    assert line == "14:45:02.623 nudge shown      info: m (since 14:45:01)"
+    lost = human({"ts": "2026-03-01T09:15:02.623Z", "event": "call_lost", "saved_at": at})
+    assert lost.endswith("saved_at=14:45:02")
+    assert not re.search(r"\d{10}", line + lost), line
     assert format_message({"type": "alert", "alert": {
         "at": at, "state": "firing", "severity": "info", "kind": "talk_over",
         "message": "m"}}).startswith("14:45:02 ")                  # tail: the same clock
+
+
+def test_human_lines_of_a_detection_and_its_nudge_say_what_each_is(zone):
+    """`callwatch demo` on a terminal: a talk-over's detection (when in the stream, how long,
+    who started it) and the nudge the agent saw (its severity and wording), not the same
+    key=value fields twice."""
+    zone("UTC0")
+    base = {"event": "talk_over", "kind": "talk_over", "stream": None, "initiator": "agent",
+            "call_id": "c1"}
+    begin = human({"ts": "2026-03-01T09:15:02.000Z", **base, "phase": "begin",
+                   "start_s": 16.06, "end_s": 16.86})
+    end = human({"ts": "2026-03-01T09:15:04.000Z", **base, "phase": "end", "start_s": 16.06,
+                 "end_s": 17.66, "duration_s": 1.6})
+    assert begin == "09:15:02.000 talk_over        begins at 16.06 s: initiator=agent"
+    assert end == "09:15:04.000 talk_over        ended 16.06-17.66 s (1.60 s): initiator=agent"
+    alert = {"ts": "2026-03-01T09:15:02.000Z", "event": "alert", "id": "talk_over-2",
+             "kind": "talk_over", "stream": None, "severity": "warning",
+             "message": "You're talking over the customer", "values": {"initiator": "agent"},
+             "thresholds": {}}
+    assert human({**alert, "state": "firing"}) == (
+        "09:15:02.000 nudge shown      warning: You're talking over the customer")
+    assert human({**alert, "state": "resolved"}) == (
+        "09:15:02.000 nudge resolved   You're talking over the customer")
 
 
 def test_human_line_of_a_call_end_adds_the_summary():
