@@ -18,11 +18,12 @@ Three shapes are recognised, each from what speech at normal levels never does:
   not at that level.
 
 Each event reports the shock's highest ``level_dbfs`` (10 ms for bursts and clicks, the 20 ms
-window for tones) and ``peak_dbfs`` (sample peak; the pipeline holds samples to [-1, 1], so at
-most 0 dBFS, plus a resampler's overshoot) and the thresholds, named after the measure they
-bound: ``threshold_dbfs`` (the level's: the burst's, or the tone's for tones) and, for clicks,
-``threshold_peak_dbfs``, the sample peak's they crossed; a click's 10 ms level mostly stays
-below the burst threshold: that is what makes it a click.
+window for tones) and ``peak_dbfs`` (sample peak, at most 0 dBFS: the pipeline holds samples
+to [-1, 1], and a resampler's overshoot past full scale, which no recording has, reads as
+full scale) and the thresholds, named after the measure they bound: ``threshold_dbfs`` (the
+level's: the burst's, or the tone's for tones) and, for clicks, ``threshold_peak_dbfs``, the
+sample peak's they crossed; a click's 10 ms level mostly stays below the burst threshold: that
+is what makes it a click.
 
 Detection runs on 5 ms blocks and 10 ms window hops, so a shock is confirmed at most 10 ms
 (burst, click) or 40 ms (tone) after it starts. The condition ends after ``shock_release_s``
@@ -206,7 +207,7 @@ class AcousticShock:
 
     def _event(self, phase: Phase, end: int) -> Event:
         data: dict[str, str | int | float] = {
-            "trigger": self._trigger, "peak_dbfs": self._peak_dbfs,
+            "trigger": self._trigger, "peak_dbfs": min(self._peak_dbfs, 0.0),
             "level_dbfs": self._level_dbfs}
         data["threshold_dbfs"] = (self.tone_dbfs if self._trigger == Trigger.TONE
                                   else self.burst_dbfs)

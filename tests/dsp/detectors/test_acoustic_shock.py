@@ -220,3 +220,19 @@ def test_events_are_decided_in_fixed_frames_whatever_the_chunking() -> None:
         released = last_hit + int(S.shock_release_s * SR)
         assert end1[0] == -(-released // FRAME_LEN) - 1
         assert [p for _, p in seen] == [Phase.BEGIN, Phase.END] * 2
+
+
+def test_a_shock_resampled_from_8_khz_reports_a_sample_peak_no_higher_than_full_scale() -> None:
+    """A click train clipped at ±1 in an 8 kHz recording overshoots full scale once resampled
+    (the filter's ringing at each step, +1.2 dB here). A recording's samples never go past
+    0 dBFS: that overshoot is ours, and the reported peak is full scale."""
+    rate = 8000
+    x = np.zeros(2 * rate, dtype=np.float32)
+    for k, i in enumerate(range(rate // 2, rate + rate // 2, rate // 8)):
+        x[i : i + 8] = 1.0 if k % 2 else -1.0
+    r = Resampler(rate, SR)
+    y = np.concatenate((r.process(x), r.flush()))
+    assert float(np.abs(y).max()) > 1.05  # the overshoot this guards against is there
+    events = run(y)
+    assert begins(events)
+    assert all(float(e.data["peak_dbfs"]) == pytest.approx(0.0) for e in events), events
