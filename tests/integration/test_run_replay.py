@@ -253,8 +253,9 @@ def test_demo_names_itself_in_a_bad_speed_before_announcing_a_replay(tmp_path):
 
 
 def test_demo_text_alerts_show_clock_times(tmp_path):
-    """`callwatch demo --output text` (what a terminal gets): its alert lines carry their
-    times as HH:MM:SS, not as Unix seconds."""
+    """`callwatch demo --output text` (what a terminal gets): its alerts read as the nudges
+    the agent saw, their times as HH:MM:SS, not as Unix seconds; detections as where in the
+    stream they began and ended."""
     import re
     import signal
 
@@ -278,11 +279,15 @@ def test_demo_text_alerts_show_clock_times(tmp_path):
         if demo.poll() is None:
             demo.kill()
             demo.wait()
-    alerts = [line for line in out.splitlines() if " alert " in line]
-    assert len(alerts) >= 2, out
-    for line in alerts:
-        assert re.search(r" started_at=\d\d:\d\d:\d\d at=\d\d:\d\d:\d\d$", line), line
-        assert not re.search(r"\d{10}", line), line
+    shown = [line for line in out.splitlines() if " nudge shown " in line]
+    assert len(shown) >= 2, out
+    for line in shown:
+        assert re.search(r" (info|warning|critical): .+ \(since \d\d:\d\d:\d\d\)$", line), line
+    assert " nudge resolved " in out, out
+    assert re.search(r" talk_over +ended \d+\.\d\d-\d+\.\d\d s \(\d+\.\d\d s\): "
+                     r"initiator=(agent|customer)$", out, re.M), out
+    nudges = [line for line in out.splitlines() if " nudge " in line]
+    assert not any(re.search(r"\d{10}", line) for line in nudges), nudges
 
 
 def test_install_service_refuses_a_config_the_private_tmp_hides(tmp_path):
