@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from alerts.policy_settings import AlertSettings, Severity
-from dsp.events import Event, Kind, Stream
+from dsp.events import Event, Kind, Stream, rounded
 
 __all__ = [
     "TALK_OVER_BY_AGENT",
@@ -105,7 +105,7 @@ def split_data(data: Iterable[tuple[str, Any]]) -> tuple[dict[str, Any], dict[st
     values: dict[str, Any] = {}
     thresholds: dict[str, Any] = {}
     for key, value in data:
-        v = round(value, 2) if isinstance(value, float) else value
+        v = rounded(value) if isinstance(value, float) else value
         (thresholds if _is_threshold(key) else values)[key] = v
     return values, thresholds
 

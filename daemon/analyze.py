@@ -27,7 +27,7 @@ from daemon.audiofile import AudioFileError, CallReader, CallSource, display_pat
 from daemon.command import EXIT_BAD_INPUT, CommandError, command
 from daemon.config import load_config
 from dsp import ANALYSIS_RATE
-from dsp.events import Phase
+from dsp.events import Phase, rounded
 from dsp.hearing import HearingSettings
 from dsp.pipeline import Pipeline
 from dsp.report import build_report
@@ -199,10 +199,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _number(v: object) -> str:
-    """An event value for reading: two decimals, or three significant digits for the small
-    ratios and thresholds (0.001) that two decimals would print as 0.0."""
+    """An event value for reading, as the JSON report rounds it (:func:`dsp.events.rounded`),
+    with two decimals shown where it has them."""
     if isinstance(v, float):
-        return f"{v:.2f}" if v == 0 or abs(v) >= 0.1 else f"{v:.3g}"
+        r = rounded(v)
+        return f"{r:.2f}" if r == 0 or abs(r) >= 0.1 else f"{r:g}"
     return str(v)
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from alerts.protocol import clock
+from dsp.events import rounded
 
 
 def _now_iso() -> str:
@@ -55,7 +56,7 @@ def _fields(rest: dict[str, Any]) -> str:
         if _is_time(k) and isinstance(v, int | float):
             v = clock(v)
         elif isinstance(v, float):
-            v = round(v, 2)
+            v = rounded(v)
         if isinstance(v, dict | list):
             v = json.dumps(v, separators=(",", ":"))
         parts.append(f"{k}={v}")

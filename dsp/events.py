@@ -8,11 +8,21 @@ events; :meth:`dsp.pipeline.Pipeline.finish` closes any condition still open at 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dsp import ANALYSIS_RATE
+
+
+def rounded(value: float) -> float:
+    """A measurement as reports and alerts give it: two decimals, or three significant digits
+    for the small ratios and thresholds (a clipping threshold of 0.001) that two decimals
+    would turn into 0.0."""
+    if value == 0 or abs(value) >= 0.1 or not math.isfinite(value):
+        return round(value, 2)
+    return float(f"{value:.3g}")
 
 
 class Kind(StrEnum):
@@ -85,5 +95,5 @@ class Event:
             "end_s": round(self.end_s, 3),
         }
         for key, value in self.data.items():
-            out[key] = round(value, 2) if isinstance(value, float) else value
+            out[key] = rounded(value) if isinstance(value, float) else value
         return out

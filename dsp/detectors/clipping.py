@@ -17,6 +17,8 @@ class Clipping:
     def __init__(self, stream: Stream, settings: DetectorSettings) -> None:
         self.stream = stream
         self.cond: Condition | None = None
+        self.worst_ratio = 0.0
+        """The highest clipped share of a segment since the condition began."""
         self.configure(settings)
 
     def configure(self, s: DetectorSettings) -> None:
@@ -27,13 +29,16 @@ class Clipping:
         cond = self.cond
         assert cond is not None
         ratio = clipped / (SEGMENT_FRAMES * FRAME_LEN)
+        was_active = cond.active
         r = cond.update(seg_start, ratio > self.threshold_ratio, clipped == 0)
         if r is BEGIN:
+            self.worst_ratio = ratio
             return [event(Kind.CLIPPING, Phase.BEGIN, self.stream, seg_start, end,
                           clipped_ratio=ratio, threshold_ratio=self.threshold_ratio)]
+        if was_active:
+            self.worst_ratio = max(self.worst_ratio, ratio)
         if r is END:
-            return [event(Kind.CLIPPING, Phase.END, self.stream, cond.start, cond.end,
-                          threshold_ratio=self.threshold_ratio)]
+            return [self._end(cond.start, cond.end)]
         return []
 
     def close(self, frame: int) -> list[Event]:
@@ -41,5 +46,10 @@ class Clipping:
         assert cond is not None
         if not cond.close(frame):
             return []
-        return [event(Kind.CLIPPING, Phase.END, self.stream, cond.start, cond.end,
-                      threshold_ratio=self.threshold_ratio)]
+        return [self._end(cond.start, cond.end)]
+
+    def _end(self, start: int, end: int) -> Event:
+        """The END, with the highest share of clipped samples a segment had while it held
+        (added to the contract: the BEGIN's ``clipped_ratio`` is its first segment's)."""
+        return event(Kind.CLIPPING, Phase.END, self.stream, start, end,
+                     threshold_ratio=self.threshold_ratio, worst_clipped_ratio=self.worst_ratio)

@@ -26,6 +26,10 @@ class FastSpeech:
     def __init__(self, counter: SyllableCounter, settings: DetectorSettings) -> None:
         self.counter = counter
         self.cond: Condition | None = None
+        self.rate: float | None = None
+        """The rate at the last judgment."""
+        self.peak_rate = 0.0
+        """The highest rate judged since the condition began."""
         self.configure(settings)
 
     def configure(self, s: DetectorSettings) -> None:
@@ -42,14 +46,18 @@ class FastSpeech:
         rate = self.counter.rate_sps(self.window_s)
         if rate is None:
             return []
+        self.rate = rate
+        was_active = cond.active
         r = cond.update_many(end - SEGMENT_FRAMES, SEGMENT_FRAMES, rate > self.threshold_sps,
                              rate <= self.threshold_sps - RATE_HYSTERESIS_SPS)
         if r is BEGIN:
+            self.peak_rate = rate
             return [event(Kind.FAST_SPEECH, Phase.BEGIN, Stream.AGENT, cond.start, end,
                           rate_sps=rate, threshold_sps=self.threshold_sps)]
+        if was_active:
+            self.peak_rate = max(self.peak_rate, rate)
         if r is END:
-            return [event(Kind.FAST_SPEECH, Phase.END, Stream.AGENT, cond.start, cond.end,
-                          rate_sps=rate, threshold_sps=self.threshold_sps)]
+            return [self._end(cond.start, cond.end)]
         return []
 
     def close(self, frame: int) -> list[Event]:
@@ -57,5 +65,14 @@ class FastSpeech:
         assert cond is not None
         if not cond.close(frame):
             return []
-        return [event(Kind.FAST_SPEECH, Phase.END, Stream.AGENT, cond.start, cond.end,
-                      threshold_sps=self.threshold_sps)]
+        return [self._end(cond.start, cond.end)]
+
+    def _end(self, start: int, end: int) -> Event:
+        """The END: the rate at the last judgment (back under the threshold when the agent
+        slowed down; still over it when the call ended first) and, added to the contract,
+        the highest rate judged while it held."""
+        data: dict[str, float] = {}
+        if self.rate is not None:
+            data["rate_sps"] = self.rate
+        return event(Kind.FAST_SPEECH, Phase.END, Stream.AGENT, start, end,
+                     **data, threshold_sps=self.threshold_sps, peak_rate_sps=self.peak_rate)

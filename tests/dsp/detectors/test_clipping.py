@@ -30,6 +30,19 @@ def test_resolves_on_a_clean_segment_and_closes():
     assert [e.phase for e in det.close(210)] == [Phase.END]
 
 
+def test_the_end_reports_the_worst_segment_and_small_ratios_survive_the_report():
+    det = Clipping(Stream.AGENT, S)
+    (begin,) = det.judge(0, 50, LIMIT + 1)
+    det.judge(50, 100, 4 * LIMIT)      # worse
+    det.judge(100, 150, LIMIT + 2)
+    (end,) = det.close(160)
+    assert end.data["worst_clipped_ratio"] == 4 * LIMIT / (SEGMENT_FRAMES * FRAME_LEN)
+    assert begin.data["clipped_ratio"] < end.data["worst_clipped_ratio"]
+    report = end.to_json()                  # two decimals would print 0.001 as 0.0
+    assert report["threshold_ratio"] == S.clipping_min_ratio == 0.001
+    assert report["worst_clipped_ratio"] == 0.004
+
+
 def test_reload_changes_the_ratio():
     det = Clipping(Stream.AGENT, S)
     det.configure(dataclasses.replace(S, clipping_min_ratio=0.01))

@@ -44,6 +44,20 @@ def test_fast_pace_is_reported_once_the_window_is_full_and_resolves_when_slower(
     assert more[0].data["rate_sps"] > S.fast_speech_sps
     slow = _judge(det, counter, _syllables(3.0, S.fast_speech_window_s + 5), 1600)
     assert [(e.kind, e.phase) for e in slow] == [(Kind.FAST_SPEECH, Phase.END)]
+    # The END's rate is the recovered one; the highest rate judged while it held is added.
+    end = slow[0].data
+    assert end["rate_sps"] <= S.fast_speech_sps - RATE_HYSTERESIS_SPS
+    assert end["peak_rate_sps"] >= more[0].data["rate_sps"] > S.fast_speech_sps
+
+
+def test_fast_pace_still_on_at_the_end_of_the_call_reports_its_rates():
+    counter = SyllableCounter()
+    det = FastSpeech(counter, S)
+    begin = _judge(det, counter, _syllables(6.0, S.fast_speech_window_s + 3), 0)
+    assert [e.phase for e in begin] == [Phase.BEGIN]
+    (end,) = det.close(2000)
+    assert end.data["rate_sps"] > S.fast_speech_sps
+    assert end.data["peak_rate_sps"] >= begin[0].data["rate_sps"]
 
 
 def test_a_comfortable_pace_is_not_fast():
