@@ -307,7 +307,9 @@ def _render(source: CallSource, settings: Settings, as_json: bool) -> _Outcome:
         return _Outcome(None, f"{source.label}: cannot analyse ({type(exc).__name__}: {exc}); "
                               "please report this file to the callwatch maintainers", [])
     if as_json:
-        text = json.dumps({"file": source.label, **result.report}, separators=(",", ":"))
+        # What the reader warned of (also on stderr) travels with the report it qualifies.
+        text = json.dumps({"file": source.label, **result.report, "warnings": result.warnings},
+                          separators=(",", ":"))
     else:
         text = format_report(source.label, result.report, result.details)
     return _Outcome(text, None, result.warnings)

@@ -460,10 +460,11 @@ def test_a_wav_whose_data_size_is_zero_is_read_with_a_warning(tmp_path, call_wav
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["file"] == str(crashed)
-    assert {**got, "file": None} == {**want, "file": None}
+    assert {**got, "file": None, "warnings": []} == {**want, "file": None}
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and "warning" in lines[0] and str(crashed) in lines[0]
     assert "0 bytes of audio" in lines[0]
+    assert got["warnings"] == [lines[0].removeprefix("callwatch analyze: warning: ")]
 
 
 def test_an_all_nan_float_file_is_an_error(tmp_path):
@@ -550,5 +551,10 @@ def test_a_copied_or_an_empty_side_is_reported_as_a_warning(tmp_path):
     assert lines[1] == (f"callwatch analyze: warning: {empty}: the customer side is digital "
                         "silence from start to end (every sample 0): an empty channel, or "
                         "pick another with --customer-channel N")
-    assert len(out.stdout.splitlines()) == 2
-    assert callwatch(str(ROOT / "samples" / "sample-call.wav"), "--json").stderr == ""
+    # The JSON report carries them too: a batch's reports file says which calls to doubt.
+    reports = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["warnings"] for r in reports] == [
+        [lines[0].removeprefix("callwatch analyze: warning: ")],
+        [lines[1].removeprefix("callwatch analyze: warning: ")]]
+    clean = callwatch(str(ROOT / "samples" / "sample-call.wav"), "--json")
+    assert clean.stderr == "" and json.loads(clean.stdout)["warnings"] == []
