@@ -166,6 +166,10 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
     """
     devices = list_input_devices(sd)
     where = f"[capture] {key} = {json.dumps(spec)}"
+    if not devices:
+        # Whatever the spec names, the machine (its sound server) is the problem.
+        raise NoInputDevices(f"{where}: no input devices at all (is the sound server "
+                             "running?)")
 
     def pulse_pcm() -> InputDevice:
         for d in devices:
@@ -211,10 +215,7 @@ def resolve(sd: Any, spec: str | int, role: str, key: str) -> DeviceChoice:
         for d in devices:
             if d.default or d.name == "default":
                 return DeviceChoice(spec, d.index, d.name)
-        if devices:
-            return DeviceChoice(spec, devices[0].index, devices[0].name)
-        raise NoInputDevices(f"{where}: no input devices at all (is the sound server "
-                              "running?)")
+        return DeviceChoice(spec, devices[0].index, devices[0].name)
     matches = by_name(devices, spec, lambda d: d.name)
     if len(matches) == 1:
         return DeviceChoice(spec, matches[0].index, matches[0].name)

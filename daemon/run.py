@@ -85,12 +85,17 @@ def main(args: argparse.Namespace, service_class: type[Service] | None = None,
         print(f"{prog}: --log-json {args.log_json}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
     service = (service_class or Service)(cfg, log, args, command)
+    # A device spec comes from the config file: name it, as every other config error does.
+    where = f"{prog}: {cfg.path}:" if cfg.path else f"{prog}:"
     try:
         service.open_inputs()
     except NoInputDevices as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{where} {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    except (DeviceError, AudioFileError) as exc:
+    except DeviceError as exc:
+        print(f"{where} {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except AudioFileError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:  # PortAudio library missing

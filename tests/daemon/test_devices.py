@@ -10,7 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from daemon import devices
-from daemon.device_choice import DeviceChoice, DeviceError, DeviceNotListed, by_name
+from daemon.device_choice import (
+    DeviceChoice,
+    DeviceError,
+    DeviceNotListed,
+    NoInputDevices,
+    by_name,
+)
 from daemon.devices import InputDevice, list_input_devices, resolve, stream_sources
 
 
@@ -122,13 +128,16 @@ def test_nothing_matching_is_not_listed_with_the_candidates(no_pactl, spec, mess
         resolve(fake_sd(), spec, "mic", "mic_device")
 
 
-def test_no_devices_at_all_says_so(no_pactl):
+@pytest.mark.parametrize("spec", ["default", "headset", 3, "pulse:headset_mic", ""])
+def test_no_devices_at_all_says_so_whatever_the_spec(no_pactl, spec):
+    """The machine's problem, not the spec's: every spec gets the same answer (and commands
+    exit 3, could not run, on it)."""
     sd = fake_sd()
     sd.query_devices = lambda: []
-    with pytest.raises(DeviceNotListed, match="no input devices at all"):
-        resolve(sd, "default", "mic", "mic_device")
-    with pytest.raises(DeviceNotListed, match=r"none \(is the sound server up\?\)"):
-        resolve(sd, "headset", "mic", "mic_device")
+    role, key = ("far end", "far_end_device") if spec == "" else ("mic", "mic_device")
+    with pytest.raises(NoInputDevices, match=r"no input devices at all \(is the sound server "
+                                             r"running\?\)"):
+        resolve(sd, spec, role, key)
 
 
 def test_the_far_end_defaults_to_the_default_sinks_monitor_through_the_pulse_pcm(monkeypatch):

@@ -101,14 +101,18 @@ def test_devices_without_a_sound_server_says_so_and_exits_3(virtual_headset, tmp
         assert out.stdout == ""
 
 
-def test_run_without_a_sound_server_says_so_and_exits_3(virtual_headset, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("config", ["", '[capture]\nmic_device = "jabra"\n'])
+def test_run_without_a_sound_server_says_so_and_exits_3(virtual_headset, tmp_path,  # noqa: F811
+                                                        config):
     """No input device at all is the machine's problem, not the config's: "could not run" (3),
-    as `devices` and `check` say, not bad input (2)."""
+    as `devices` and `check` say, not bad input (2), whatever device the config names; the
+    message names the config file."""
     env = virtual_headset.full_env(PULSE_SERVER=f"unix:{tmp_path}/no-such-server")
-    d = DaemonProcess(tmp_path, "", env=env)
+    d = DaemonProcess(tmp_path, config, env=env)
     rc = d.proc.wait(timeout=30)
     err = d.stderr.read_text()
     assert rc == 3, err
+    assert f"callwatch run: {d.config}: [capture] mic_device = " in err, err
     assert "no input devices at all (is the sound server running?)" in err
 
 
