@@ -195,7 +195,8 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
         detail = str(exc).split(":", 1)[-1].strip() or "unreadable"
         raise AudioFileError(
             f"{name}: cannot decode audio ({detail}); supported: WAV (PCM 8/16/24/32-bit, "
-            "float), FLAC, OGG/Vorbis, AIFF"
+            "float, G.711 u-law/A-law), FLAC, OGG, MP3, AIFF; convert anything else first, "
+            "e.g. ffmpeg -i IN OUT.wav"
         ) from None
     except OSError as exc:
         raise _os_error(name, exc) from None
@@ -205,7 +206,8 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
         warnings.append(riff.warning)
     if f.frames <= 0:
         f.close()
-        raise AudioFileError(f"{name}: holds no audio frames; the recording is empty")
+        raise AudioFileError(f"{name}: holds no audio frames (a header only): the recorder "
+                             "saved nothing; take the call from the recorder again")
     return f
 
 

@@ -192,9 +192,10 @@ def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "empty": (empty, "empty"),
         "truncated": (truncated, "truncated"),
         "corrupt": (corrupt, "corrupt"),
-        "not audio": (text, "cannot decode"),
+        "not audio": (text, "convert anything else first, e.g. ffmpeg -i IN OUT.wav"),
         "mono": (mono, "--agent"),
-        "no frames": (header_only, "no audio"),
+        "no frames": (header_only, "no audio frames (a header only): the recorder saved "
+                                   "nothing; take the call from the recorder again"),
     }
 
 
