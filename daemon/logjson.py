@@ -64,15 +64,16 @@ def _fields(rest: dict[str, Any]) -> str:
 
 
 def _nudge(record: dict[str, Any]) -> str:
-    """An alert as the agent sees it: shown (with its severity and since when the condition
-    held, on the local clock) or resolved, and its wording."""
+    """An alert as the agent sees it: shown (with its severity and how long the condition had
+    held when it was: a replay's alert clock runs at the replay's pace, so a time of day
+    would not match the line's) or resolved, and its wording."""
     state = record.get("state", "?")
     text = str(record.get("message", record.get("kind", "")))
     if state == "firing":
         text = f"{record.get('severity', '?')}: {text}"
-        started = record.get("started_at")
-        if isinstance(started, int | float):
-            text += f" (since {clock(started)})"
+        started, at = record.get("started_at"), record.get("at")
+        if isinstance(started, int | float) and isinstance(at, int | float):
+            text += f" (after {max(0.0, at - started):.1f} s)"
     return f"{'nudge shown' if state == 'firing' else 'nudge ' + str(state):<16} {text}"
 
 

@@ -124,16 +124,17 @@ def test_human_line_keeps_what_matters(zone):
 
 
 def test_human_line_shows_times_on_the_local_clock_not_as_unix_seconds(zone):
-    """An alert's record (what `callwatch demo` prints on a terminal) carries Unix times:
-    they read as the local HH:MM:SS, on the same clock as the line's own time, the way
-    `callwatch tail` prints the same alert."""
+    """An alert's record (what `callwatch demo` prints on a terminal) carries Unix times: the
+    line reads as the local HH:MM:SS and says how long the condition had held (a replay's
+    alert clock runs at its pace: a time of day would not match the line's), and other
+    records' times read on the local clock, the way `callwatch tail` prints them."""
     zone("IST-5:30")                                      # UTC+05:30
     at = datetime(2026, 3, 1, 9, 15, 2, 500000, tzinfo=UTC).timestamp()
     record = {"ts": "2026-03-01T09:15:02.623Z", "event": "alert", "id": "talk_over-1",
               "kind": "talk_over", "state": "firing", "severity": "info", "message": "m",
               "started_at": at - 0.8, "at": at}
     line = human(record)
-    assert line == "14:45:02.623 nudge shown      info: m (since 14:45:01)"
+    assert line == "14:45:02.623 nudge shown      info: m (after 0.8 s)"
     lost = human({"ts": "2026-03-01T09:15:02.623Z", "event": "call_lost", "saved_at": at})
     assert lost.endswith("saved_at=14:45:02")
     assert not re.search(r"\d{10}", line + lost), line
