@@ -33,13 +33,15 @@ from dsp.stats import StreamStats
 
 COACHING_GAUGES: tuple[tuple[str, str, Callable[[StreamStats], float | None]], ...] = (
     ("callwatch_talk_share_ratio",
-     "Share of both parties' speech time this party spoke in the current call, 0..1; "
-     "absent until someone speaks", lambda st: st.talk_share),
+     "Share of both parties' speech time this party spoke in the current call (the last one "
+     "between calls), 0..1; absent until someone speaks", lambda st: st.talk_share),
     ("callwatch_speech_rate_syllables_per_second",
-     "Speaking rate in the current call, syllables per second of the party's speech; absent "
-     "until there is enough speech", lambda st: st.speech_rate_sps),
+     "Speaking rate in the current call (the last one between calls), syllables per second "
+     "of the party's speech; absent until there is enough speech",
+     lambda st: st.speech_rate_sps),
     ("callwatch_longest_turn_seconds",
-     "Longest turn of the party in the current call, seconds", lambda st: st.longest_turn_s),
+     "Longest turn of the party in the current call (the last one between calls), seconds",
+     lambda st: st.longest_turn_s),
 )
 """Name, help text and how to read each per-party gauge from a :class:`StreamStats`."""
 

@@ -38,13 +38,16 @@ class LevelsCollector(ScrapeCollector):
         current = pair[1] if pair is not None else None
         gauges = (
             ("callwatch_speech_level_dbfs",
-             "Active speech level (ITU-T P.56) in the current call, dBFS; absent until known",
+             "Active speech level (ITU-T P.56) in the current call (the last one between "
+             "calls), dBFS; absent until known",
              lambda st: st.active_level_dbfs),
             ("callwatch_noise_floor_dbfs",
-             "Noise floor (non-speech frames) in the current call, dBFS; absent until known",
+             "Noise floor (non-speech frames) in the current call (the last one between calls), "
+             "dBFS; absent until known",
              lambda st: st.noise_floor_dbfs),
             ("callwatch_snr_db",
-             "Speech level minus noise floor in the current call, dB; absent until known",
+             "Speech level minus noise floor in the current call (the last one between calls), "
+             "dB; absent until known",
              lambda st: st.snr_db),
         )
         for name, doc, read in gauges:
