@@ -342,6 +342,7 @@ def main(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.jobs is not None else default_jobs()
     failures: list[str] = []
     show_bar = len(sources) > 1 and sys.stderr.isatty()
+    written = 0
     with _progress(len(sources), show_bar) as bar:
         for outcome in _outcomes(sources, settings, args.json, jobs):
             for warning in outcome.warnings:
@@ -350,7 +351,11 @@ def main(args: argparse.Namespace) -> int:
                 failures.append(outcome.error)
                 bar.write(f"callwatch analyze: {outcome.error}", file=sys.stderr)
             else:
-                bar.write(outcome.text, file=sys.stdout)
+                # Text reports of several calls are read one after another: a blank line
+                # between them. JSON stays one object per line.
+                gap = "\n" if written and not args.json else ""
+                bar.write(gap + outcome.text, file=sys.stdout)
+                written += 1
             bar.update(1)
     sys.stdout.flush()
     if failures:

@@ -319,6 +319,9 @@ def test_jobs_give_the_serial_output_in_argument_order(tmp_path, call_wav):
     labels = [json.loads(line)["file"] for line in callwatch(*files, "--json", "-j", "2")
               .stdout.splitlines()]
     assert labels == [files[0], files[1], files[3], files[4]]
+    # The text reports of the four calls, one blank line between each two.
+    reports = serial.stdout.split("\n\n")
+    assert [r.split(":", 1)[0] for r in reports] == [files[0], files[1], files[3], files[4]]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1.5"])
