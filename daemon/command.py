@@ -62,7 +62,8 @@ def command(name: str) -> Callable[[Main], Main]:
                 print(f"callwatch {name}: {exc}", file=sys.stderr)
                 return exc.exit_code
             except ConfigError as exc:
-                print(f"callwatch {name}: {exc}", file=sys.stderr)
+                for problem in exc.problems:
+                    print(f"callwatch {name}: {problem}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 
         return run

@@ -39,7 +39,13 @@ if TYPE_CHECKING:  # the tables' own modules are imported by name in TABLES, for
 
 
 class ConfigError(Exception):
-    """A config file that cannot be used; the message names file, table, key and fix."""
+    """A config file that cannot be used: one line per problem (``problems``), each naming
+    file, table, key and fix. Every bad key of a file is reported at once, so that fixing a
+    fleet's config takes one round, not one per mistake."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,35 +292,47 @@ def build_settings(cls: type, values: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
+    problems: list[str] = []
     for key, value in values.items():
-        f = fields.get(key)
-        if f is None:
-            known = ", ".join(fields) or "none"
-            raise ConfigError(
-                f"{where} {_name(key)} = {show(value)}: unknown key; known keys: {known}")
-        tp = hints[f.name]
-        ok, v = _coerce(tp, value)
-        if not ok:
-            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be {_describe(tp)}")
-        meta = f.metadata
-        lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
-        if not _finite(v):
-            rng = _range_text(lo, hi)
-            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be a finite number"
-                              + (f" {rng}" if rng else ""))
-        numeric = isinstance(v, int | float) and not isinstance(v, bool)
-        if numeric and ((lo is not None and v < lo) or (hi is not None and v > hi)):
-            rng = _range_text(lo, hi)
-            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be {rng}")
-        if choices is not None and v not in choices:
-            allowed = ", ".join(show(c) for c in choices)
-            raise ConfigError(f"{where} {_name(key)} = {show(value)}: must be one of {allowed}")
-        kwargs[key] = v
+        problem = _problem(fields, hints, key, value, where)
+        if isinstance(problem, str):
+            problems.append(problem)
+        else:
+            kwargs[key] = problem[0]
+    if problems:
+        raise ConfigError(problems)
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:  # a class's own cross-field check (__post_init__)
         raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
     return obj
+
+
+def _problem(fields: dict[str, dataclasses.Field[Any]], hints: dict[str, Any], key: str,
+             value: Any, where: str) -> str | tuple[Any]:
+    """What is wrong with ``key = value`` (one line naming it and the fix), or the value as
+    the field takes it (in a 1-tuple)."""
+    f = fields.get(key)
+    if f is None:
+        known = ", ".join(fields) or "none"
+        return f"{where} {_name(key)} = {show(value)}: unknown key; known keys: {known}"
+    tp = hints[f.name]
+    ok, v = _coerce(tp, value)
+    if not ok:
+        return f"{where} {_name(key)} = {show(value)}: must be {_describe(tp)}"
+    meta = f.metadata
+    lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
+    if not _finite(v):
+        rng = _range_text(lo, hi)
+        return (f"{where} {_name(key)} = {show(value)}: must be a finite number"
+                + (f" {rng}" if rng else ""))
+    numeric = isinstance(v, int | float) and not isinstance(v, bool)
+    if numeric and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+        return f"{where} {_name(key)} = {show(value)}: must be {_range_text(lo, hi)}"
+    if choices is not None and v not in choices:
+        allowed = ", ".join(show(c) for c in choices)
+        return f"{where} {_name(key)} = {show(value)}: must be one of {allowed}"
+    return (v,)
 
 
 def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
@@ -333,17 +351,23 @@ def parse(data: dict[str, Any], path: str) -> Config:
     kwargs: dict[str, Any] = {"path": path}
     for table, cls in classes.items():
         kwargs[table] = cls()
+    problems: list[str] = []
     for table, values in data.items():
         cls = classes.get(table)
         if not isinstance(values, dict):
-            raise ConfigError(
+            problems.append(
                 f"{path}: {_name(table)} = {show(values)}: keys outside a table are not allowed; "
-                f"put settings in a table such as [capture]"
-            )
-        if cls is None:
+                f"put settings in a table such as [capture]")
+        elif cls is None:
             known = ", ".join(f"[{t}]" for t in classes)
-            raise ConfigError(f"{path}: [{_name(table)}]: unknown table; known tables: {known}")
-        kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")
+            problems.append(f"{path}: [{_name(table)}]: unknown table; known tables: {known}")
+        else:
+            try:
+                kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")
+            except ConfigError as exc:
+                problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     cap: CaptureSettings = kwargs["capture"]
     if cap.retry_max_s < cap.retry_min_s:
         raise ConfigError(

@@ -63,7 +63,8 @@ def main(args: argparse.Namespace, service_class: type[Service] | None = None,
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"{prog}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.check_config:
         problems = check_startable(cfg)

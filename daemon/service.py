@@ -376,7 +376,8 @@ class Service:
             self._apply_config(load_config(old_cfg.path if old_cfg.path != "(defaults)"
                                            else None))
         except Exception as exc:
-            error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            error = ("; ".join(exc.problems) if isinstance(exc, ConfigError)  # one line
+                     else f"{type(exc).__name__}: {exc}")
             self.log.emit("config_reload_failed", error=error, kept=old_cfg.path)
             with contextlib.suppress(Exception):  # undo a partly applied reload
                 self.monitor.configure(old_cfg.detectors, old_cfg.alerts, old_cfg.capture)

@@ -145,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
     except (CommandError, ConfigError) as exc:
         if args.json:
             code = exc.exit_code if isinstance(exc, CommandError) else EXIT_BAD_INPUT
-            print(json.dumps(error_result(str(exc), code)))
+            text = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+            print(json.dumps(error_result(text, code)))
         raise
 
 

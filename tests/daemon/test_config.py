@@ -127,6 +127,24 @@ def test_check_config_exits_2_with_the_message(tmp_path, text, message):
     assert_refused_in_one_line(tmp_path, text, message)
 
 
+def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path):
+    """IT fixing a fleet's config fixes it in one round: each problem on its own line, named
+    with file, table, key and what it must be; the good keys are not mentioned."""
+    p = tmp_path / "c.toml"
+    p.write_text('[metrics]\nport = 99999\n[alerts]\ntalk_over_severity = "loud"\n'
+                 'cooldown_s = 30\n[detectors]\nmin_overlap = 0.8\n[sound]\nx = 1\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    problems = info.value.problems
+    assert [line.split(": ", 2)[1] for line in problems] == [
+        "[metrics] port = 99999", "[alerts] talk_over_severity = \"loud\"",
+        "[detectors] min_overlap = 0.8", "[sound]"]
+    out = run_check("--config", str(p))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines() == [f"callwatch run: {line}" for line in problems]
+    assert "cooldown_s" not in out.stderr
+
+
 def test_check_config_accepts_the_example():
     out = run_check("--config", str(EXAMPLE))
     assert out.returncode == 0, out.stderr

@@ -51,21 +51,23 @@ def config_texts(draw: st.DrawFn) -> str:
     return text
 
 
-def _load(data: bytes) -> Config | str:
+def _load(data: bytes) -> Config | list[str]:
     fd, path = tempfile.mkstemp(suffix=".toml")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         return load_config(path)
     except ConfigError as exc:
-        return str(exc)
+        return exc.problems
     finally:
         os.unlink(path)
 
 
-def _check(result: Config | str) -> None:
-    if isinstance(result, str):
-        assert result and "\n" not in result and "\r" not in result, result
+def _check(result: Config | list[str]) -> None:
+    if isinstance(result, list):  # each problem one whole line, whatever the file held
+        assert result, result
+        for line in result:
+            assert line and "\n" not in line and "\r" not in line, result
         return
     for table in CLASSES:
         for f in dataclasses.fields(getattr(result, table)):
