@@ -14,6 +14,7 @@ example ``config.toml: [detectors] min_overlap_s = -1: must be between 0.1 and 5
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import getpass
 import importlib
 import json
@@ -24,6 +25,7 @@ import socket
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,7 +317,8 @@ def _problem(fields: dict[str, dataclasses.Field[Any]], hints: dict[str, Any], k
     f = fields.get(key)
     if f is None:
         known = ", ".join(fields) or "none"
-        return f"{where} {_name(key)} = {show(value)}: unknown key; known keys: {known}"
+        return (f"{where} {_name(key)} = {show(value)}: unknown key;{_did_you_mean(key, fields)}"
+                f" known keys: {known}")
     tp = hints[f.name]
     ok, v = _coerce(tp, value)
     if not ok:
@@ -333,6 +336,12 @@ def _problem(fields: dict[str, dataclasses.Field[Any]], hints: dict[str, Any], k
         allowed = ", ".join(show(c) for c in choices)
         return f"{where} {_name(key)} = {show(value)}: must be one of {allowed}"
     return (v,)
+
+
+def _did_you_mean(name: str, known: Iterable[str], form: str = "{}") -> str:
+    """`` did you mean X?`` for a name one typo away from a known one, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" did you mean {form.format(close[0])}?" if close else ""
 
 
 def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
@@ -360,7 +369,8 @@ def parse(data: dict[str, Any], path: str) -> Config:
                 f"put settings in a table such as [capture]")
         elif cls is None:
             known = ", ".join(f"[{t}]" for t in classes)
-            problems.append(f"{path}: [{_name(table)}]: unknown table; known tables: {known}")
+            problems.append(f"{path}: [{_name(table)}]: unknown table;"
+                            f"{_did_you_mean(table, classes, '[{}]')} known tables: {known}")
         else:
             try:
                 kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")

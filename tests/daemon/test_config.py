@@ -143,6 +143,13 @@ def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path):
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.splitlines() == [f"callwatch run: {line}" for line in problems]
     assert "cooldown_s" not in out.stderr
+    assert "[detectors] min_overlap = 0.8: unknown key; did you mean min_overlap_s? known " \
+           "keys: " in problems[2]
+    assert "did you mean" not in problems[3]  # [sound] is nothing like a table we have
+    p.write_text("[alert]\ncooldown_s = 30\n")
+    with pytest.raises(ConfigError, match=r"\[alert\]: unknown table; did you mean \[alerts\]\? "
+                                          r"known tables: "):
+        load_config(p)
 
 
 def test_check_config_accepts_the_example():
