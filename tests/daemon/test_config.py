@@ -80,9 +80,10 @@ BAD = [
     ("[capture]\nmic_device = 1.5\n",
      r"\[capture\] mic_device = 1\.5: must be a string or an integer"),
     ("[detectors]\nmin_overlap = 1.0\n",
-     r"\[detectors\] min_overlap = 1\.0: unknown key; known keys: .*min_overlap_s"),
+     r"\[detectors\] min_overlap = 1\.0: unknown key; did you mean min_overlap_s\? "
+     r"known keys: .*min_overlap_s"),
     ("[detector]\nmin_overlap_s = 1.0\n",
-     r"\[detector\]: unknown table; known tables: \[detectors\]"),
+     r"\[detector\]: unknown table; did you mean \[detectors\]\? known tables: \[detectors\]"),
     ("[detectors]\nmin_overlap_s = \n", r"c\.toml: line 2, column \d+: invalid TOML"),
     ("min_overlap_s = 1.0\n", r"min_overlap_s = 1\.0: keys outside a table"),
     ("[capture]\nretry_min_s = 5.0\nretry_max_s = 1.0\n", r"retry_max_s = 1\.0: must be at least"),
