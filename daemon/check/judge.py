@@ -256,8 +256,16 @@ def judge_latency(delay_ms: float | None, path: str, c: CheckSettings) -> Item:
     return Item("latency", Verdict.PASS, delay_ms, "ms", c.latency_warn_ms, msg, None, extra)
 
 
+PLAYBACK_UNDERFLOW_LIMIT = 5
+"""A test burst that played with more underflows than this was mostly not played: what the
+captures heard of it says nothing of the route (a machine too busy to feed the output)."""
+
+
 def judge_far_end_route(cp: Coupling | None, c: CheckSettings, speaker: str,
-                        far_end: str) -> Item:
+                        far_end: str, underflows: int = 0) -> Item:
+    """Whether the far-end capture hears what the speaker plays. A burst the output could not
+    play whole is no evidence either way (WARN, run again); a capture that already is the
+    speaker's monitor and heard nothing is not fixed by choosing it again."""
     thr = c.far_end_min_correlation
     if cp is None:
         return Item("far_end_route", Verdict.SKIP, None, None, thr,
@@ -267,6 +275,17 @@ def judge_far_end_route(cp: Coupling | None, c: CheckSettings, speaker: str,
            + f" what the speaker ({speaker}) plays: correlation {cp.correlation:.2f}")
     if cp.correlation >= thr:
         return Item("far_end_route", Verdict.PASS, cp.correlation, None, thr, msg)
+    if underflows > PLAYBACK_UNDERFLOW_LIMIT:
+        return Item("far_end_route", Verdict.WARN, cp.correlation, None, thr,
+                    msg + f", but the test burst played with {underflows} underflows, so "
+                    "this says nothing of the route",
+                    "Run callwatch check again when the machine is less busy (the output "
+                    "could not be fed in time)")
+    if far_end.removeprefix("pulse:") == speaker.removeprefix("pulse:") + ".monitor":
+        return Item("far_end_route", Verdict.FAIL, cp.correlation, None, thr, msg,
+                    "The far-end capture already is this output's monitor and heard none of "
+                    "the test: check that the monitor is not muted or suspended (pavucontrol, "
+                    "Recording tab) and that no other program holds the output exclusively")
     return Item("far_end_route", Verdict.FAIL, cp.correlation, None, thr, msg,
                 "The daemon would not hear the customer: set [capture] far_end_device to the "
                 "monitor of the headset's output (callwatch devices lists them, e.g. "

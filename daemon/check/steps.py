@@ -276,7 +276,8 @@ class Check:
                 delay_ms = (t - player.start_time) * 1000.0
         self.items.append(judge_latency(delay_ms, path, self.cs))
         self.items.append(judge_far_end_route(
-            far_cp, self.cs, speaker.label, str(self.devices.get("far_end", {}).get("name"))))
+            far_cp, self.cs, speaker.label, str(self.devices.get("far_end", {}).get("name")),
+            player.underflows))
 
     # -- all ------------------------------------------------------------------------------
 

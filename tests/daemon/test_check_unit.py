@@ -17,6 +17,7 @@ from daemon.check.judge import (
     judge_clipping,
     judge_dc,
     judge_echo,
+    judge_far_end_route,
     judge_hum,
     judge_mic_signal,
     judge_noise,
@@ -229,6 +230,26 @@ def test_no_coupling_gives_a_bound():
     assert not cp.detected and cp.coupling_db < C.leak_warn_db
     item = judge_echo(cp, D, C)
     assert item.verdict is Verdict.PASS and item.value is None
+
+
+def test_far_end_route_verdicts_and_their_advice():
+    """A capture that hears the burst passes; one that does not fails with the advice to pick
+    the output's monitor, unless it already is that monitor (then what to look at instead);
+    a burst the output could not play whole (underflows) judges nothing: WARN, run again."""
+    ref = band_limited_noise(RATE, 1.0, -24)
+    heard = measure_coupling(ref, np.concatenate((np.zeros(800), ref * 0.5, np.zeros(800))),
+                             RATE)
+    deaf = measure_coupling(ref, noise(1.8, -60, seed=3), RATE)
+    speaker, monitor = "pulse:headset", "pulse:headset.monitor"
+    assert judge_far_end_route(heard, C, speaker, monitor).verdict is Verdict.PASS
+    other = judge_far_end_route(deaf, C, speaker, "pulse:speakers.monitor")
+    assert other.verdict is Verdict.FAIL and "set [capture] far_end_device" in other.fix
+    same = judge_far_end_route(deaf, C, speaker, monitor)
+    assert same.verdict is Verdict.FAIL and "already is this output's monitor" in same.fix
+    busy = judge_far_end_route(deaf, C, speaker, monitor, underflows=53)
+    assert busy.verdict is Verdict.WARN and "53 underflows" in busy.message
+    assert "less busy" in busy.fix
+    assert judge_far_end_route(deaf, C, speaker, monitor, underflows=3).verdict is Verdict.FAIL
 
 
 def test_test_signal_level_and_band():
