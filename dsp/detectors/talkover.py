@@ -65,6 +65,13 @@ stands over the leak in most frames of their speech; their pauses do not."""
 VETO_CLICK_FRACTION = 0.2
 """An overlap in which this share of the agent's frames are clicks is typing."""
 
+REVIVED_MIN_OVERLAP_FRAMES = 15
+"""A vetoed episode is revived only if both parties were heard together for this long (0.3 s)
+after the agent's voice began in it. Less is the customer finishing a turn the agent takes
+(a turn-end overlap, which the accuracy definitions never count as a talk-over); without
+this, an agent who typed while the customer spoke and then answered was reported as talking
+over them, the "talk-over" a few hundredths of a second long."""
+
 REVET_FRAMES = 10
 """A vetoed episode that goes on is judged again this often (0.2 s)."""
 
@@ -324,6 +331,8 @@ class TalkOver:
         if strong.mean() < ov.min_density or self._not_a_voice(first, i + 1):
             return ()
         start = first + int(np.argmax(strong))
+        if ov.end - start < REVIVED_MIN_OVERLAP_FRAMES:
+            return ()  # what overlaps the agent's voice is a turn's end: they took the turn
         first_talker = (customer.voice_start <= start and not self._talking_before(
             agent, customer, i + 1 - REVET_LOOKBACK_FRAMES, ov.min_density))
         initiator = Stream.AGENT if first_talker else Stream.CUSTOMER

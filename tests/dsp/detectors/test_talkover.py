@@ -5,10 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from dsp import FRAME_LEN
 from dsp.activity import TalkSpurts
-from dsp.detectors.talkover import MERGE_FRAMES, ONSET_LAG_FRAMES, TalkOver
+from dsp.detectors.talkover import (
+    MERGE_FRAMES,
+    ONSET_LAG_FRAMES,
+    REVIVED_MIN_OVERLAP_FRAMES,
+    TalkOver,
+)
 from dsp.echo import ECHO_DECIDED_FAR_FRAMES, EchoEstimator
 from dsp.events import Kind, Phase
 from dsp.party import frames
@@ -100,6 +106,27 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
     assert events[1].end == 420 * FRAME_LEN
+
+
+@pytest.mark.parametrize(("customer_end", "reported"),
+                         [(300 + REVIVED_MIN_OVERLAP_FRAMES, True),
+                          (299 + REVIVED_MIN_OVERLAP_FRAMES, False)])
+def test_typing_then_answering_as_the_customer_finishes_is_no_talk_over(customer_end,
+                                                                        reported):
+    # As above, but the customer stops soon after the agent's voice begins at 300: heard
+    # together for 0.3 s, the agent talks over them; one frame less, they took the turn.
+    det = TalkOver(S, _echo())
+    rng = np.random.default_rng(1)
+    end = 600
+    frame = np.arange(end)
+    typing = (frame >= 250) & (frame < 300)
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
+               (frame >= 300) & (frame < 420))
+    events = _step(det, (frame >= 250) & (frame < 420),
+                   (frame >= 200) & (frame < customer_end), 200)
+    assert bool(events) is reported, events
+    if reported:
+        assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
 
 
 def _leak_and_voice(room_dbfs: float = -58.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
