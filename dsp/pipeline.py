@@ -390,6 +390,7 @@ class Pipeline:
         a_list, c_list = a_speech.tolist(), c_speech.tolist()
         a_str, c_str = a_strong.tolist(), c_strong.tolist()
         a_res, c_res = a_resume.tolist(), c_resume.tolist()
+        a_aud, c_aud = a_audible.tolist(), c_audible.tolist()
         for k in range(n):
             i = i0 + k
             while s_next < len(shock) and shock_at[s_next] < i:
@@ -407,7 +408,8 @@ class Pipeline:
             a_act[k] = a_on
             c_act[k] = c_on
             if (a_on and c_on) or talkover.in_overlap:
-                found = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k])
+                found = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k], a_aud[k],
+                                      c_aud[k])
                 if found:
                     events += found
             if a_on or c_on:

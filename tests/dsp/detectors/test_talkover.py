@@ -67,6 +67,37 @@ def test_overlap_of_exactly_min_overlap_is_reported_one_frame_under_is_not():
     assert _run(n - 1) == []
 
 
+@pytest.mark.parametrize(("soft", "episodes"), [(False, 2), (True, 1)])
+def test_an_overlap_whose_soft_middle_the_gate_missed_is_one_talk_over(soft, episodes):
+    """The customer talks throughout; the agent talks over them, but the gate hears only two
+    weak frames of the agent's quieter middle (1.2 s: their spurt and activity run end, and
+    the loud part after it starts a new run). Where both stayed audible to the speech
+    time's softer measure, the episode lives on: one talk-over, not a second one "started"
+    by the agent's new run. Where the agent really was quiet, two."""
+    det = TalkOver(S, _echo())
+    rng = np.random.default_rng(2)
+    end = 800
+    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.zeros(end, bool),
+               np.ones(end, bool))
+    a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
+    events = []
+    for i in range(100, end):
+        loud = 200 <= i < 300 or 360 <= i < 500
+        a_sp = loud or i in (320, 335)            # the gate's only frames of the middle
+        c_sp = 150 <= i < 600
+        a.step(i, a_sp, loud)
+        c.step(i, c_sp)
+        a_aud = a_sp or (soft and 300 <= i < 360)
+        if (a.active and c.active) or det.in_overlap:
+            events += det.step(i, a, c, a_sp, c_sp, a_aud, c_sp)
+    events += det.close(end, a, c)
+    ends = [e for e in events if e.phase is Phase.END]
+    assert len(ends) == episodes, events
+    assert ends[0].start == 200 * FRAME_LEN and ends[0].data["initiator"] == "agent"
+    if soft:
+        assert ends[0].end == 500 * FRAME_LEN
+
+
 def test_a_talk_over_in_the_first_seconds_is_reported():
     events = _run(60, first=0)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
