@@ -137,6 +137,10 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "leak kept only while its edge stays within 4.5 dB (not 6)":
         lambda: _set("dsp.echo", "LEAK_EDGE_KEEP_DB", 4.5),
     "nothing held for the echo estimate (early talk-overs, agent speech time)": _no_echo_hold,
+    "a vetoed talk-over revived without 0.3 s of overlap after the agent's voice":
+        lambda: _set("dsp.detectors.talkover", "REVIVED_MIN_OVERLAP_FRAMES", -10**9),
+    "episodes not kept open by frames both parties are audible in":
+        lambda: _set("dsp.detectors.talkover", "EDGE_FRAMES", -1),
     "no VAD listening just above a steady background":
         lambda: _set("dsp.party", "LISTEN_MAX_SPREAD_DB", -1.0),
     "speech time keeps frames with a click's crest":
