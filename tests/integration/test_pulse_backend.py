@@ -316,6 +316,13 @@ def test_far_end_app_keeps_system_sounds_out_of_the_customer(
                               and "stopped playing" in r.get("reason", ""), after=mark,
                               what="the softphone's stream ending")
             assert gone["reason"] == "softphone stopped playing (call ended or app closed)"
+            # Back on the whole sink's monitor before the next call: started sooner, the
+            # softphone's next stream replaces a capture still down, and no "started playing"
+            # loss is logged for it.
+            d.wait_for(lambda r: r.get("event") == "device_restored"
+                       and r.get("stream") == "customer"
+                       and "plays nothing" in str(r.get("device")), after=mark,
+                       what="the fallback capture after the softphone's stream")
         clean, noisy = summaries[False], summaries[True]
         print(f"customer speech: {expected_customer_s:.2f} s in the file, "
               f"{clean['customer']['speech_s']} s captured alone, "
