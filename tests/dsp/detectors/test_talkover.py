@@ -122,10 +122,10 @@ def _step(det: TalkOver, agent: np.ndarray, customer: np.ndarray, first: int) ->
     return events + det.close(len(agent), a, c)
 
 
-def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_word():
-    # The customer talks from 200; the agent types from 250 (clicks the spurt takes for
-    # speech), then speaks from 300. The episode opens on the typing and is vetoed; the
-    # speech that follows is judged again and reported from its first strong frame.
+def _typing_then_speaking(customer_end: int) -> list:
+    """The customer talks from 200 to ``customer_end``; the agent types from 250 (clicks the
+    spurt takes for speech), then speaks from 300 to 420. The episode opens on the typing and
+    is vetoed; the speech that follows is judged again."""
     det = TalkOver(S, _echo())
     rng = np.random.default_rng(1)
     end = 600
@@ -133,7 +133,13 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
     typing = (frame >= 250) & (frame < 300)
     det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
                (frame >= 300) & (frame < 420))
-    events = _step(det, (frame >= 250) & (frame < 420), (frame >= 200) & (frame < 500), 200)
+    return _step(det, (frame >= 250) & (frame < 420), (frame >= 200) & (frame < customer_end),
+                 200)
+
+
+def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_word():
+    # Reported from the agent's first strong frame.
+    events = _typing_then_speaking(500)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
     assert events[1].end == 420 * FRAME_LEN
@@ -144,17 +150,9 @@ def test_typing_then_talking_over_the_customer_is_a_talk_over_from_the_first_wor
                           (299 + REVIVED_MIN_OVERLAP_FRAMES, False)])
 def test_typing_then_answering_as_the_customer_finishes_is_no_talk_over(customer_end,
                                                                         reported):
-    # As above, but the customer stops soon after the agent's voice begins at 300: heard
-    # together for 0.3 s, the agent talks over them; one frame less, they took the turn.
-    det = TalkOver(S, _echo())
-    rng = np.random.default_rng(1)
-    end = 600
-    frame = np.arange(end)
-    typing = (frame >= 250) & (frame < 300)
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
-               (frame >= 300) & (frame < 420))
-    events = _step(det, (frame >= 250) & (frame < 420),
-                   (frame >= 200) & (frame < customer_end), 200)
+    # The customer stops soon after the agent's voice begins at 300: heard together for
+    # 0.3 s, the agent talks over them; one frame less, they took the turn.
+    events = _typing_then_speaking(customer_end)
     assert bool(events) is reported, events
     if reported:
         assert events[0].start == 300 * FRAME_LEN and events[0].data["initiator"] == "agent"
