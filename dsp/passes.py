@@ -15,6 +15,7 @@ import numpy as np
 
 from dsp.block import join_features
 from dsp.levels import FrameFeatures
+from dsp.speech_time import Change
 
 
 class Pass(NamedTuple):
@@ -49,3 +50,39 @@ class Pass(NamedTuple):
                      cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
                      cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
                      explained)
+
+
+class SpeechPass(NamedTuple):
+    """What one step of the frame loop leaves for the speech-time counters (and, while the
+    echo estimator is undecided, for :class:`dsp.early_leak.EarlyLeakHold`)."""
+
+    i0: int
+    a_audible: np.ndarray
+    a_act: np.ndarray
+    a_changes: list[Change]
+    c_audible: np.ndarray
+    c_act: np.ndarray
+    c_changes: list[Change]
+    a_dbfs: np.ndarray
+    """The agent's frame levels."""
+    far_lagged: np.ndarray
+    """The far end's level at every delay, ``(n, lags)``."""
+
+    @staticmethod
+    def joined(passes: list[SpeechPass], levels: bool) -> SpeechPass:
+        """Consecutive passes as one; the levels (``a_dbfs``, ``far_lagged``) joined only if
+        ``levels`` (else the first pass's, unused)."""
+        if len(passes) == 1:
+            return passes[0]
+        first = passes[0]
+        return SpeechPass(
+            first.i0,
+            np.concatenate([p.a_audible for p in passes]),
+            np.concatenate([p.a_act for p in passes]),
+            [ch for p in passes for ch in p.a_changes],
+            np.concatenate([p.c_audible for p in passes]),
+            np.concatenate([p.c_act for p in passes]),
+            [ch for p in passes for ch in p.c_changes],
+            np.concatenate([p.a_dbfs for p in passes]) if levels else first.a_dbfs,
+            np.concatenate([p.far_lagged for p in passes]) if levels else first.far_lagged,
+        )

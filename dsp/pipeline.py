@@ -48,7 +48,7 @@ from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
 from dsp.levels import DBFS_FLOOR, frame_features
 from dsp.party import SEGMENT_FRAMES, Party, frames, impulsive
-from dsp.passes import Pass
+from dsp.passes import Pass, SpeechPass
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
@@ -87,12 +87,8 @@ class Pipeline:
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
         self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
-        self._speech_pending: list[tuple[int, np.ndarray, np.ndarray, list[Change],
-                                         np.ndarray, np.ndarray, list[Change],
-                                         np.ndarray, np.ndarray]] = []
-        """(first frame, then per party: audible, active, spurt changes; then the agent's
-        frame levels and the far end's at every delay) of the passes since the speech-time
-        counters were last fed."""
+        self._speech_pending: list[SpeechPass] = []
+        """The passes since the speech-time counters were last fed."""
         self._early_leak = EarlyLeakHold()
         self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
@@ -422,8 +418,8 @@ class Pipeline:
                     events.append(ev)
 
         events += shock[s_next:]
-        self._speech_pending.append((i0, a_audible, a_act, a_changes,
-                                     c_audible, c_act, c_changes, fa.rms_dbfs, far_lagged))
+        self._speech_pending.append(SpeechPass(i0, a_audible, a_act, a_changes, c_audible,
+                                               c_act, c_changes, fa.rms_dbfs, far_lagged))
         self._passes.append(Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
                                   None if echo_floor is None else c_act))
         if any(c_list):
@@ -440,26 +436,19 @@ class Pipeline:
     def _catch_up_speech(self) -> None:
         """Feed the speech-time counters the passes since they were last fed (see
         :meth:`_catch_up`), and copy their lifetime counts into the parties."""
-        pending = self._speech_pending
-        if not pending:
+        if not self._speech_pending:
             return
-        i0 = pending[0][0]
-        if self._early_leak.state is not HoldState.DONE:
-            self._early_leak.feed(
-                i0, np.concatenate([p[1] for p in pending]),
-                np.concatenate([p[7] for p in pending]),
-                np.concatenate([p[8] for p in pending]),
-                [ch for p in pending for ch in p[6]], self._agent.speech_time)
-        for party, k in ((self._agent, 1), (self._customer, 4)):
-            if len(pending) == 1:
-                audible, active, changes = pending[0][k], pending[0][k + 1], pending[0][k + 2]
-            else:
-                audible = np.concatenate([p[k] for p in pending])
-                active = np.concatenate([p[k + 1] for p in pending])
-                changes = [ch for p in pending for ch in p[k + 2]]
-            party.speech_time.block(i0, audible, active, changes)
+        holding = self._early_leak.state is not HoldState.DONE
+        p = SpeechPass.joined(self._speech_pending, levels=holding)
+        self._speech_pending.clear()
+        if holding:
+            self._early_leak.feed(p.i0, p.a_audible, p.a_dbfs, p.far_lagged, p.c_changes,
+                                  self._agent.speech_time)
+        for party, audible, active, changes in (
+                (self._agent, p.a_audible, p.a_act, p.a_changes),
+                (self._customer, p.c_audible, p.c_act, p.c_changes)):
+            party.speech_time.block(p.i0, audible, active, changes)
             party.speech_frames[1] = party.speech_time.so_far(1)
-        pending.clear()
 
     def _catch_up(self) -> list[Event]:
         """Hand what the passes since the last segment end gathered to what reads it only at
