@@ -25,15 +25,9 @@ from enum import Enum
 import numpy as np
 
 from dsp.activity import SpurtChange
+from dsp.detectors.talkover import LEAK_EXPLAINS_FRACTION
 from dsp.echo import EchoEstimator
 from dsp.speech_time import DELAY_FRAMES, EDGE_FRAMES, Change, SpeechTime
-
-LEAK_EXPLAINS_FRACTION = 0.8
-"""The held frames are dropped only when the leak explains at least this share of the
-audible ones: the rule the talk-over detector applies to a talk-over it held back (see
-:data:`dsp.detectors.talkover.LEAK_EXPLAINS_FRACTION`). A first estimate made on double talk
-can find a leak that is not there (a fan call whose parties start together: 0.78
-correlation); an agent really talking stands over it in most frames of their speech."""
 
 HOLD_MAX_FRAMES = 750
 """A hold the echo estimator has not decided in 15 s ends with nothing dropped (memory stays
@@ -44,7 +38,9 @@ class HoldState(Enum):
     WATCHING = "watching"
     """The customer has not started a spurt yet: only the last frames' levels are kept."""
     HOLDING = "holding"
+    """The agent's decisions are held from shortly before the customer's first spurt."""
     DONE = "done"
+    """The estimator decided (or the hold grew too old): nothing more is held, ever."""
 
 
 class EarlyLeakHold:
@@ -104,7 +100,12 @@ class EarlyLeakHold:
             self._end()
 
     def release(self, echo: EchoEstimator, speech_time: SpeechTime) -> None:
-        """End a hold with the estimate as it stands (also at the end of input)."""
+        """End a hold with the estimate as it stands (also at the end of input). The held
+        frames are dropped only when the leak explains :data:`LEAK_EXPLAINS_FRACTION` of the
+        audible ones, the rule the talk-over detector applies to a talk-over it held back: a
+        first estimate made on double talk can find a leak that is not there (a fan call
+        whose parties start together: 0.78 correlation), and an agent really talking stands
+        over it in most frames of their speech."""
         if self.state is not HoldState.HOLDING:
             return
         drop = None
