@@ -30,6 +30,12 @@ STAMP_EVERY_S = 0.5
 """How often a stream's capture time is taken (the clock fit needs a point now and then, not
 one per block: see :class:`dsp.align.StreamClock`)."""
 
+STAMP_FIRST = 6
+STAMP_FIRST_EVERY_S = 0.1
+"""The first :data:`STAMP_FIRST` capture times of a stream come this often: the fit's median
+needs a few points by the first half second, when one late point would otherwise place the
+whole first second."""
+
 DISPATCH_MAX = 1000
 """Bound on the events run per tick (a server flooding the socket cannot hold the thread)."""
 
@@ -104,6 +110,7 @@ class PulseInputStream:
         not a stalled source)."""
         self.next_stamp = 0.0
         """When the stream's capture time is next due (:meth:`sleep_until`)."""
+        self._stamps = 0
         self._cbs: list[Any] = []
         self._ptr = ctypes.c_void_p()
         self._nbytes = ctypes.c_size_t()
@@ -250,7 +257,9 @@ class PulseInputStream:
                     if n < 0:
                         break
                     ep.mark(ep.n_seen + n // 4, t)
-                    self.next_stamp = t + STAMP_EVERY_S
+                    self._stamps += 1
+                    self.next_stamp = t + (STAMP_FIRST_EVERY_S if self._stamps < STAMP_FIRST
+                                           else STAMP_EVERY_S)
                     return
                 before = n
             ep.finished = True

@@ -36,6 +36,10 @@ is dominated by jitter."""
 REFIT_EVERY_S = 1.0
 """The line is refitted after this much new capture time."""
 
+YOUNG_POINTS = 8
+"""Until a stream has this many points, every new one refits the line: the first second of a
+call must not hang on its first capture time alone."""
+
 DUPLICATE_MAX = 8
 """A correction of up to this many samples repeats audio; a longer gap is filled with silence."""
 
@@ -60,23 +64,30 @@ class StreamClock:
         pts.append((n, t))
         while pts and t - pts[0][1] > self.window_s:
             pts.popleft()
-        if not self.ready or t - self._fitted_at >= REFIT_EVERY_S:
+        if (not self.ready or len(pts) <= YOUNG_POINTS
+                or t - self._fitted_at >= REFIT_EVERY_S):
             self._fit()
             self._fitted_at = t
 
     def _fit(self) -> None:
+        """The line through the points: its slope by least squares (once the points span
+        :data:`MIN_FIT_SPAN_S`), its offset by the median of the points' offsets from it.
+
+        A median, not the mean, because a capture time can be a scheduler's delay late (a
+        reader that times a packet's arrival, on a loaded machine): with few points, one
+        such point moved the whole stream ~10 ms against the other for the first second."""
         arr = np.asarray(self._points, dtype=np.float64)
         n, t = arr[:, 0], arr[:, 1]
-        n_mean, t_mean = float(n.mean()), float(t.mean())
+        n_mean = float(n.mean())
         period = self._prior
         if t[-1] - t[0] >= MIN_FIT_SPAN_S:
             dn = n - n_mean
-            slope = float(dn @ (t - t_mean)) / float(dn @ dn)
+            slope = float(dn @ (t - t.mean())) / float(dn @ dn)
             if abs(slope * self.rate - 1.0) <= MAX_SKEW:
                 period = slope
         self.period = period
         self._n_ref = n_mean
-        self._t_ref = t_mean
+        self._t_ref = n_mean * period + float(np.median(t - n * period))
         self.ready = True
 
     def time_of(self, n: float) -> float:

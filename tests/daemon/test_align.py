@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp.align import Aligner
+from dsp.align import Aligner, StreamClock
 from dsp.events import Kind, Phase
 from dsp.pipeline import Pipeline
 from tests.speech import two_party_call
@@ -99,3 +99,14 @@ def test_200ppm_skew_over_an_hour_keeps_talk_overs_in_place():
     assert len(got) == len(expected), (got, expected)
     for g, e in zip(got, expected, strict=True):
         assert abs(g - e) <= 0.1, (got, expected)
+
+
+def test_one_late_capture_time_does_not_place_the_first_second():
+    """A reader that times packets by their arrival can stamp the first one a scheduler's
+    delay late. By half a second (six points) the stream sits where the other points put it,
+    not 10 ms late: every young point refits the line, and its offset is their median."""
+    clock = StreamClock(RATE, 60.0)
+    clock.add(0, 0.010)  # the first capture time, 10 ms late
+    for k in range(1, 6):
+        clock.add(k * BLOCK, k * BLOCK / RATE)
+    assert abs(clock.time_of(0)) < 0.001, clock.time_of(0)
