@@ -30,6 +30,7 @@ from daemon.device_choice import (
     NoInputDevices,
     by_name,
 )
+from daemon.portaudio import load_sounddevice
 from daemon.pulse_streams import PlayingApp, PulseUnavailable, server_view
 
 PACTL_TIMEOUT_S = 2.0
@@ -235,7 +236,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 @command("devices")
 def main(args: argparse.Namespace) -> int:
     try:
-        import sounddevice as sd  # optional: raises OSError without the PortAudio library
+        sd = load_sounddevice()  # raises OSError without the PortAudio library
     except OSError as exc:
         raise CommandError(f"{exc}; install Debian's libportaudio2", EXIT_CANNOT_RUN) from None
     devices = list_input_devices(sd)

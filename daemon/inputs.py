@@ -18,6 +18,7 @@ from daemon.audiofile import CallSource
 from daemon.capture import CaptureStream
 from daemon.config import CaptureSettings
 from daemon.device_event import DeviceEvent
+from daemon.portaudio import load_sounddevice
 from daemon.pulse_capture import PulseBackend, PulseCaptureStream, choose_backend
 from daemon.replay import ReplayFeeder, ReplayStream
 from daemon.state import StreamHealth
@@ -74,7 +75,7 @@ def open_capture(cap: CaptureSettings, wake: Callable[[], None],
     if backend == "pulse":
         sd, stream_cls = PulseBackend(), PulseCaptureStream
     else:
-        import sounddevice as sd  # optional: raises OSError without the PortAudio library
+        sd = load_sounddevice()  # raises OSError without the PortAudio library
 
         stream_cls = CaptureStream
     mic = stream_cls("agent", cap.mic_device, "mic_device", "mic", cap, health["agent"])

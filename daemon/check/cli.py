@@ -50,6 +50,7 @@ from daemon.config import ConfigError
 from daemon.device_choice import DeviceError
 from daemon.devices import list_input_devices
 from daemon.hearing import headset_model, record_sensitivity
+from daemon.portaudio import load_sounddevice
 
 EXIT_OK, EXIT_WARN, EXIT_FAIL = 0, 1, 2
 
@@ -178,7 +179,7 @@ def _check(args: argparse.Namespace) -> int:
               "(--non-interactive)", file=sys.stderr)
         interactive = False
     try:
-        import sounddevice as sd  # optional: raises OSError without the PortAudio library
+        sd = load_sounddevice()  # raises OSError without the PortAudio library
     except OSError as exc:
         return _cannot_run(args, f"{exc}; install Debian's libportaudio2 and libasound2-plugins")
     try:
