@@ -366,7 +366,8 @@ class Monitor:
         self.flush()
         if self.calls.call is not None:
             self.end_call("new call started")
-        self.pipeline.start_call()
+        idle = self.pipeline.start_call()
+        self.out.events(idle, None)  # dead air between calls: logged, not the new call's
         pos = self.pipeline.position
         call = self.calls.start(pos / ANALYSIS_RATE, pos, self.media_now(), auto, call_id)
         self.state.calls_total = self.calls.count

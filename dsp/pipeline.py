@@ -225,9 +225,14 @@ class Pipeline:
         self._finished = True
         return events
 
-    def start_call(self) -> None:
-        """Reset the per-call statistics; adaptive state (noise floors, echo) carries on."""
+    def start_call(self) -> list[Event]:
+        """Reset the per-call statistics; adaptive state (noise floors, echo) carries on.
+
+        Returns the dead air of an idle workstation (it began after the last call ended),
+        closed here: dead air is a call's, and one still open would be carried into the new
+        call's report from before its start."""
         self._catch_up()
+        closed = self._dead_air.close(self._frame)
         self._call_start_frame = self._frame
         self._dead_air.start_call(self._frame)
         self._speech_stale = False
@@ -240,6 +245,7 @@ class Pipeline:
             party.noise.start_call()
         self._talkover.start_call()
         self._turns.start_call(self._frame)
+        return closed
 
     def end_call(self) -> list[Event]:
         """Close every open condition at the current position (call over or input ended)."""

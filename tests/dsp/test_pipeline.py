@@ -218,6 +218,27 @@ def test_stats_and_call_reset(interrupted_call):
     assert p.totals.talk_over.count == first.talk_over.count
 
 
+def test_dead_air_between_calls_is_closed_when_the_next_call_starts(interrupted_call):
+    """After a call ends, a quiet workstation is dead air again as far as the detector goes
+    (the daemon logs it and sends no nudge). When the next call starts, that dead air ends
+    there: the new call holds no dead air from before its start, and none before its first
+    word."""
+    agent, customer = interrupted_call
+    p = Pipeline()
+    quiet = np.zeros(RATE * 8, np.float32)
+    events = p.push(agent, customer) + p.end_call()
+    events += p.push(quiet, quiet)  # between calls: 8 s of nobody
+    idle = [e for e in events if e.kind is Kind.SILENCE and e.phase is Phase.BEGIN]
+    assert idle and idle[-1].start < len(agent) + 3 * RATE, idle
+    start = p.position
+    closed = p.start_call()
+    assert [(e.kind, e.phase) for e in closed] == [(Kind.SILENCE, Phase.END)], closed
+    assert closed[0].end == start
+    events = p.push(quiet[: RATE * 6], quiet[: RATE * 6]) + p.end_call()
+    assert not [e for e in events if e.kind is Kind.SILENCE], events
+    assert p.start_call() == []
+
+
 def test_digital_silence_and_extreme_values_do_not_break_anything():
     n = RATE * 3
     weird = [np.zeros(n, np.float32), np.full(n, 1.0, np.float32),
