@@ -319,8 +319,15 @@ class Service:
         # what the streams captured since the last pass goes into the pipeline first.
         self.monitor.catch_up()
         if command == "start":
+            # A running call is ended first; its summary goes back with the reply, as `end`
+            # would give it, so a script that starts calls loses none.
+            ended = (self.monitor.end_call("new call started")
+                     if self.calls.call is not None else None)
             call = self.monitor.start_call(auto=False, call_id=arg)
-            return {"ok": True, "call_id": call.id}
+            reply: dict[str, Any] = {"ok": True, "call_id": call.id}
+            if ended is not None:
+                reply["ended"] = {"call_id": ended[0].id, "summary": ended[1]}
+            return reply
         if command == "end":
             ended = self.monitor.end_call("ended by control request")
             if ended is None:

@@ -113,15 +113,21 @@ def test_call_command_controls_the_daemon(tmp_path):
         assert out.returncode == 2 and "no call in progress" in out.stdout
         out = cli("call", "start", "ticket-42", "--config", cfg)
         assert json.loads(out.stdout) == {"ok": True, "call_id": "ticket-42"}
+        # starting a call while one runs ends it, and says so with its summary
+        out = cli("call", "start", "ticket-43", "--config", cfg)
+        reply = json.loads(out.stdout)
+        assert reply["call_id"] == "ticket-43" and reply["ended"]["call_id"] == "ticket-42"
+        assert reply["ended"]["summary"]["schema"] == "callwatch.analysis/1"
         status = json.loads(cli("call", "status", "--config", cfg).stdout)
-        assert status["call_id"] == "ticket-42" and status["calls_total"] == 2
+        assert status["call_id"] == "ticket-43" and status["calls_total"] == 3
         out = cli("call", "start", "bad/id", "--config", cfg)
         assert out.returncode == 2 and "call id" in out.stdout
         d.terminate()
     finally:
         d.kill()
     ended = [r for r in d.records if r["event"] == "call_ended"]
-    assert [r["call_id"] for r in ended][-1] == "ticket-42"
+    assert [r["call_id"] for r in ended][-2:] == ["ticket-42", "ticket-43"]
+    assert next(r for r in ended if r["call_id"] == "ticket-42")["reason"] == "new call started"
 
 
 def test_demo_next_to_a_running_callwatch_takes_its_own_endpoints(tmp_path):
