@@ -85,6 +85,8 @@ class Check:
         self.far_source: str | None = None
         self.speech_target: OutputTarget | None = None
         self._silence_zero = False
+        self._mic_silent = False
+        """``mic_signal`` failed: the items measured on the mic are skipped."""
         self._silence_level: float | None = None
         self._speech_rms: float | None = None
         self._speech_zero = True
@@ -257,6 +259,7 @@ class Check:
         mic_x = self.mic.samples(starts[id(self.mic)])
         cp = measure_coupling(burst, mic_x, rate)
         self.items.append(judge_echo(cp, self.det, self.cs))
+        self._skip_without_mic_signal("echo")
         far_cp: Coupling | None = None
         if self.far is not None:
             far_x = self.far.samples(starts[id(self.far)])
@@ -312,8 +315,10 @@ class Check:
                 if sp is not None and sp.samples:
                     level = max(level, amplitude_dbfs(self._speech_rms or 0.0))
                     zero = zero and self._speech_zero
-                self.items.insert(self._index_after("far_end_device"),
-                                  judge_mic_signal(level, zero, self.det, self.mic_source, muted))
+                signal = judge_mic_signal(level, zero, self.det, self.mic_source, muted)
+                self.items.insert(self._index_after("far_end_device"), signal)
+                self._mic_silent = signal.verdict is Verdict.FAIL
+                self._skip_without_mic_signal("noise", "dc_offset")
             if self.mic is not None:
                 self.items.append(judge_speech_level(sp, self.det, self.cs, vol))
                 self.items.append(judge_clipping(sp, self.det, vol))
@@ -328,6 +333,17 @@ class Check:
             for r in (self.mic, self.far):
                 if r is not None:
                     r.close()
+
+    def _skip_without_mic_signal(self, *names: str) -> None:
+        """A mic that gives no signal (``mic_signal`` failed) measures nothing: its noise
+        floor of -120 dBFS and "no speaker sound reaches the mic" would read as passes, in
+        the report and on the fleet's board. Those items become skips."""
+        if not self._mic_silent:
+            return
+        for i, it in enumerate(self.items):
+            if it.name in names and it.verdict is not Verdict.SKIP:
+                self.items[i] = Item(it.name, Verdict.SKIP, None, None, None,
+                                     "Not measured: the mic gives no signal (see mic_signal)")
 
     def _index_after(self, name: str) -> int:
         for i, it in enumerate(self.items):

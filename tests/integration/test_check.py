@@ -147,11 +147,17 @@ def test_muted_mic_is_dead(virtual_headset, tmp_path):  # noqa: F811
     assert "pactl set-source-mute headset_mic 0" in dead["fix"]
 
 
-def test_silent_mic_is_dead(virtual_headset, tmp_path):  # noqa: F811
-    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback")
+def test_silent_mic_is_dead_and_measures_nothing(virtual_headset, tmp_path):  # noqa: F811
+    """What a dead mic would "measure" (a -120 dBFS noise floor, no speaker sound reaching
+    it) is skipped, not passed: a pass would read as a good headset on the fleet's board."""
+    rc, res, err, _ = run_check(virtual_headset, tmp_path)
     assert rc == 2, err
     dead = item(res, "mic_signal")
     assert dead["verdict"] == "fail" and "digital silence" in dead["message"]
+    for name in ("noise", "hum", "dc_offset", "echo"):
+        it = item(res, name)
+        assert it["verdict"] == "skip" and it["value"] is None, it
+    assert "the mic gives no signal" in item(res, "echo")["message"]
 
 
 def test_mains_hum_is_found_with_its_frequency(virtual_headset, tmp_path):  # noqa: F811
