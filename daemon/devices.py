@@ -252,9 +252,10 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         for d in devices:
             print(json.dumps(asdict(d)))
+        described = source_descriptions()
         for s in sources or []:
             print(json.dumps({"pulse_source": s, "monitor": s.endswith(".monitor"),
-                              "spec": f"pulse:{s}"}))
+                              "spec": f"pulse:{s}", "description": described.get(s)}))
         for a in playing_apps():
             print(json.dumps({"playing_app": a.application, "binary": a.binary,
                               "sink": a.sink, "media": a.media, "sink_input": a.index}))
@@ -267,9 +268,15 @@ def main(args: argparse.Namespace) -> int:
         print(f"{mark:2}{d.index:>3}  {d.name:<28} {d.hostapi:<10} {d.channels:>3} "
               f"{d.default_samplerate_hz:>6}  {notes}")
     if sources:
-        print("\nPulseAudio sources (use as \"pulse:NAME\"):")
+        print("\nPulseAudio sources (use as \"pulse:NAME\"; a device setting matches a part "
+              "of the name or of the description):")
+        described = source_descriptions()
+        quoted = {s: f'"{described[s]}"' if s in described else "" for s in sources}
+        width, dwidth = (max(len(s) for s in sources) + 6,
+                         max(len(q) for q in quoted.values()))
         for s in sources:
-            print(f"  pulse:{s}" + ("  monitor (far end)" if s.endswith(".monitor") else ""))
+            print(f"  {'pulse:' + s:<{width}}  {quoted[s]:<{dwidth}}  "
+                  f"{'monitor (far end)' if s.endswith('.monitor') else ''}".rstrip())
         mon = default_sink_monitor()
         if mon:
             print(f"\nfar_end_device = \"\" captures pulse:{mon} (monitor of the default sink)")
@@ -280,6 +287,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {a.application or '?':<24} binary {a.binary or '?':<16} on {a.sink}"
                   f"  ({a.media})")
     return 0
+
+
+def source_descriptions() -> dict[str, str]:
+    """Each source's description (what a device setting can also match, e.g. "Monitor of
+    Jabra Evolve2 40 Stereo"), or none without a server or libpulse."""
+    try:
+        return {s.name: s.description for s in server_view().sources}
+    except (PulseUnavailable, OSError):
+        return {}
 
 
 def playing_apps() -> list[PlayingApp]:

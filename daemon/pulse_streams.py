@@ -297,6 +297,11 @@ def resolve_source(view: ServerView, spec: str | int, role: str, key: str) -> De
     want = _fold(spec)
     matches = exact or [s for s in view.sources
                         if want in _fold(s.name) or want in _fold(s.description)]
+    if len(matches) > 1:
+        # A headset's brand names both its mic and its speaker's monitor: a short name means
+        # the mic for the mic and the monitor for the far end.
+        fitting = [s for s in matches if s.monitor == (role == "far end")]
+        matches = fitting if len(fitting) == 1 else matches
     if len(matches) == 1:
         return DeviceChoice(spec, matches[0].index, matches[0].name)
     if not matches:

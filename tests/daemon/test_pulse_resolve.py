@@ -44,6 +44,18 @@ def test_alsa_style_names_find_their_source_whatever_the_separators():
     assert resolve_source(VIEW, "jabra evolve2", "mic", "k").name.startswith("alsa_input.usb-J")
 
 
+def test_a_brand_name_means_the_mic_for_the_mic_and_the_monitor_for_the_far_end():
+    """A USB headset's speaker monitor carries the same brand as its mic."""
+    view = dataclasses.replace(VIEW, sources=(*VIEW.sources, Source(
+        "alsa_output.usb-Jabra_Evolve2_40-00.analog-stereo.monitor", 4,
+        "Monitor of Jabra Evolve2 40 Stereo", 48000, True)))
+    assert resolve_source(view, "Jabra", "mic", "k").name.startswith("alsa_input.usb-J")
+    assert resolve_source(view, "jabra", "far end", "k").name.startswith("alsa_output.usb-J")
+    with pytest.raises(DeviceError, match="several sources match"):  # two mics named headset
+        resolve_source(dataclasses.replace(view, sources=(*view.sources, Source(
+            "headset_mic_2", 5, "Headset_Mic 2", 48000, False))), "headset", "mic", "k")
+
+
 def test_pulse_prefix_names_one_source_exactly():
     c = resolve_source(VIEW, "pulse:mic_feed.monitor", "mic", "mic_device")
     assert c.pulse_source == "mic_feed.monitor" and c.label == "pulse:mic_feed.monitor"

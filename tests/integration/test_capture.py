@@ -77,8 +77,13 @@ def test_devices_lists_the_virtual_headset(virtual_headset):  # noqa: F811
     by_name = {r["name"]: r for r in rows if "name" in r}
     assert by_name["speaker_monitor"]["monitor"] is True
     assert by_name["headset_mic"]["monitor"] is False
-    assert {"pulse_source": "headset_speaker.monitor", "monitor": True,
-            "spec": "pulse:headset_speaker.monitor"} in rows
+    mon = next(r for r in rows if r.get("pulse_source") == "headset_speaker.monitor")
+    assert mon["monitor"] is True and mon["spec"] == "pulse:headset_speaker.monitor"
+    assert mon["description"].startswith("Monitor of "), mon  # what a short name matches
+    text = subprocess.run([sys.executable, "-m", "daemon.cli", "devices"], capture_output=True,
+                          text=True, env=virtual_headset.full_env(), timeout=30).stdout
+    line = next(x for x in text.splitlines() if "pulse:headset_speaker.monitor" in x)
+    assert '"Monitor of ' in line and "monitor (far end)" in line, text
 
 
 @pytest.mark.parametrize("as_json", [True, False])
