@@ -21,7 +21,7 @@ from daemon.config import ConfigError, load_config, resolve_path
 from daemon.device_choice import DeviceError, NoInputDevices
 from daemon.logjson import EventLog
 from daemon.service import Service
-from daemon.startable import check_startable
+from daemon.startable import check_devices, check_startable
 
 EXIT_OK = 0
 
@@ -67,11 +67,14 @@ def main(args: argparse.Namespace, service_class: type[Service] | None = None,
             print(f"{prog}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.check_config:
-        problems = check_startable(cfg)
+        device_problems, note = check_devices(cfg)
+        problems = check_startable(cfg) + device_problems
         for problem in problems:
             print(f"{prog}: {problem}", file=sys.stderr)
         if problems:
             return EXIT_BAD_INPUT
+        if note:
+            print(f"{prog}: note: {note}", file=sys.stderr)
         print(f"{cfg.path}: OK")
         return EXIT_OK
     if problem := speed_problem(args.speed):

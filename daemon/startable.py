@@ -2,8 +2,8 @@
 stop ``callwatch run`` at start (``callwatch run --check-config`` reports them).
 
 Kept apart from :mod:`daemon.config` because it needs what the config only describes: the
-control socket's path (:mod:`daemon.control`) and the metrics endpoint's TLS context
-(:mod:`daemon.metrics_server`).
+control socket's path (:mod:`daemon.control`), the metrics endpoint's TLS context
+(:mod:`daemon.metrics_server`) and the capture devices (:func:`check_devices`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ import socket
 
 from daemon.config import Config, show
 from daemon.control import socket_path
+from daemon.device_choice import DeviceError, NoInputDevices
+from daemon.devices import resolve
 from daemon.metrics_server import MetricsServerError, _tls_context
+from daemon.portaudio import load_sounddevice
+from daemon.pulse_capture import choose_backend
+from daemon.pulse_streams import PulseUnavailable, resolve_source, server_view
 
 UNIX_PATH_MAX = 107
 """Longest Unix socket path Linux binds (``sun_path`` is 108 bytes with the final NUL)."""
@@ -66,3 +71,40 @@ def _socket_path_problems(cfg: Config, where: str) -> list[str]:
     if path.is_dir():
         return [f"{key}: is a directory"]
     return []
+
+
+def check_devices(cfg: Config) -> tuple[list[str], str | None]:
+    """Whether ``[capture] mic_device`` and ``far_end_device`` name devices of this machine as
+    it is now (a start refuses a name that matches nothing): ``(problems, note)``, the note
+    saying why the devices were not checked when no sound server answers, as on a machine
+    that builds an image, or one whose headset user is not logged in."""
+    where = cfg.path or "(defaults)"
+    cap = cfg.capture
+    specs = (("mic", "mic_device", cap.mic_device),
+             ("far end", "far_end_device", cap.far_end_device))
+    try:
+        view = server_view()
+    except PulseUnavailable as exc:
+        view = None
+        if cap.backend != "portaudio":
+            return [], f"devices not checked: {exc}"
+    try:
+        backend, _ = choose_backend(cap)
+    except DeviceError as exc:
+        return [f"{where}: {exc}"], None
+    problems = []
+    try:
+        sd = load_sounddevice() if backend == "portaudio" else None
+        for role, key, spec in specs:
+            try:
+                if view is not None and backend == "pulse":
+                    resolve_source(view, spec, role, key)
+                else:
+                    resolve(sd, spec, role, key)
+            except NoInputDevices as exc:
+                return [], f"devices not checked: {exc}"
+            except DeviceError as exc:
+                problems.append(f"{where}: {exc}")
+    except OSError as exc:  # no PortAudio library
+        return [], f"devices not checked: {exc}"
+    return problems, None

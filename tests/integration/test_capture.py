@@ -217,3 +217,33 @@ def test_calls_start_and_end_from_far_end_activity(virtual_headset, tmp_path, ba
         assert rc == 0
     finally:
         d.kill()
+
+
+def test_check_config_checks_the_devices_when_a_sound_server_answers(virtual_headset,  # noqa: F811
+                                                                     tmp_path):
+    """A start refuses a device name that matches nothing: so does --check-config, when there
+    is a server to ask. Without one (a machine building an image) it says the devices were
+    not checked, and the file is still OK."""
+    import subprocess
+    import sys
+
+    def check(text: str, **env: str) -> subprocess.CompletedProcess[str]:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(text)
+        return subprocess.run([sys.executable, "-m", "daemon.cli", "run", "--config", str(cfg),
+                               "--check-config"], capture_output=True, text=True,
+                              env=virtual_headset.full_env(**env), timeout=60)
+
+    out = check('[capture]\nmic_device = "Jabra Evolve2 99"\n')
+    assert out.returncode == 2 and out.stdout == "", out
+    assert out.stderr.strip() == (
+        f'callwatch run: {tmp_path / "c.toml"}: [capture] mic_device = "Jabra Evolve2 99": no '
+        'mic source matches; sources: "headset_speaker.monitor", "mic_feed.monitor", '
+        '"headset_mic"'), out.stderr
+    out = check('[capture]\nmic_device = "headset mic"\nfar_end_device = "speaker monitor"\n')
+    assert (out.returncode, out.stderr) == (0, ""), out
+    assert out.stdout.endswith("c.toml: OK\n")
+    out = check('[capture]\nmic_device = "Jabra Evolve2 99"\n',
+                PULSE_SERVER=f"unix:{tmp_path}/no-such-server")
+    assert out.returncode == 0 and out.stdout.endswith("c.toml: OK\n"), out
+    assert "note: devices not checked: no sound server answers" in out.stderr, out.stderr
