@@ -291,23 +291,35 @@ def build_settings(cls: type, values: dict[str, Any], where: str) -> Any:
     ``where`` prefixes every error (``config.toml: [detectors]``). Unknown keys, wrong types
     and values outside the field's ``min``/``max``/``choices`` raise :class:`ConfigError`.
     """
+    obj, problems, _ = _build(cls, values, where)
+    if problems:
+        raise ConfigError(problems)
+    return obj
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> tuple[Any, list[str], set[str]]:
+    """``(instance, problems, bad keys)``: the instance takes the keys that are valid on their
+    own (the defaults for the rest), so the rules between keys can still be checked and every
+    problem of a file reported at once."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     problems: list[str] = []
+    bad: set[str] = set()
     for key, value in values.items():
         problem = _problem(fields, hints, key, value, where)
         if isinstance(problem, str):
             problems.append(problem)
+            bad.add(key)
         else:
             kwargs[key] = problem[0]
-    if problems:
-        raise ConfigError(problems)
     try:
         obj = cls(**kwargs)
     except (TypeError, ValueError) as exc:  # a class's own cross-field check (__post_init__)
-        raise ConfigError(f"{where}: {' '.join(str(exc).split())}") from None
-    return obj
+        if not problems:  # with bad keys, a rule between keys may be one of theirs
+            problems.append(f"{where}: {' '.join(str(exc).split())}")
+        obj = cls()
+    return obj, problems, bad
 
 
 def _problem(fields: dict[str, dataclasses.Field[Any]], hints: dict[str, Any], key: str,
@@ -361,6 +373,7 @@ def parse(data: dict[str, Any], path: str) -> Config:
     for table, cls in classes.items():
         kwargs[table] = cls()
     problems: list[str] = []
+    bad: dict[str, set[str]] = {}  # per table, the keys refused on their own
     for table, values in data.items():
         cls = classes.get(table)
         if not isinstance(values, dict):
@@ -372,25 +385,33 @@ def parse(data: dict[str, Any], path: str) -> Config:
             problems.append(f"{path}: [{_name(table)}]: unknown table;"
                             f"{_did_you_mean(table, classes, '[{}]')} known tables: {known}")
         else:
-            try:
-                kwargs[table] = build_settings(cls, values, f"{path}: [{table}]")
-            except ConfigError as exc:
-                problems += exc.problems
-    if problems:
-        raise ConfigError(problems)
+            kwargs[table], found, bad[table] = _build(cls, values, f"{path}: [{table}]")
+            problems += found
+
+    def valid(table: str, *keys: str) -> bool:
+        return not bad.get(table, set()) & set(keys)
+
+    # The rules between keys, for keys that are valid on their own: reported with the rest.
     cap: CaptureSettings = kwargs["capture"]
-    if cap.retry_max_s < cap.retry_min_s:
-        raise ConfigError(
+    if valid("capture", "retry_min_s", "retry_max_s") and cap.retry_max_s < cap.retry_min_s:
+        problems.append(
             f"{path}: [capture] retry_max_s = {cap.retry_max_s}: must be at least retry_min_s "
             f"({cap.retry_min_s})"
         )
     det: DetectorSettings = kwargs["detectors"]
-    if det.too_loud_dbfs <= det.too_quiet_dbfs:
-        raise ConfigError(
+    if valid("detectors", "too_loud_dbfs", "too_quiet_dbfs") \
+            and det.too_loud_dbfs <= det.too_quiet_dbfs:
+        problems.append(
             f"{path}: [detectors] too_loud_dbfs = {det.too_loud_dbfs}: must be above "
             f"too_quiet_dbfs ({det.too_quiet_dbfs}); a level cannot be too quiet and too loud"
         )
-    _check_vad_engine(det, path)
+    if valid("detectors", "vad", "vad_mode"):
+        try:
+            _check_vad_engine(det, path)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     return Config(**kwargs)
 
 

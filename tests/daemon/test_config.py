@@ -133,13 +133,16 @@ def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path):
     with file, table, key and what it must be; the good keys are not mentioned."""
     p = tmp_path / "c.toml"
     p.write_text('[metrics]\nport = 99999\n[alerts]\ntalk_over_severity = "loud"\n'
-                 'cooldown_s = 30\n[detectors]\nmin_overlap = 0.8\n[sound]\nx = 1\n')
+                 'cooldown_s = 30\n[detectors]\nmin_overlap = 0.8\ntoo_loud_dbfs = -50.0\n'
+                 '[sound]\nx = 1\n[capture]\nretry_min_s = 5.0\nretry_max_s = 2.0\n')
     with pytest.raises(ConfigError) as info:
         load_config(p)
     problems = info.value.problems
+    # the rules between two keys come with the rest, not in a second round
     assert [line.split(": ", 2)[1] for line in problems] == [
         "[metrics] port = 99999", "[alerts] talk_over_severity = \"loud\"",
-        "[detectors] min_overlap = 0.8", "[sound]"]
+        "[detectors] min_overlap = 0.8", "[sound]", "[capture] retry_max_s = 2.0",
+        "[detectors] too_loud_dbfs = -50.0"]
     out = run_check("--config", str(p))
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.splitlines() == [f"callwatch run: {line}" for line in problems]
@@ -147,6 +150,11 @@ def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path):
     assert "[detectors] min_overlap = 0.8: unknown key; did you mean min_overlap_s? known " \
            "keys: " in problems[2]
     assert "did you mean" not in problems[3]  # [sound] is nothing like a table we have
+    # a rule between keys is not checked against a key refused on its own
+    p.write_text('[detectors]\ntoo_quiet_dbfs = "loud"\ntoo_loud_dbfs = -50.0\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert len(info.value.problems) == 1 and "too_quiet_dbfs" in info.value.problems[0]
     p.write_text("[alert]\ncooldown_s = 30\n")
     with pytest.raises(ConfigError, match=r"\[alert\]: unknown table; did you mean \[alerts\]\? "
                                           r"known tables: "):
