@@ -57,12 +57,23 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
             importlib.import_module(module).add_arguments(p)
+    parser.set_defaults(_commands=sub.choices)
     return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line, an unknown option refused with the usage of the command it was given
+    to (argparse's own subcommands hand it up to ``callwatch``'s, which does not list it)."""
+    args, extra = build_parser(argv).parse_known_args(argv)
+    commands = vars(args).pop("_commands")
+    if extra:
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    args = parse(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         rc = int(module.main(args) or 0)

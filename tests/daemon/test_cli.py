@@ -17,3 +17,16 @@ def test_version_prints_the_installed_version_and_exits_0():
     assert (out.returncode, out.stdout, out.stderr) == \
         (0, f"callwatch {version('callwatch')}\n", "")
     assert version("callwatch").count(".") == 2  # X.Y.Z, not the "0" of an uninstalled tree
+
+
+def test_an_unknown_option_is_refused_with_its_commands_usage():
+    """argparse hands a subcommand's unknown option up to the top-level parser, whose usage
+    lists no option of the command: the command's own usage is the one that helps."""
+    for command, usage in (("run", "usage: callwatch run [-h] [--config TOML]"),
+                           ("analyze", "usage: callwatch analyze [-h]")):
+        out = subprocess.run([str(CALLWATCH), command, "--bogus"], capture_output=True,
+                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert out.returncode == 2 and out.stdout == "", out
+        assert out.stderr.startswith(usage), out.stderr
+        assert out.stderr.endswith(f"callwatch {command}: error: unrecognized arguments: "
+                                   "--bogus\n"), out.stderr
