@@ -385,7 +385,9 @@ class Service:
         except Exception as exc:
             error = ("; ".join(exc.problems) if isinstance(exc, ConfigError)  # one line
                      else f"{type(exc).__name__}: {exc}")
-            self.log.emit("config_reload_failed", error=error, kept=old_cfg.path)
+            # "kept=<file>" read as if the bad file had been kept: the settings are.
+            self.log.emit("config_reload_failed", error=error, file=old_cfg.path,
+                          settings="unchanged")
             with contextlib.suppress(Exception):  # undo a partly applied reload
                 self.monitor.configure(old_cfg.detectors, old_cfg.alerts, old_cfg.capture)
             self.cfg = old_cfg

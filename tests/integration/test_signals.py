@@ -95,6 +95,7 @@ def test_bad_config_on_sighup_keeps_the_old_one(tmp_path, call_wav):
         d.proc.send_signal(signal.SIGHUP)
         failed = d.event("config_reload_failed")
         assert "[detectors] min_overlap_s = -1: must be between 0.1 and 5.0" in failed["error"]
+        assert (failed["file"], failed["settings"]) == (str(d.config), "unchanged"), failed
         assert d.proc.poll() is None
         rc, took = d.terminate(signal.SIGTERM)
         assert rc == 0 and took < 2.0
