@@ -356,13 +356,22 @@ def _did_you_mean(name: str, known: Iterable[str], form: str = "{}") -> str:
     return f" did you mean {form.format(close[0])}?" if close else ""
 
 
-def _toml_error(path: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+def _toml_error(path: str, exc: tomllib.TOMLDecodeError, text: str) -> ConfigError:
+    """The parser's complaint with its place and the line it is about: tomllib's messages
+    do not name the key ("Cannot overwrite a value" for a key set twice)."""
     msg = str(exc)
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     if m:
         detail = msg[: m.start()].strip()
         line, col = m.group(1), m.group(2)
-        return ConfigError(f"{path}: line {line}, column {col}: invalid TOML: {detail}")
+        lines = text.splitlines()
+        n = int(line)
+        shown = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        quoted = f" in {json.dumps(shown, ensure_ascii=False)}" if shown else ""
+        return ConfigError(f"{path}: line {line}, column {col}: invalid TOML: {detail}"
+                           f"{quoted}")
     return ConfigError(f"{path}: invalid TOML: {msg}")
 
 
@@ -461,7 +470,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         return parse(tomllib.loads(text), path)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(path, exc) from None
+        raise _toml_error(path, exc, text) from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:  # an integer literal beyond Python's digit limit

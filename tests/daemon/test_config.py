@@ -85,6 +85,8 @@ BAD = [
     ("[detector]\nmin_overlap_s = 1.0\n",
      r"\[detector\]: unknown table; did you mean \[detectors\]\? known tables: \[detectors\]"),
     ("[detectors]\nmin_overlap_s = \n", r"c\.toml: line 2, column \d+: invalid TOML"),
+    ("[detectors]\nmin_overlap_s = 0.5\nmin_overlap_s = 0.6\n",  # the key is in the quote
+     r'c\.toml: line 3, column \d+: invalid TOML: .* in "min_overlap_s = 0\.6"$'),
     ("min_overlap_s = 1.0\n", r"min_overlap_s = 1\.0: keys outside a table"),
     ("[capture]\nretry_min_s = 5.0\nretry_max_s = 1.0\n", r"retry_max_s = 1\.0: must be at least"),
     ("[detectors]\ntoo_quiet_dbfs = -10\ntoo_loud_dbfs = -12\n",
