@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="config file (default: $XDG_CONFIG_HOME/callwatch/config.toml if present)")
     p.add_argument("--speed", type=float, default=1.0, metavar="N",
                    help="replay pace when no headset is configured (default 1 = real time)")
-    p.add_argument("--log-json", metavar="FILE", help="also append events as JSON lines to FILE")
+    p.add_argument("--log-json", metavar="FILE",
+                   help="also append every event as one JSON line to FILE ('-' = stdout)")
     p.add_argument("--output", choices=("auto", "text", "json"), default="auto",
                    help="stdout format (default: text on a terminal, JSON lines otherwise)")
 
