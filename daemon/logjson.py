@@ -43,7 +43,7 @@ def _is_time(key: str) -> bool:
 
 
 _DETECTION_SHOWN_ELSEWHERE = ("ts", "event", "kind", "phase", "start_s", "end_s", "duration_s",
-                              "call_id")
+                              "call_id", "call_start_s")
 """A detection's fields its readable line says in words (or, the call id, in the call's own
 lines)."""
 
@@ -78,12 +78,16 @@ def _nudge(record: dict[str, Any]) -> str:
 
 
 def _detection(record: dict[str, Any]) -> str:
-    """A detection's begin or end: when in the stream, how long, then its measurements."""
+    """A detection's begin or end: when (in the call, as its summary counts, during one; in
+    the stream otherwise), how long, then its measurements."""
     start, end = record.get("start_s"), record.get("end_s")
+    offset, where = 0.0, ""
+    if isinstance(record.get("call_start_s"), int | float):
+        offset, where = record["call_start_s"], " into the call"
     if record["phase"] == "begin":
-        when = f"begins at {start:.2f} s"
+        when = f"begins at {start - offset:.2f} s{where}"
     else:
-        when = f"ended {start:.2f}-{end:.2f} s"
+        when = f"ended {start - offset:.2f}-{end - offset:.2f} s{where}"
         if isinstance(record.get("duration_s"), int | float):
             when += f" ({record['duration_s']:.2f} s)"
     rest = _fields({k: v for k, v in record.items() if k not in _DETECTION_SHOWN_ELSEWHERE})

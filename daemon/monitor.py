@@ -276,7 +276,7 @@ class Monitor:
             self.hearing_reading = HearingReading(snap, shocks, laeq)
         if events:
             self.calls.add_events(events)
-            self.out.events(events, self.calls.call.id if self.calls.call else None,
+            self.out.events(events, self.calls.call,
                             self.aligner.t0 if self.live else None)
         if self.policy is not None:
             # Dead air outside a call is just an idle workstation.
@@ -383,7 +383,7 @@ class Monitor:
         if self.calls.call is None:
             return None
         closing = self.pipeline.end_call()
-        self.out.events(closing, self.calls.call.id)
+        self.out.events(closing, self.calls.call)
         if self.policy is not None:
             self.out.alerts(self.policy.update(closing, self.media_now(),
                                                self.pipeline.position), self.policy)

@@ -22,6 +22,7 @@ from typing import Any
 from alerts import protocol
 from alerts.policy import Alert, AlertPolicy
 from alerts.server import AlertServer
+from daemon.calls import Call
 from daemon.device_event import DeviceEvent, DeviceEventKind
 from daemon.logjson import EventLog
 from daemon.metrics import Metrics
@@ -47,17 +48,21 @@ class Publisher:
         self.metrics: Metrics | None = None
         """The Prometheus metrics, set when they have started: they time finished calls."""
 
-    def events(self, events: list[Event], call_id: str | None, t0: float | None = None) -> None:
-        """Log detector events. ``t0``: the monotonic capture time of the aligned stream's
-        first sample, for live capture; each record then carries ``latency_ms``, from the
-        capture of the sample that confirmed the event to now."""
+    def events(self, events: list[Event], call: Call | None, t0: float | None = None) -> None:
+        """Log detector events, with the call they belong to: its id and where it started
+        (``call_start_s``, on the stream's clock as the events' times are, so a record lines
+        up with the call summary, whose times count from the call's start). ``t0``: the
+        monotonic capture time of the aligned stream's first sample, for live capture; each
+        record then carries ``latency_ms``, from the capture of the sample that confirmed the
+        event to now."""
         mono = time.monotonic()
+        where: dict[str, Any] = {"call_id": None} if call is None else {
+            "call_id": call.id, "call_start_s": round(call.started_s, 3)}
         for e in events:
             extra = {}
             if t0 is not None:
                 extra["latency_ms"] = round(1000 * (mono - t0 - e.end / ANALYSIS_RATE), 1)
-            self.log.emit(e.kind.value, phase=e.phase.value, **e.to_json(), call_id=call_id,
-                          **extra)
+            self.log.emit(e.kind.value, phase=e.phase.value, **e.to_json(), **where, **extra)
 
     def alerts(self, alerts: list[Alert], policy: AlertPolicy) -> None:
         """Log and send the alerts that changed state, then count what is active now

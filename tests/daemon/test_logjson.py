@@ -156,6 +156,11 @@ def test_human_lines_of_a_detection_and_its_nudge_say_what_each_is(zone):
                  "end_s": 17.66, "duration_s": 1.6})
     assert begin == "09:15:02.000 talk_over        begins at 16.06 s: initiator=agent"
     assert end == "09:15:04.000 talk_over        ended 16.06-17.66 s (1.60 s): initiator=agent"
+    # during a call, times count from its start, as the call's summary does
+    in_call = human({"ts": "2026-03-01T09:15:04.000Z", **base, "phase": "end",
+                     "start_s": 16.06, "end_s": 17.66, "duration_s": 1.6, "call_start_s": 12.0})
+    assert in_call == ("09:15:04.000 talk_over        ended 4.06-5.66 s into the call (1.60 s): "
+                       "initiator=agent")
     alert = {"ts": "2026-03-01T09:15:02.000Z", "event": "alert", "id": "talk_over-2",
              "kind": "talk_over", "stream": None, "severity": "warning",
              "message": "You're talking over the customer", "values": {"initiator": "agent"},

@@ -11,6 +11,7 @@ import pytest
 
 from alerts import protocol
 from alerts.policy import AlertPolicy, AlertSettings
+from daemon.calls import Call
 from daemon.device_event import DeviceEvent, DeviceEventKind
 from daemon.logjson import EventLog
 from daemon.publish import Publisher
@@ -98,11 +99,16 @@ def test_without_a_server_everything_is_logged_and_nothing_else_happens():
 def test_events_carry_their_latency_only_when_captured_live():
     pub, out, _ = publisher()
     e = Event(Kind.TALK_OVER, Phase.BEGIN, None, 0, ANALYSIS_RATE, {"initiator": "agent"})
-    pub.events([e], "c1")
-    pub.events([e], "c1", t0=0.0)
-    replayed, live = records(out)
+    call = Call("c1", started_s=12.5, start_sample=200000, auto=False, wall_start=0.0)
+    pub.events([e], call)
+    pub.events([e], call, t0=0.0)
+    pub.events([e], None)
+    replayed, live, idle = records(out)
     assert "latency_ms" not in replayed and replayed["call_id"] == "c1"
     assert live["latency_ms"] > 0 and live["kind"] == "talk_over"
+    # where the call started, on the events' clock: the summary counts from there
+    assert replayed["call_start_s"] == 12.5
+    assert idle["call_id"] is None and "call_start_s" not in idle
 
 
 @pytest.mark.parametrize(("type_", "state"), [(DeviceEventKind.DEVICE_LOST, "lost"),

@@ -261,7 +261,7 @@ def test_demo_names_itself_in_a_bad_speed_before_announcing_a_replay(tmp_path):
 def test_demo_text_alerts_show_clock_times(tmp_path):
     """`callwatch demo --output text` (what a terminal gets): its alerts read as the nudges
     the agent saw, their times as HH:MM:SS, not as Unix seconds; detections as where in the
-    stream they began and ended."""
+    call they began and ended (the replay is one call), as its summary counts."""
     import re
     import signal
 
@@ -290,8 +290,8 @@ def test_demo_text_alerts_show_clock_times(tmp_path):
     for line in shown:
         assert re.search(r" (info|warning|critical): .+ \(after \d+\.\d s\)$", line), line
     assert " nudge resolved " in out, out
-    assert re.search(r" talk_over +ended \d+\.\d\d-\d+\.\d\d s \(\d+\.\d\d s\): "
-                     r"initiator=(agent|customer)$", out, re.M), out
+    assert re.search(r" talk_over +ended \d+\.\d\d-\d+\.\d\d s into the call "
+                     r"\(\d+\.\d\d s\): initiator=(agent|customer)$", out, re.M), out
     nudges = [line for line in out.splitlines() if " nudge " in line]
     assert not any(re.search(r"\d{10}", line) for line in nudges), nudges
 
