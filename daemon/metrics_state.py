@@ -108,8 +108,9 @@ class DevicesCollector(ScrapeCollector):
         counters = (
             ("callwatch_device_restarts", "Times the stream was reopened after a fault",
              "restarts"),
-            ("callwatch_input_overflows", "PortAudio input-overflow flags (audio lost)",
-             "overflows"),
+            ("callwatch_input_overflows",
+             "Capture overflows: audio the device or sound server lost (PortAudio overflow "
+             "flags, holes in a PulseAudio stream)", "overflows"),
             ("callwatch_dropped_blocks",
              "Blocks the ring buffer had no room for (processing fell behind)", "dropped_blocks"),
         )

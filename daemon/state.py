@@ -35,7 +35,7 @@ class StreamHealth:
     restarts: int = 0
     """Times the stream was reopened after a fault."""
     overflows: int = 0
-    """PortAudio input-overflow flags seen in the callback."""
+    """Capture overflows: PortAudio input-overflow flags, or holes in a PulseAudio stream."""
     dropped_blocks: int = 0
     """Blocks the ring buffer had no room for (the processing loop fell behind)."""
     callbacks: int = 0
