@@ -102,6 +102,23 @@ def _check_basic_auth(header: str, user: str, password_sha256: str) -> bool:
     return user_ok & password_ok  # both compared every time: no timing hint which one failed
 
 
+def metrics_path(app: _WSGIApp) -> _WSGIApp:
+    """Serve ``app`` at ``/metrics`` only, as exporters do: ``/`` says where the metrics are,
+    anything else is 404 (a mistyped scrape path must fail, not scrape the metrics)."""
+
+    def routed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if path == "/metrics":
+            return app(environ, start_response)
+        status, body = (("200 OK", b"callwatch: the metrics are at /metrics\n") if path == "/"
+                        else ("404 Not Found", b"404 Not Found: the metrics are at /metrics\n"))
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                ("Content-Length", str(len(body)))])
+        return [body]
+
+    return routed
+
+
 def basic_auth(app: _WSGIApp, user: str, password_sha256: str) -> _WSGIApp:
     """Wrap a WSGI app so that it answers 401 unless the request carries valid credentials."""
 
@@ -157,7 +174,7 @@ class MetricsServer:
 
 def start_metrics_server(settings: MetricsSettings, registry: CollectorRegistry) -> MetricsServer:
     """Serve ``registry`` on ``settings.listen_address:settings.port`` in a daemon thread."""
-    app: _WSGIApp = make_wsgi_app(registry)
+    app: _WSGIApp = metrics_path(make_wsgi_app(registry))
     if settings.basic_auth_user:
         app = basic_auth(app, settings.basic_auth_user, settings.basic_auth_password_sha256)
     ctx = _tls_context(settings) if settings.tls_cert_file else None

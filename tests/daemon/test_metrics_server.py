@@ -65,6 +65,11 @@ def test_plain_http_serves_what_promtool_accepts(busy_registry):
         assert status == 200 and b'callwatch_calls_total 5.0' in body
         r = promtool_check_metrics(body)
         assert r.returncode == 0, r.stdout + r.stderr
+        # only /metrics serves them: a mistyped scrape path fails instead of scraping
+        root = server.url.removesuffix("metrics")
+        assert get(root) == (200, b"callwatch: the metrics are at /metrics\n")
+        status, body = get(root + "metric")
+        assert status == 404 and b"/metrics" in body
     finally:
         server.stop()
 
