@@ -176,7 +176,10 @@
     const floor = el.querySelector(".floor");
     floor.hidden = m.noise_floor_dbfs === null;
     floor.style.left = `${pct(m.noise_floor_dbfs)}%`;
-    el.querySelector(".db").textContent = `${Math.round(m.rms_dbfs)}`;
+    // A number with its unit; under the meter's range (digital silence is -120) it is just
+    // under the scale, not a figure to read.
+    el.querySelector(".db").textContent = m.rms_dbfs > METER_MIN_DB
+      ? `${Math.round(m.rms_dbfs)} dB` : `< ${METER_MIN_DB} dB`;
     bar.setAttribute("aria-valuenow", String(Math.round(Math.max(m.rms_dbfs, METER_MIN_DB))));
   }
 

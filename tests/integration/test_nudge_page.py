@@ -153,7 +153,8 @@ def test_levels_meter_reflects_silence_and_speech(server, nudge_page):
     page.wait_for_selector('#meter-agent[data-speaking="true"]', timeout=2000)
     assert page.get_attribute("#meter-agent .bar", "aria-valuenow") == "-20"
     assert page.get_attribute("#meter-customer .bar", "aria-valuenow") == "-60"
-    assert page.text_content("#meter-agent .db") == "-20"
+    assert page.text_content("#meter-agent .db") == "-20 dB"
+    assert page.text_content("#meter-customer .db") == "< -60 dB"  # silence: under the scale
 
 
 def test_desktop_notification_when_enabled_and_permitted(tmp_path, monkeypatch, chromium):
