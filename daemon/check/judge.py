@@ -97,7 +97,9 @@ def judge_mic_signal(level_dbfs: float, digital_silence: bool, d: DetectorSettin
 def judge_noise(floor_dbfs: float, d: DetectorSettings, c: CheckSettings) -> Item:
     thr = d.noise_floor_dbfs
     warn = thr - c.noise_warn_margin_db
-    msg = f"Noise floor {_fmt(floor_dbfs)} while quiet (limit {_fmt(thr)})"
+    # Both limits: the JSON's threshold for a pass is the nearest one, the warning level.
+    msg = (f"Noise floor {_fmt(floor_dbfs)} while quiet (warning above {_fmt(warn)}, limit "
+           f"{_fmt(thr)})")
     if floor_dbfs > thr:
         return Item("noise", Verdict.FAIL, floor_dbfs, "dBFS", thr, msg,
                     f"Background noise is {floor_dbfs - thr:.0f} dB over the limit: move away "
