@@ -16,6 +16,7 @@ from alerts.policy_settings import AlertSettings, Severity
 from dsp.events import Event, Kind, Stream, rounded
 
 __all__ = [
+    "ALERT_PARTIES",
     "TALK_OVER_BY_AGENT",
     "TALK_OVER_BY_CUSTOMER",
     "Alert",
@@ -54,6 +55,11 @@ class Alert:
     started_at: float
     at: float
 
+    @property
+    def party(self) -> Party:
+        """Whom the nudge is about, as :func:`party_of` its event."""
+        return _party(self.kind, self.stream, self.values.get("initiator"))
+
 
 _AGENT_MESSAGES: dict[Kind, str] = {
     Kind.TOO_QUIET: "You sound quiet: move the mic closer",
@@ -87,13 +93,27 @@ TALK_OVER_BY_CUSTOMER = "The customer is talking over you: let them finish"
 _SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}
 
 
+ALERT_PARTIES: dict[Kind, tuple[Party, ...]] = {
+    **{k: (Stream.AGENT,) for k in _AGENT_MESSAGES},
+    **{k: (Stream.AGENT, Stream.CUSTOMER) for k in _CUSTOMER_MESSAGES},
+    Kind.TALK_OVER: (Stream.AGENT, Stream.CUSTOMER),
+    Kind.SILENCE: (None,),
+    **{k: (Stream.CUSTOMER,) for k in _HEARING},
+}
+"""Whom each kind's nudges can be about (:func:`party_of`): the hearing kinds' sound came
+from the far end, dead air is the call's."""
+
+
+def _party(kind: Kind, stream: Stream | None, initiator: object) -> Party:
+    if kind is Kind.TALK_OVER:
+        return Stream.CUSTOMER if initiator == Stream.CUSTOMER.value else Stream.AGENT
+    return stream
+
+
 def party_of(ev: Event) -> Party:
     """The party an event is about: the initiator of a talk-over (the agent when the detector
     does not say), else the event's stream."""
-    if ev.kind is Kind.TALK_OVER:
-        initiator = ev.data.get("initiator")
-        return Stream.CUSTOMER if initiator == Stream.CUSTOMER.value else Stream.AGENT
-    return ev.stream
+    return _party(ev.kind, ev.stream, ev.data.get("initiator"))
 
 
 def _is_threshold(key: str) -> bool:

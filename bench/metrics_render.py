@@ -30,6 +30,7 @@ from daemon.metrics import (
     PublishedStats,
     default_registry,
 )
+from daemon.metrics_state import ALERT_SERIES
 from daemon.state import DaemonState
 from dsp.events import Kind, Stream
 from dsp.pipeline import Pipeline
@@ -52,9 +53,9 @@ def busy_daemon() -> tuple[Metrics, Pipeline]:
     for stream in Stream:
         h = state.streams[stream]
         h.device_name, h.device_up, h.restarts, h.overflows = f"{stream} device", True, 1, 2
-    for kind in Kind:
-        state.alerts_fired[kind.value] += 1
-    state.alerts_active[Kind.NOISE.value] = 1
+    for key in ALERT_SERIES:
+        state.alerts_fired[key] += 1
+    state.alerts_active[Kind.NOISE.value, "agent"] = 1
     state.calls_total, state.call_active, state.ws_clients = 12, True, 1
     verdicts = (CHECK_PASS, CHECK_WARN, CHECK_FAIL)
     state.check_results = {item: verdicts[i % 3] for i, item in enumerate(CHECK_ITEMS)}

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
+from alerts.alert import ALERT_PARTIES, Party
 from daemon.metrics_scrape import ScrapeCollector
 from daemon.state import DaemonState
-from dsp.events import Kind, Stream
+from dsp.events import Stream
 
 __all__ = [
     "AlertsCollector",
@@ -23,8 +24,20 @@ __all__ = [
     "DevicesCollector",
     "IdentityCollector",
     "WebSocketCollector",
+    "party_label",
     "state_collectors",
 ]
+
+
+def party_label(party: Party) -> str:
+    """The ``stream`` label of an alert series: its party, empty for the call's own."""
+    return party.value if party is not None else ""
+
+
+ALERT_SERIES: list[tuple[str, str]] = sorted(
+    (kind.value, party_label(p)) for kind, parties in ALERT_PARTIES.items() for p in parties)
+"""Every (kind, stream) an alert can have, exported from the start at 0: an alert rule or a
+panel that filters on a series sees it before the first alert of its kind."""
 
 
 class IdentityCollector(ScrapeCollector):
@@ -64,15 +77,19 @@ class AlertsCollector(ScrapeCollector):
 
     def families(self) -> Iterator[Metric]:
         s = self._state
+        about = ("; stream: whose side it is about (a talk-over's: who started it), empty for "
+                 "dead air")
         fired = CounterMetricFamily(
-            "callwatch_alerts_fired", "Alerts that reached firing, by kind", labels=["kind"]
-        )
+            "callwatch_alerts_fired", "Alerts that reached firing, by kind" + about,
+            labels=["kind", "stream"])
         active = GaugeMetricFamily(
-            "callwatch_alerts_active", "Alerts firing now, by kind", labels=["kind"]
-        )
-        for kind in Kind:
-            fired.add_metric([kind.value], s.alerts_fired.get(kind.value, 0))
-            active.add_metric([kind.value], s.alerts_active.get(kind.value, 0))
+            "callwatch_alerts_active", "Alerts firing now, by kind" + about,
+            labels=["kind", "stream"])
+        keys = ALERT_SERIES + sorted((set(s.alerts_fired) | set(s.alerts_active))
+                                     - set(ALERT_SERIES))
+        for key in keys:
+            fired.add_metric(list(key), s.alerts_fired.get(key, 0))
+            active.add_metric(list(key), s.alerts_active.get(key, 0))
         yield fired
         yield active
 

@@ -26,6 +26,7 @@ from daemon.calls import Call
 from daemon.device_event import DeviceEvent, DeviceEventKind
 from daemon.logjson import EventLog
 from daemon.metrics import Metrics
+from daemon.metrics_state import party_label
 from daemon.state import DaemonState
 from dsp import ANALYSIS_RATE
 from dsp.events import Event
@@ -73,12 +74,12 @@ class Publisher:
             body = protocol.alert_to_json(a)
             self.log.emit("alert", **body)
             if a.state == "firing":
-                self.state.alerts_fired[a.kind.value] += 1
+                self.state.alerts_fired[a.kind.value, party_label(a.party)] += 1
             if self.server is not None:
                 self.server.publish(protocol.alert_message(body), "alerts")
         self.state.alerts_active.clear()
         for a in policy.active:
-            self.state.alerts_active[a.kind.value] += 1
+            self.state.alerts_active[a.kind.value, party_label(a.party)] += 1
 
     def levels(self, stats: CallStats, at: float) -> None:
         """The live meters (WebSocket only: a log line four times a second says nothing)."""

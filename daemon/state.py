@@ -50,10 +50,11 @@ class DaemonState:
     streams: dict[Stream, StreamHealth] = field(
         default_factory=lambda: {s: StreamHealth() for s in Stream}
     )
-    alerts_fired: Counter[str] = field(default_factory=Counter)
-    """Alerts that reached ``firing``, by kind (a counter)."""
-    alerts_active: Counter[str] = field(default_factory=Counter)
-    """Alerts currently firing, by kind (a gauge)."""
+    alerts_fired: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Alerts that reached ``firing``, by (kind, party) (a counter; the party as
+    :func:`daemon.metrics_state.party_label` writes it)."""
+    alerts_active: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Alerts currently firing, by (kind, party) (a gauge)."""
     calls_total: int = 0
     call_active: bool = False
     ws_clients: int = 0

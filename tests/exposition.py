@@ -47,8 +47,8 @@ def busy_state() -> DaemonState:
     state.streams[Stream.CUSTOMER].device_name = "Jabra Evolve2 40 Mono monitor"
     for h in state.streams.values():
         h.device_up, h.restarts, h.overflows, h.dropped_blocks = True, 1, 2, 3
-    state.alerts_fired.update({Kind.NOISE.value: 4, Kind.TALK_OVER.value: 2})
-    state.alerts_active[Kind.NOISE.value] = 1
+    state.alerts_fired.update({(Kind.NOISE.value, "agent"): 4, (Kind.TALK_OVER.value, "agent"): 2})
+    state.alerts_active[Kind.NOISE.value, "agent"] = 1
     state.calls_total, state.call_active = 5, True
     state.ws_clients, state.ws_dropped_messages = 2, 7
     state.check_results = {"mic_device": CHECK_PASS, "noise": CHECK_WARN, "echo": CHECK_FAIL}

@@ -14,6 +14,7 @@ from daemon.metrics import (
     PublishedStats,
     default_registry,
 )
+from daemon.metrics_state import ALERT_SERIES
 from daemon.state import DaemonState
 from dsp.events import Kind, Stream
 from dsp.stats import CallStats
@@ -49,19 +50,26 @@ def shape(registry: CollectorRegistry) -> list[str]:
 
 
 GOLDEN = """\
-counter callwatch_alerts_fired_total{kind=acoustic_shock}
-counter callwatch_alerts_fired_total{kind=clipping}
-counter callwatch_alerts_fired_total{kind=echo}
-counter callwatch_alerts_fired_total{kind=exposure}
-counter callwatch_alerts_fired_total{kind=fast_speech}
-counter callwatch_alerts_fired_total{kind=loud_far_end}
-counter callwatch_alerts_fired_total{kind=mic_dead}
-counter callwatch_alerts_fired_total{kind=monologue}
-counter callwatch_alerts_fired_total{kind=noise}
-counter callwatch_alerts_fired_total{kind=silence}
-counter callwatch_alerts_fired_total{kind=talk_over}
-counter callwatch_alerts_fired_total{kind=too_loud}
-counter callwatch_alerts_fired_total{kind=too_quiet}
+counter callwatch_alerts_fired_total{kind=acoustic_shock,stream=customer}
+counter callwatch_alerts_fired_total{kind=clipping,stream=agent}
+counter callwatch_alerts_fired_total{kind=clipping,stream=customer}
+counter callwatch_alerts_fired_total{kind=echo,stream=agent}
+counter callwatch_alerts_fired_total{kind=echo,stream=customer}
+counter callwatch_alerts_fired_total{kind=exposure,stream=customer}
+counter callwatch_alerts_fired_total{kind=fast_speech,stream=agent}
+counter callwatch_alerts_fired_total{kind=loud_far_end,stream=customer}
+counter callwatch_alerts_fired_total{kind=mic_dead,stream=agent}
+counter callwatch_alerts_fired_total{kind=mic_dead,stream=customer}
+counter callwatch_alerts_fired_total{kind=monologue,stream=agent}
+counter callwatch_alerts_fired_total{kind=noise,stream=agent}
+counter callwatch_alerts_fired_total{kind=noise,stream=customer}
+counter callwatch_alerts_fired_total{kind=silence,stream=}
+counter callwatch_alerts_fired_total{kind=talk_over,stream=agent}
+counter callwatch_alerts_fired_total{kind=talk_over,stream=customer}
+counter callwatch_alerts_fired_total{kind=too_loud,stream=agent}
+counter callwatch_alerts_fired_total{kind=too_loud,stream=customer}
+counter callwatch_alerts_fired_total{kind=too_quiet,stream=agent}
+counter callwatch_alerts_fired_total{kind=too_quiet,stream=customer}
 counter callwatch_audio_seconds_total{stream=agent}
 counter callwatch_audio_seconds_total{stream=customer}
 counter callwatch_calls_total{}
@@ -81,19 +89,26 @@ counter callwatch_talk_over_seconds_total{initiator=agent}
 counter callwatch_talk_over_seconds_total{initiator=customer}
 counter callwatch_websocket_dropped_messages_total{}
 gauge callwatch_agent_info{agent=*,far_end_device=*,host=*,mic_device=*}
-gauge callwatch_alerts_active{kind=acoustic_shock}
-gauge callwatch_alerts_active{kind=clipping}
-gauge callwatch_alerts_active{kind=echo}
-gauge callwatch_alerts_active{kind=exposure}
-gauge callwatch_alerts_active{kind=fast_speech}
-gauge callwatch_alerts_active{kind=loud_far_end}
-gauge callwatch_alerts_active{kind=mic_dead}
-gauge callwatch_alerts_active{kind=monologue}
-gauge callwatch_alerts_active{kind=noise}
-gauge callwatch_alerts_active{kind=silence}
-gauge callwatch_alerts_active{kind=talk_over}
-gauge callwatch_alerts_active{kind=too_loud}
-gauge callwatch_alerts_active{kind=too_quiet}
+gauge callwatch_alerts_active{kind=acoustic_shock,stream=customer}
+gauge callwatch_alerts_active{kind=clipping,stream=agent}
+gauge callwatch_alerts_active{kind=clipping,stream=customer}
+gauge callwatch_alerts_active{kind=echo,stream=agent}
+gauge callwatch_alerts_active{kind=echo,stream=customer}
+gauge callwatch_alerts_active{kind=exposure,stream=customer}
+gauge callwatch_alerts_active{kind=fast_speech,stream=agent}
+gauge callwatch_alerts_active{kind=loud_far_end,stream=customer}
+gauge callwatch_alerts_active{kind=mic_dead,stream=agent}
+gauge callwatch_alerts_active{kind=mic_dead,stream=customer}
+gauge callwatch_alerts_active{kind=monologue,stream=agent}
+gauge callwatch_alerts_active{kind=noise,stream=agent}
+gauge callwatch_alerts_active{kind=noise,stream=customer}
+gauge callwatch_alerts_active{kind=silence,stream=}
+gauge callwatch_alerts_active{kind=talk_over,stream=agent}
+gauge callwatch_alerts_active{kind=talk_over,stream=customer}
+gauge callwatch_alerts_active{kind=too_loud,stream=agent}
+gauge callwatch_alerts_active{kind=too_loud,stream=customer}
+gauge callwatch_alerts_active{kind=too_quiet,stream=agent}
+gauge callwatch_alerts_active{kind=too_quiet,stream=customer}
 gauge callwatch_build_info{version=*}
 gauge callwatch_call_active{}
 gauge callwatch_check_result{check=echo}
@@ -147,11 +162,11 @@ def test_identity_and_values_read_at_scrape_time():
     assert v['callwatch_call_duration_seconds_bucket{le="300.0"}'] == 0
     # Changed state shows at the next scrape, with no call into the metrics module.
     m.state.streams[Stream.AGENT].device_up = False
-    m.state.alerts_fired[Kind.ECHO.value] += 1
+    m.state.alerts_fired[Kind.ECHO.value, "agent"] += 1
     m.state.streams[Stream.AGENT].device_name = "USB headset"
     v = scrape(m.registry)
     assert v['callwatch_device_up{stream="agent"}'] == 0
-    assert v['callwatch_alerts_fired_total{kind="echo"}'] == 1
+    assert v['callwatch_alerts_fired_total{kind="echo",stream="agent"}'] == 1
     infos = [k for k in v if k.startswith("callwatch_agent_info")]
     assert len(infos) == 1 and 'mic_device="USB headset"' in infos[0]
 
@@ -162,9 +177,10 @@ def test_every_label_set_exists_at_start_with_zeros():
     registry = CollectorRegistry()
     Metrics(registry, DaemonState(agent_id="bob@ws-2"), host="ws-2")
     v = scrape(registry)
-    for kind in Kind:
-        assert v[f'callwatch_alerts_fired_total{{kind="{kind.value}"}}'] == 0
-        assert v[f'callwatch_alerts_active{{kind="{kind.value}"}}'] == 0
+    for kind, stream in ALERT_SERIES:  # every kind, for each party it can be about
+        assert v[f'callwatch_alerts_fired_total{{kind="{kind}",stream="{stream}"}}'] == 0
+        assert v[f'callwatch_alerts_active{{kind="{kind}",stream="{stream}"}}'] == 0
+    assert {k for k, _ in ALERT_SERIES} == {k.value for k in Kind}
     for stream in ("agent", "customer"):
         for name in ("audio_seconds", "speech_seconds", "clipped_samples", "device_restarts",
                      "input_overflows", "dropped_blocks"):

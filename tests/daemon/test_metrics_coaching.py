@@ -116,7 +116,7 @@ def test_a_failing_stats_source_gives_an_empty_but_valid_scrape(caplog):
     Metrics(registry, DaemonState(agent_id="x"), pipeline_stats=read)
     got = scrape(registry)
     assert coaching(got) == {}
-    assert got['callwatch_alerts_fired_total{kind="fast_speech"}'] == 0
+    assert got['callwatch_alerts_fired_total{kind="fast_speech",stream="agent"}'] == 0
     assert "coaching metrics failed" in caplog.text
 
 
@@ -127,15 +127,15 @@ def test_pace_and_monologue_nudges_are_counted_by_kind():
     Metrics(registry, state)
     before = scrape(registry)
     for kind in (Kind.FAST_SPEECH, Kind.MONOLOGUE):
-        assert before[f'callwatch_alerts_fired_total{{kind="{kind.value}"}}'] == 0
-        assert before[f'callwatch_alerts_active{{kind="{kind.value}"}}'] == 0
-    state.alerts_fired[Kind.FAST_SPEECH.value] += 2
-    state.alerts_fired[Kind.MONOLOGUE.value] += 1
-    state.alerts_active[Kind.MONOLOGUE.value] = 1
+        assert before[f'callwatch_alerts_fired_total{{kind="{kind.value}",stream="agent"}}'] == 0
+        assert before[f'callwatch_alerts_active{{kind="{kind.value}",stream="agent"}}'] == 0
+    state.alerts_fired[Kind.FAST_SPEECH.value, "agent"] += 2
+    state.alerts_fired[Kind.MONOLOGUE.value, "agent"] += 1
+    state.alerts_active[Kind.MONOLOGUE.value, "agent"] = 1
     after = scrape(registry)
-    assert after['callwatch_alerts_fired_total{kind="fast_speech"}'] == 2
-    assert after['callwatch_alerts_fired_total{kind="monologue"}'] == 1
-    assert after['callwatch_alerts_active{kind="monologue"}'] == 1
+    assert after['callwatch_alerts_fired_total{kind="fast_speech",stream="agent"}'] == 2
+    assert after['callwatch_alerts_fired_total{kind="monologue",stream="agent"}'] == 1
+    assert after['callwatch_alerts_active{kind="monologue",stream="agent"}'] == 1
 
 
 def test_help_type_and_labels_and_promtool_accepts_them(call):

@@ -82,10 +82,20 @@ def test_alert_counters_count_what_fired_and_what_is_active():
     pub, _, _ = publisher(server=False)
     policy, fired = noise_alerts()
     pub.alerts(fired, policy)
-    assert pub.state.alerts_fired["noise"] == 1
-    assert pub.state.alerts_active["noise"] == 1
+    assert pub.state.alerts_fired["noise", "agent"] == 1
+    assert pub.state.alerts_active["noise", "agent"] == 1
     pub.alerts([], policy)  # nothing changed: the counters stay
-    assert pub.state.alerts_active["noise"] == 1
+    assert pub.state.alerts_active["noise", "agent"] == 1
+    # by the side each is about: the customer's noisy line, the customer's talk-over, dead air
+    events = [Event(Kind.NOISE, Phase.BEGIN, Stream.CUSTOMER, 0, ANALYSIS_RATE,
+                    {"level_dbfs": -40.0, "threshold_dbfs": -45.0}),
+              Event(Kind.TALK_OVER, Phase.BEGIN, None, 0, ANALYSIS_RATE,
+                    {"initiator": "customer"}),
+              Event(Kind.SILENCE, Phase.BEGIN, None, 0, ANALYSIS_RATE, {"threshold_s": 5.0})]
+    pub.alerts(policy.update(events, 11.0), policy)
+    assert {k: n for k, n in pub.state.alerts_active.items() if n} == {
+        ("noise", "agent"): 1, ("noise", "customer"): 1, ("talk_over", "customer"): 1,
+        ("silence", ""): 1}
 
 
 def test_without_a_server_everything_is_logged_and_nothing_else_happens():

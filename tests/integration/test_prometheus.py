@@ -271,9 +271,14 @@ def test_alert_expressions_fire_on_a_faulty_workstation(prometheus, replayed_cal
     """Faults made on the exporter's state reach the alert expressions (their ``for:`` waits
     are covered by the promtool unit tests). Runs last: it leaves the state faulty."""
     state = replayed_call.state
+    # A noisy customer line is the customer's, not a noisy room to move the agent out of.
+    state.alerts_active["noise", "customer"] = 1
+    prometheus.wait_for('callwatch_alerts_active{kind="noise",stream="customer"} == 1', bool,
+                        timeout_s=10)
+    assert prometheus.query(alert_expr("CallwatchNoisyRoom")) == []
     state.streams[Stream.AGENT].device_up = False
     state.streams[Stream.CUSTOMER].restarts += 4
-    state.alerts_active["noise"] = 1
+    state.alerts_active["noise", "agent"] = 1
     for name, labels in (
         ("CallwatchHeadsetMissing", {"stream": "agent", "agent": AGENT}),
         ("CallwatchDeviceFlapping", {"stream": "customer", "agent": AGENT}),
