@@ -48,6 +48,9 @@ class LoudFarEnd:
         """Seconds of far-end audio behind :attr:`energy_fs2_s`."""
         self.laeq_dbfs: float | None = None
         """The last judged window's A-weighted level (dBFS)."""
+        self.worst: float | None = None
+        """The loudest window (on the threshold's scale) of the condition in progress: an
+        ``END`` carries it, its own level being the quieter one that ended it."""
         self.configure(settings)
 
     def configure(self, s: HearingSettings) -> None:
@@ -115,6 +118,10 @@ class LoudFarEnd:
         assert level is not None
         cond = self.cond
         assert cond is not None
+        if level > self.threshold:
+            self.worst = level if self.worst is None else max(self.worst, level)
+        elif not cond.active:
+            self.worst = None
         r = cond.update_many(end - SEGMENT_FRAMES, SEGMENT_FRAMES, level > self.threshold,
                              level <= self.threshold - LEVEL_HYSTERESIS_DB)
         if r is BEGIN:
@@ -128,12 +135,11 @@ class LoudFarEnd:
         calibrated = self.dbspl_at_0dbfs is not None
         data: dict[str, str | int | float] = {"calibrated": int(calibrated)}
         level = self.level
-        if calibrated:
-            if level is not None:
-                data["level_dba"] = level
-            data["threshold_dba"] = self.threshold
-        else:
-            if level is not None:
-                data["level_dbfs"] = level
-            data["threshold_dbfs"] = self.threshold
+        unit = "dba" if calibrated else "dbfs"
+        if level is not None:
+            data[f"level_{unit}"] = level
+        data[f"threshold_{unit}"] = self.threshold
+        if phase is Phase.END and self.worst is not None:
+            data[f"worst_level_{unit}"] = self.worst
+            self.worst = None
         return event(Kind.LOUD_FAR_END, phase, Stream.CUSTOMER, start, end, **data)

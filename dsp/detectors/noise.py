@@ -67,7 +67,9 @@ class Noise:
             "threshold_dbfs": self.floor_dbfs,
             "min_snr_db": self.min_snr_db,
         }
-        level, noise = self.party.level_dbfs(), self.now
-        if level is not None and noise is not None:
-            data["snr_db"] = level - noise
+        # The SNR at the worst noise, as the floor above: an END's latest segment is the
+        # quieter one that ended it (an SNR far over min_snr_db on a noise event).
+        level = self.party.level_dbfs()
+        if level is not None and self.now is not None:
+            data["snr_db"] = level - self.worst
         return data

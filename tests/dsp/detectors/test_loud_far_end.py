@@ -48,6 +48,10 @@ def test_uncalibrated_loud_tone_begins_after_the_window_and_says_uncalibrated() 
     # The window's LAeq crosses -15 dBFS once a third of it is at -10 dBFS (~2 s in).
     assert 10 + 1 <= begin.end / SR <= 10 + 3
     assert 20 + 1 <= end.end_s <= 20 + 5
+    # The END's own level is the quieter window that ended it; it also says how loud it got.
+    assert float(end.data["level_dbfs"]) < S.loud_far_end_dbfs
+    assert float(end.data["worst_level_dbfs"]) == pytest.approx(-10.0, abs=0.3)
+    assert "worst_level_dbfs" not in begin.data
 
 
 def test_calibrated_compares_db_a_spl() -> None:

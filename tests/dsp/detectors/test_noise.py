@@ -36,6 +36,18 @@ def test_resolves_after_resolve_s_back_below_the_hysteresis():
     assert end.phase is Phase.END and end.end == (n + 10) * 320
 
 
+def test_an_end_gives_the_snr_at_the_worst_noise_not_at_the_quiet_that_ended_it():
+    n = frames(S.noise_min_s)
+    det = _noise()
+    det.party.level_dbfs = lambda: -26.0  # type: ignore[method-assign]  # the party's speech
+    (begin,) = det.judge(0, n, -36.0, n)
+    assert begin.data["snr_db"] == 10.0
+    assert det.judge(n, 20, -33.0, n + 20) == []  # worse while it lasts
+    (end,) = det.judge(n + 20, frames(S.resolve_s), -70.0, n + 80)
+    assert end.phase is Phase.END
+    assert (end.data["noise_floor_dbfs"], end.data["snr_db"]) == (-33.0, 7.0)
+
+
 def test_close_ends_an_open_condition():
     det = _noise()
     n = frames(S.noise_min_s)
