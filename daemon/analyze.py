@@ -208,13 +208,17 @@ def _number(v: object) -> str:
 
 
 def format_report(label: str, report: dict[str, Any],
-                  details: Sequence[Mapping[str, object]] | None = None) -> str:
+                  details: Sequence[Mapping[str, object]] | None = None,
+                  warnings: Sequence[str] = ()) -> str:
     """A short human-readable report of one call.
 
     ``details`` are the events' unrounded data (the JSON report rounds to two decimals), in
-    the order of ``report["events"]``.
+    the order of ``report["events"]``. ``warnings`` (the reader's doubts about the file) come
+    first: a report saved to a file must say that its figures mean little for a channel
+    copied to both sides, as the JSON report's ``warnings`` do.
     """
     lines = [f"{label}: {report['duration_s']:.1f} s at {report['sample_rate_hz']} Hz"]
+    lines += [f"  warning  {w.removeprefix(label + ': ')}" for w in warnings]
     for side in ("agent", "customer"):
         s = report[side]
 
@@ -311,7 +315,7 @@ def _render(source: CallSource, settings: Settings, as_json: bool) -> _Outcome:
         text = json.dumps({"file": source.label, **result.report, "warnings": result.warnings},
                           separators=(",", ":"))
     else:
-        text = format_report(source.label, result.report, result.details)
+        text = format_report(source.label, result.report, result.details, result.warnings)
     return _Outcome(text, None, result.warnings)
 
 
@@ -345,8 +349,9 @@ def main(args: argparse.Namespace) -> int:
     written = 0
     with _progress(len(sources), show_bar) as bar:
         for outcome in _outcomes(sources, settings, args.json, jobs):
-            for warning in outcome.warnings:
-                bar.write(f"callwatch analyze: warning: {warning}", file=sys.stderr)
+            for warning in outcome.warnings:  # a text report holds its own
+                if args.json:
+                    bar.write(f"callwatch analyze: warning: {warning}", file=sys.stderr)
             if outcome.error is not None:
                 failures.append(outcome.error)
                 bar.write(f"callwatch analyze: {outcome.error}", file=sys.stderr)

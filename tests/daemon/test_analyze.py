@@ -562,3 +562,8 @@ def test_a_copied_or_an_empty_side_is_reported_as_a_warning(tmp_path):
         [lines[1].removeprefix("callwatch analyze: warning: ")]]
     clean = callwatch(str(ROOT / "samples" / "sample-call.wav"), "--json")
     assert clean.stderr == "" and json.loads(clean.stdout)["warnings"] == []
+    # A text report holds its warnings (a report saved to a file keeps them), not stderr.
+    text = callwatch(str(same), "--jobs", "1")
+    assert text.returncode == 0 and text.stderr == "", text.stderr
+    assert text.stdout.splitlines()[1] == "  warning  " + reports[0]["warnings"][0].removeprefix(
+        f"{same}: ")
