@@ -247,8 +247,10 @@ def format_report(label: str, report: dict[str, Any],
             k: v for k, v in e.items() if k not in fixed}
         extra = ", ".join(f"{k}={_number(v)}" for k, v in data.items() if k not in fixed)
         who = f" [{e['stream']}]" if e["stream"] else ""
+        # The contract's name for dead air is "silence"; a reader knows it as dead air.
+        kind = "silence (dead air)" if e["kind"] == "silence" else e["kind"]
         lines.append(
-            f"    {e['start_s']:.2f}-{e['end_s']:.2f} s  {e['kind']}{who}"
+            f"    {e['start_s']:.2f}-{e['end_s']:.2f} s  {kind}{who}"
             + (f"  {extra}" if extra else "")
         )
     return "\n".join(lines)

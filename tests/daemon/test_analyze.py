@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import wave
@@ -506,6 +507,14 @@ def test_readable_report_lists_events_apart_with_precise_thresholds(tmp_path, ca
     clipping = [line for line in events if " clipping" in line]
     assert clipping and all("threshold_ratio=0.001" in line for line in clipping)
     assert "=0.0," not in out.stdout and not out.stdout.rstrip().endswith("=0.0")
+
+
+
+def test_readable_report_names_dead_air_as_a_reader_knows_it():
+    out = callwatch(str(ROOT / "samples" / "sample-call.wav"))
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^    18\.\d\d-24\.\d\d s  silence \(dead air\)  duration_s=", out.stdout,
+                     re.M), out.stdout
 
 
 @pytest.mark.parametrize("two_files", [False, True])
