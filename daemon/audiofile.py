@@ -192,7 +192,7 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
                                         else os.fsencode(path))
         f = sf.SoundFile(source)
     except sf.LibsndfileError as exc:
-        detail = str(exc).split(":", 1)[-1].strip() or "unreadable"
+        detail = str(exc).split(":", 1)[-1].strip().rstrip(".") or "unreadable"
         raise AudioFileError(
             f"{name}: cannot decode audio ({detail}); supported: WAV (PCM 8/16/24/32-bit, "
             "float, G.711 u-law/A-law), FLAC, OGG, MP3, AIFF; convert anything else first, "
@@ -238,6 +238,14 @@ class CallReader:
             self._agent, self._customer = a, c
             if a is not c:
                 self._check_durations()
+            elif a.channels > 2:
+                # Channels 2 and up could hold a party too (or a mix): say which two are read.
+                pick = (f"; pick others with --agent-channel N and --customer-channel N "
+                        f"(0..{a.channels - 1})" if mono_fix == TWO_MONO_FILES else "")
+                self.warnings.append(
+                    f"{source.label}: {a.channels} channels; analysing channel "
+                    f"{source.agent_channel} as the agent and {source.customer_channel} as the "
+                    f"customer, the rest ignored{pick}")
             if self.duration_s < MIN_DURATION_S:
                 frames = min(a.frames, c.frames)
                 raise AudioFileError(

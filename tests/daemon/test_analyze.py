@@ -510,6 +510,17 @@ def test_readable_report_lists_events_apart_with_precise_thresholds(tmp_path, ca
 
 
 
+def test_a_file_of_more_than_two_channels_says_which_two_are_analysed(tmp_path):
+    x = (0.1 * np.random.default_rng(1).standard_normal((16000 * 3, 4))).astype(np.float32)
+    four = tmp_path / "four.wav"
+    sf.write(four, x, 16000)
+    out = callwatch(str(four), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["warnings"] == [
+        f"{four}: 4 channels; analysing channel 0 as the agent and 1 as the customer, the rest "
+        "ignored; pick others with --agent-channel N and --customer-channel N (0..3)"]
+
+
 def test_readable_report_names_dead_air_as_a_reader_knows_it():
     out = callwatch(str(ROOT / "samples" / "sample-call.wav"))
     assert out.returncode == 0, out.stderr
