@@ -39,7 +39,7 @@ def _not_audio(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("make", "problem"), [
     (_missing, "no such file; check the path"),
-    (_not_audio, "cannot decode audio (Format not recognised.); supported: WAV"),
+    (_not_audio, "cannot decode audio (Format not recognised); supported: WAV"),
 ])
 @pytest.mark.parametrize("as_json", [False, True])
 def test_an_unusable_speech_file_is_named_with_the_fix(tmp_path, make, problem, as_json):
