@@ -180,8 +180,13 @@ class Service:
         or what `callwatch check` recorded for the far-end device's model."""
         src = self.sources.get("customer")
         choice = src.choice if isinstance(src, CaptureStream) else None
-        model = headset_model(choice.pulse_source, choice.name) if choice is not None else None
-        return effective_sensitivity(settings, model, load_sensitivities())
+        if choice is None:
+            return effective_sensitivity(settings, None, load_sensitivities())
+        # The pulse backend records a source by its server name, whatever part of it the
+        # config gave: the name `check` recorded the headset under (its sink, as here).
+        source = choice.pulse_source or (choice.name if self.backend == "pulse" else None)
+        return effective_sensitivity(settings, headset_model(source, choice.name),
+                                     load_sensitivities())
 
     def _device_names(self) -> dict[str, str | None]:
         return {n: (h.device_name or None) for n, h in self.health.items()}

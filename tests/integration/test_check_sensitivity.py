@@ -46,3 +46,30 @@ def test_an_impossible_sensitivity_is_refused_before_any_test(virtual_headset, t
     assert result["error"].startswith("--dbspl-at-0dbfs 20: must be between 60 and 140")
     assert "--dbspl-at-0dbfs 20: must be between 60 and 140" in out.stderr
     assert not (tmp_path / "state" / "callwatch" / "sensitivity.json").exists()
+
+
+def test_the_live_daemon_takes_the_sensitivity_recorded_for_its_headset(virtual_headset,  # noqa: F811
+                                                                         tmp_path):
+    """`check` records the sensitivity under the far-end sink's name; the daemon (pulse
+    backend, the far end named by part of its source name) looks it up under the same name,
+    and its metrics say the headset is calibrated. It looked up the source's own name
+    (``headset_speaker.monitor``) and found nothing."""
+    import urllib.request
+
+    from tests.integration.daemon_run import DaemonProcess
+    from tests.ports import free_port
+
+    out = check(virtual_headset, tmp_path, "--dbspl-at-0dbfs", "104.5")
+    assert "recorded dbspl_at_0dbfs = 104.5" in out.stderr, out.stderr
+    port = free_port()
+    d = DaemonProcess(tmp_path / "d", HEADSET + f"[server]\nport = 0\n[metrics]\nport = {port}\n",
+                      env=virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state")),
+                      servers=True)
+    try:
+        d.event("device_up", stream="customer", timeout=15)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert "callwatch_hearing_calibrated 1.0" in text
+        assert "callwatch_hearing_sensitivity_db 104.5" in text
+    finally:
+        d.kill()
