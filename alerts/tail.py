@@ -132,7 +132,11 @@ async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> 
             print(f"callwatch tail: the daemon closed the connection (code {code})",
                   file=sys.stderr)
             return EXIT_CANNOT_RUN
-    return EXIT_OK
+    # The iteration ends quietly on a normal close (a daemon that stops says "going away",
+    # 1001): that is still the daemon gone, not the end a user asked for (--count, Ctrl-C).
+    print(f"callwatch tail: the daemon closed the connection (code {ws.close_code}"
+          + (f": {ws.close_reason}" if ws.close_reason else "") + ")", file=sys.stderr)
+    return EXIT_CANNOT_RUN
 
 
 def _kv(d: dict[str, Any]) -> str:

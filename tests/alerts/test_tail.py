@@ -85,6 +85,23 @@ def test_tail_without_a_daemon_exits_3_with_a_clear_message():
     assert "no callwatch daemon is listening" in err and "connection refused" in err
 
 
+def test_tail_says_so_and_exits_3_when_the_daemon_stops(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    srv = AlertServer(ServerSettings(port=0), {"version": "0.1.0", "agent": "ana@ws-17"})
+    srv.start()
+    try:
+        proc = tail("--url", srv.url, "--token", srv.token)
+        deadline = time.monotonic() + 10
+        while srv.clients == 0:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.02)
+    finally:
+        srv.stop()                                      # a daemon that stops: "going away"
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 3, (out, err)
+    assert err.startswith("callwatch tail: the daemon closed the connection (code 1001"), err
+
+
 def test_tail_with_a_wrong_token_exits_3(server):
     proc = tail("--url", server.url, "--token", "wrong-token-wrong-token")
     _, err = proc.communicate(timeout=10)
