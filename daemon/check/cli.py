@@ -33,7 +33,7 @@ import json
 import socket
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from daemon.audiofile import AudioFileError, open_audio
 from daemon.check.judge import overall
@@ -87,6 +87,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="record this headset model's sensitivity (dB SPL at the ear for a 0 dBFS "
                    "far-end signal, from a measurement or the data sheet) for the daily "
                    "exposure; see docs/check.md")
+    refuse = p.error
+
+    def error(message: str) -> NoReturn:
+        # A flag argparse refuses (--silence-s abc) is bad input too: a fleet script reading
+        # --json gets its object, as for every other refusal.
+        if "--json" in sys.argv[1:]:
+            print(json.dumps(error_result(message, EXIT_BAD_INPUT)))
+        refuse(message)
+
+    p.error = error  # type: ignore[method-assign]
 
 
 # -- report ---------------------------------------------------------------------------------

@@ -68,3 +68,20 @@ def test_a_bad_config_under_json_is_an_error_object_too(tmp_path):
     jsonschema.validate(result, SCHEMA)
     assert result["result"] == "error" and "min_overlap_s" in result["error"]
     assert out.stderr == f"callwatch check: {result['error']}\n"
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("--silence-s", "abc"), "argument --silence-s: invalid float value: 'abc'"),
+    (("--bogus",), "unrecognized arguments: --bogus"),
+])
+def test_a_flag_argparse_refuses_is_a_json_object_too(tmp_path, args, error):
+    """Fleet scripts read stdout: a flag of the wrong type gives the same error object as a
+    value out of range, with the usage still on stderr."""
+    out = check("--json", *args, tmp_path=tmp_path)
+    assert out.returncode == EXIT_BAD_INPUT
+    result = json.loads(out.stdout)
+    jsonschema.validate(result, SCHEMA)
+    assert (result["result"], result["exit_code"], result["error"]) == ("error", 2, error)
+    assert out.stderr.startswith("usage: callwatch check ") and error in out.stderr
+    plain = check(*args, tmp_path=tmp_path)
+    assert plain.returncode == EXIT_BAD_INPUT and plain.stdout == ""
