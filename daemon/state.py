@@ -74,8 +74,10 @@ def state_dir() -> Path:
 
 def write_json_atomic(target: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``target`` atomically (temp file + fsync + rename): a reader or a
-    crash never sees half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    crash never sees half a file. A directory it creates is the user's alone (0700): the state
+    directory holds a person's noise exposure and call journal, which are nobody else's
+    business on a shared workstation."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".json", dir=target.parent)
     try:
         with os.fdopen(fd, "w") as f:

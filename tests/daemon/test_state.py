@@ -21,6 +21,12 @@ def test_state_dir_falls_back_to_local_state_in_home(monkeypatch, tmp_path):
     assert state_dir() == tmp_path / ".local" / "state" / "callwatch"
 
 
+def test_write_json_atomic_creates_a_private_directory(tmp_path):
+    target = tmp_path / "state" / "callwatch" / "check.json"
+    write_json_atomic(target, {"a": 1})
+    assert target.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_write_json_atomic_creates_the_directory_and_replaces_the_file(tmp_path):
     target = tmp_path / "deep" / "er" / "thing.json"
     write_json_atomic(target, {"a": 1})
