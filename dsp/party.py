@@ -221,6 +221,10 @@ class Party:
         self.seg_quiet = 0
         self.seg_quiet_levels: list[np.ndarray] = []
         self.seg_quiet_first = -1
+        self.seg_idle = 0
+        """Frames of the segment outside the party's spurts (and any leak), speech-like or not."""
+        self.seg_idle_levels: list[np.ndarray] = []
+        self.seg_idle_first = -1
         self.seg_speech: list[np.ndarray] = []
         self.seg_clipped = 0
         self.seg_levels: list[np.ndarray] = []
@@ -396,9 +400,15 @@ class Party:
             voiced = speech & act
             if np.count_nonzero(voiced):
                 self.seg_speech.append(feats.energy[voiced])
-        quiet = speech | act
-        if explained is not None:
-            quiet |= explained
+        busy = act if explained is None else act | explained
+        idle = ~busy
+        nidle = int(np.count_nonzero(idle))
+        if nidle:
+            if not self.seg_idle:
+                self.seg_idle_first = i0 + int(np.argmax(idle))
+            self.seg_idle += nidle
+            self.seg_idle_levels.append(feats.rms_dbfs[idle])
+        quiet = speech | busy
         np.logical_not(quiet, out=quiet)
         nquiet = int(np.count_nonzero(quiet))
         if nquiet:

@@ -65,6 +65,17 @@ class PartyJudges:
             if above <= QUIET_ABOVE_FLOOR_MAX_DB:
                 events += self.noise.judge(party.seg_quiet_first, party.seg_quiet, quiet_db,
                                            end)
+        elif party.seg_idle * 2 >= SEGMENT_FRAMES:
+            # The party did not talk, yet most of its frames passed the speech gate: voices
+            # around it (office babble that began after the background was measured, which
+            # the gate then keeps taking for speech; its frames never reach the quiet
+            # measures). Judged by the median frame outside the party's spurts: the odd
+            # word that did not start a spurt is a minority, a room full of voices is not.
+            idle_db = median(np.concatenate(party.seg_idle_levels))
+            hum = party.hum_power(end * FRAME_LEN)
+            if hum > 0.0:
+                idle_db = power_dbfs(10.0 ** (idle_db / 10.0) + hum)
+            events += self.noise.judge(party.seg_idle_first, party.seg_idle, idle_db, end)
         party.floor.end_segment()
         party.seg_levels.clear()
         if party.seg_speech:
@@ -74,6 +85,8 @@ class PartyJudges:
         party.seg_speech.clear()
         party.seg_quiet = 0
         party.seg_quiet_levels.clear()
+        party.seg_idle = 0
+        party.seg_idle_levels.clear()
         party.seg_clipped = 0
         return events
 

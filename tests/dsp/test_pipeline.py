@@ -366,3 +366,36 @@ def test_a_voice_barely_above_a_steady_fan_keeps_its_speech_time():
         assert noisy(5.0) < 0.7 * clean
     finally:
         dsp.party.LISTEN_MAX_SPREAD_DB = listen
+
+
+def _office_babble(seconds: float, dbfs: float) -> np.ndarray:
+    """Neighbours talking: four recorded voices the call does not use, summed, at ``dbfs``."""
+    n = int(seconds * RATE)
+    out = np.zeros(n, np.float32)
+    for k, name in enumerate(("hts2a", "ve9qrp", "big_dog", "hts1a")):
+        v = voice(name)
+        reps = np.tile(v, n // len(v) + 2)
+        out += reps[int(0.7 * k * RATE):][:n]
+    rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+    return out * np.float32(10 ** (dbfs / 20) / rms)
+
+
+@pytest.mark.parametrize(("babble_dbfs", "noisy"), [(-42.0, True), (None, False)])
+def test_neighbours_talking_mid_call_are_noise_while_the_agent_listens(babble_dbfs, noisy):
+    """Voices around the agent, 16 dB under its own, that start after a quiet first half
+    while the customer talks: the speech gate takes most of their frames for speech (the
+    background it measures between spurts never heard them), so the frames outside the
+    agent's spurts, not only the gate's silences, are judged for noise. The same call
+    without them stays clean, and the voices never make a talk-over."""
+    turns = [("agent", "kristoff", 0.3), ("customer", "hts2", 6.0), ("customer", "cq_ref", 14.0),
+             ("customer", "vk5qi", 22.0), ("agent", "mmt1", 31.0)]
+    agent, customer = two_party_call(turns, 38, seed=3)
+    if babble_dbfs is not None:
+        place(agent, _office_babble(16, babble_dbfs), 13.0)
+    _, events = run(agent, customer)
+    noise = [e for e in events if e.kind is Kind.NOISE and e.phase is Phase.BEGIN]
+    assert [e.stream for e in noise] == ([Stream.AGENT] if noisy else [])
+    assert [e.start / RATE for e in ends(events, Kind.TALK_OVER)] == [31.0]
+    if noisy:
+        assert 13.0 <= noise[0].start / RATE <= 20.0
+        assert noise[0].data["noise_floor_dbfs"] > -45.0
