@@ -80,7 +80,8 @@ def run_callwatch(files: list[Path], jobs: int,
         for line in out.splitlines():
             if line.startswith("{"):
                 r = json.loads(line)
-                reports[Path(r["file"]).name] = r
+                if "error" not in r:  # a file that failed: counted as a missing report
+                    reports[Path(r["file"]).name] = r
         if p.returncode not in (0, 1):
             print(f"callwatch analyze exited {p.returncode}: {err.strip()[-500:]}",
                   file=sys.stderr)

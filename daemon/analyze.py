@@ -2,7 +2,9 @@
 
 Quality auditors run it over thousands of files, so a bad file never stops a batch: it is
 reported on stderr (file, problem, fix), every other file is still analysed, the failures are
-listed at the end, and the exit code is 2 if any file failed.
+listed at the end, and the exit code is 2 if any file failed. With ``--json`` a bad file also
+gets its line on stdout, an error object in place of the report (:func:`error_line`), so a
+script reading the output finds one line per file, in argument order, without parsing stderr.
 
 Batches run in ``--jobs`` worker processes (one call is one sequential stream, so calls are
 the unit of parallelism). Each worker renders its call's output text; the parent prints the
@@ -23,14 +25,14 @@ from typing import Any, Protocol
 
 import soundfile as sf
 
-from daemon.audiofile import AudioFileError, CallReader, CallSource, display_path
+from daemon.audiofile import AudioFileError, CallReader, CallSource, ErrorCode, display_path
 from daemon.command import EXIT_BAD_INPUT, CommandError, command
 from daemon.config import load_config
 from dsp import ANALYSIS_RATE
 from dsp.events import Phase, rounded
 from dsp.hearing import HearingSettings
 from dsp.pipeline import Pipeline
-from dsp.report import build_report
+from dsp.report import SCHEMA, build_report
 from dsp.settings import DetectorSettings
 
 EXIT_OK = 0
@@ -111,7 +113,8 @@ def _analyze(source: CallSource, settings: DetectorSettings | None = None,
         except (RuntimeError, OSError) as exc:  # libsndfile errors mid-file
             raise AudioFileError(
                 f"{source.label}: audio data is corrupt after "
-                f"{pipeline.position / ANALYSIS_RATE:.1f} s ({exc}); re-export the recording"
+                f"{pipeline.position / ANALYSIS_RATE:.1f} s ({exc}); re-export the recording",
+                "corrupt",
             ) from None
         events.extend(pipeline.finish())
         stats = pipeline.stats
@@ -294,13 +297,29 @@ def _progress(total: int, show: bool) -> _Progress:
     return tqdm(total=total, unit="call", file=sys.stderr)  # type: ignore[return-value]
 
 
+def error_line(label: str, message: str, code: ErrorCode) -> str:
+    """The ``--json`` line of a file that could not be analysed: the report's ``schema`` and
+    ``file``, and ``error`` with the stderr message (problem and fix) and its ``code``."""
+    # The keys in a report's order, so the lines of a batch line up when read.
+    return json.dumps({"file": label, "schema": SCHEMA,
+                       "error": {"code": code, "message": message}},
+                      separators=(",", ":"))
+
+
 @dataclass(slots=True)
 class _Outcome:
-    """What one file gives the batch: its output text or its error line, and warnings."""
+    """What one file gives the batch: its output text (with ``--json``, also for a failure),
+    its error line for stderr, and warnings."""
 
     text: str | None
     error: str | None
     warnings: list[str]
+
+
+def _failed(source: CallSource, message: str, code: ErrorCode, as_json: bool) -> _Outcome:
+    """A file that could not be analysed: its stderr line, and with ``--json`` its stdout line
+    too (in text mode stdout holds reports only, as it always has)."""
+    return _Outcome(error_line(source.label, message, code) if as_json else None, message, [])
 
 
 def _render(source: CallSource, settings: Settings, as_json: bool) -> _Outcome:
@@ -308,10 +327,11 @@ def _render(source: CallSource, settings: Settings, as_json: bool) -> _Outcome:
     try:
         result = _analyze(source, *settings)
     except AudioFileError as exc:
-        return _Outcome(None, str(exc), [])
+        return _failed(source, str(exc), exc.code, as_json)
     except Exception as exc:  # a defect must cost one file, not the batch
-        return _Outcome(None, f"{source.label}: cannot analyse ({type(exc).__name__}: {exc}); "
-                              "please report this file to the callwatch maintainers", [])
+        return _failed(source, f"{source.label}: cannot analyse ({type(exc).__name__}: {exc}); "
+                               "please report this file to the callwatch maintainers",
+                       "internal", as_json)
     if as_json:
         # What the reader warned of (also on stderr) travels with the report it qualifies.
         text = json.dumps({"file": source.label, **result.report, "warnings": result.warnings},
@@ -357,9 +377,9 @@ def main(args: argparse.Namespace) -> int:
             if outcome.error is not None:
                 failures.append(outcome.error)
                 bar.write(f"callwatch analyze: {outcome.error}", file=sys.stderr)
-            else:
+            if outcome.text is not None:
                 # Text reports of several calls are read one after another: a blank line
-                # between them. JSON stays one object per line.
+                # between them. JSON stays one object per line, a failed file's included.
                 gap = "\n" if written and not args.json else ""
                 bar.write(gap + outcome.text, file=sys.stdout)
                 written += 1

@@ -15,6 +15,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
@@ -45,8 +46,31 @@ TWO_MONO_FILES = "pass --agent AGENT.wav --customer CUSTOMER.wav for two mono fi
 mono file given as a stereo call, unless the caller takes calls some other way."""
 
 
+ErrorCode = Literal["not_found", "permission", "unreadable", "empty", "not_audio", "corrupt",
+                    "too_short", "channels", "internal"]
+"""Why a file could not be analysed, in one word a batch script can branch on (the
+``error.code`` of ``callwatch analyze --json``; the message says the same for a reader):
+
+- ``not_found``: no such file; ``permission``: the system refused to read it;
+- ``unreadable``: any other reason it could not be read (a directory, a FIFO, an I/O error);
+- ``empty``: no audio at all (0 bytes, or a header only);
+- ``not_audio``: not in a format that is decoded (convert it first);
+- ``corrupt``: audio whose container or data is damaged;
+- ``too_short``: under :data:`MIN_DURATION_S`;
+- ``channels``: the channels asked for are not in the file (a mono file as a stereo call);
+- ``internal``: a defect of callwatch, not of the file.
+"""
+
+
 class AudioFileError(Exception):
-    """A recorded call that cannot be analysed; the message names the file and the fix."""
+    """A recorded call that cannot be analysed; the message names the file and the fix, and
+    ``code`` (an :data:`ErrorCode`) says which kind of problem it is, for scripts. The default
+    only serves the errors of a command's options, which are not one file's and have no code
+    in any output."""
+
+    def __init__(self, message: str, code: ErrorCode = "unreadable") -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
 
 
 def display_path(path: str) -> str:
@@ -144,11 +168,13 @@ def _check_riff(path: str) -> _Riff:
                 if chunk_size > have and chunk_size != 0xFFFFFFFF:
                     raise AudioFileError(
                         f"{name}: truncated WAV: the header declares {chunk_size} bytes of "
-                        f"audio but the file holds {have}; re-export or re-copy the recording"
+                        f"audio but the file holds {have}; re-export or re-copy the recording",
+                        "corrupt",
                     )
                 return _Riff()
             pos += 8 + chunk_size + (chunk_size & 1)
-        raise AudioFileError(f"{name}: WAV file has no audio data chunk; it is corrupt or empty")
+        raise AudioFileError(f"{name}: WAV file has no audio data chunk; it is corrupt or empty",
+                             "corrupt")
 
 
 def _os_error(name: str, exc: OSError) -> AudioFileError:
@@ -156,9 +182,10 @@ def _os_error(name: str, exc: OSError) -> AudioFileError:
     if exc.errno in (errno.EACCES, errno.EPERM):
         return AudioFileError(
             f"{name}: permission denied; make the file (and its directories) readable by "
-            "this user, e.g. chmod o+r, or run as its owner"
+            "this user, e.g. chmod o+r, or run as its owner",
+            "permission",
         )
-    return AudioFileError(f"{name}: cannot read: {exc.strerror or exc}")
+    return AudioFileError(f"{name}: cannot read: {exc.strerror or exc}", "unreadable")
 
 
 def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
@@ -171,19 +198,21 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise AudioFileError(f"{name}: no such file; check the path") from None
+        raise AudioFileError(f"{name}: no such file; check the path", "not_found") from None
     except OSError as exc:
         raise _os_error(name, exc) from None
     if stat.S_ISDIR(st.st_mode):
-        raise AudioFileError(f"{name}: is a directory; pass audio files (e.g. {name}/*.wav)")
+        raise AudioFileError(f"{name}: is a directory; pass audio files (e.g. {name}/*.wav)",
+                             "unreadable")
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
                 else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
         raise AudioFileError(
-            f"{name}: not a regular file ({kind}); save the recording to a file and pass that"
+            f"{name}: not a regular file ({kind}); save the recording to a file and pass that",
+            "unreadable",
         )
     if st.st_size == 0:
-        raise AudioFileError(f"{name}: empty file (0 bytes); the recording is missing")
+        raise AudioFileError(f"{name}: empty file (0 bytes); the recording is missing", "empty")
     try:
         riff = _check_riff(path)
         # Bytes, not str: libsndfile takes the name as it is on disk (soundfile would encode a
@@ -196,18 +225,20 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
         raise AudioFileError(
             f"{name}: cannot decode audio ({detail}); supported: WAV (PCM 8/16/24/32-bit, "
             "float, G.711 u-law/A-law), FLAC, OGG, MP3, AIFF; convert anything else first, "
-            "e.g. ffmpeg -i IN OUT.wav"
+            "e.g. ffmpeg -i IN OUT.wav",
+            "not_audio",
         ) from None
     except OSError as exc:
         raise _os_error(name, exc) from None
     except (RuntimeError, ValueError, struct.error) as exc:
-        raise AudioFileError(f"{name}: cannot decode audio ({exc}); the file is corrupt") from None
+        raise AudioFileError(f"{name}: cannot decode audio ({exc}); the file is corrupt",
+                             "corrupt") from None
     if riff.warning and warnings is not None:
         warnings.append(riff.warning)
     if f.frames <= 0:
         f.close()
         raise AudioFileError(f"{name}: holds no audio frames (a header only): the recorder "
-                             "saved nothing; take the call from the recorder again")
+                             "saved nothing; take the call from the recorder again", "empty")
     return f
 
 
@@ -250,7 +281,8 @@ class CallReader:
                 frames = min(a.frames, c.frames)
                 raise AudioFileError(
                     f"{source.label}: too short to analyse: {self.duration_s:.3f} s "
-                    f"({frames} sample(s)); a call needs at least {MIN_DURATION_S:g} s"
+                    f"({frames} sample(s)); a call needs at least {MIN_DURATION_S:g} s",
+                    "too_short",
                 )
         except BaseException:
             self.close()
@@ -280,12 +312,14 @@ class CallReader:
         if one_file and f.channels == 1 and channel != 0:
             raise AudioFileError(
                 f"{path}: mono file, but a stereo call (agent and customer) is needed; "
-                f"{mono_fix}"
+                f"{mono_fix}",
+                "channels",
             )
         if not 0 <= channel < f.channels:
             raise AudioFileError(
                 f"{path}: {flag} {channel} is out of range: the file has {f.channels} "
-                f"channel(s), 0..{f.channels - 1}"
+                f"channel(s), 0..{f.channels - 1}",
+                "channels",
             )
 
     @property
@@ -317,7 +351,8 @@ class CallReader:
             except (RuntimeError, OSError) as exc:  # libsndfile errors mid-file
                 raise AudioFileError(
                     f"{self.source.label}: audio data is corrupt after {done_s:.1f} s "
-                    f"({str(exc).strip()}); re-export the recording"
+                    f"({str(exc).strip()}); re-export the recording",
+                    "corrupt",
                 ) from None
             done_s += len(agent) / self._agent.samplerate
             for side, x in (("agent", agent), ("customer", customer)):
@@ -334,7 +369,8 @@ class CallReader:
         if dead:
             raise AudioFileError(
                 f"{self.source.label}: every {' and '.join(dead)} sample is NaN or infinite; "
-                "the recording is corrupt, re-export it"
+                "the recording is corrupt, re-export it",
+                "corrupt",
             )
         self._warn_content(same and sounded["agent"], sounded)
 

@@ -167,8 +167,8 @@ def test_a_channel_a_mono_side_lacks_is_out_of_range(sides):
     assert f"{customer}: --customer-channel 1 is out of range: the file has 1 channel(s)" in line
 
 
-def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
-    """Each bad file and a fragment its error message must contain."""
+def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
+    """Each bad file, a fragment its error message must contain and its ``--json`` code."""
     empty = tmp / "empty.wav"
     empty.write_bytes(b"")
     truncated = tmp / "truncated.wav"
@@ -189,25 +189,79 @@ def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
         w.setsampwidth(2)
         w.setframerate(16000)
     return {
-        "missing": (tmp / "nope.wav", "no such file"),
-        "empty": (empty, "empty"),
-        "truncated": (truncated, "truncated"),
-        "corrupt": (corrupt, "corrupt"),
-        "not audio": (text, "convert anything else first, e.g. ffmpeg -i IN OUT.wav"),
-        "mono": (mono, "--agent"),
+        "missing": (tmp / "nope.wav", "no such file", "not_found"),
+        "empty": (empty, "empty", "empty"),
+        "truncated": (truncated, "truncated", "corrupt"),
+        "corrupt": (corrupt, "corrupt", "corrupt"),
+        "not audio": (text, "convert anything else first, e.g. ffmpeg -i IN OUT.wav",
+                      "not_audio"),
+        "mono": (mono, "--agent", "channels"),
         "no frames": (header_only, "no audio frames (a header only): the recorder saved "
-                                   "nothing; take the call from the recorder again"),
+                                   "nothing; take the call from the recorder again", "empty"),
+        "directory": (tmp, "is a directory", "unreadable"),
     }
 
 
 def test_each_bad_file_gets_one_clear_line_and_exit_2(tmp_path, call_wav):
-    for name, (path, fragment) in _bad_files(tmp_path, call_wav).items():
+    for name, (path, fragment, code) in _bad_files(tmp_path, call_wav).items():
         out = callwatch(str(path), "--json")
         assert out.returncode == 2, (name, out.stdout, out.stderr)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1, (name, out.stderr)
         assert str(path) in lines[0] and fragment in lines[0], (name, lines[0])
         assert "Traceback" not in out.stderr
+        # stdout holds the same problem as the file's one JSON line, with its code.
+        (line,) = out.stdout.splitlines()
+        failed = json.loads(line)
+        jsonschema.validate(failed, SCHEMA)
+        assert failed == {"file": str(path), "schema": "callwatch.analysis/1",
+                          "error": {"code": code,
+                                    "message": lines[0].removeprefix("callwatch analyze: ")}}
+        assert callwatch(str(path)).stdout == ""  # the text report stays reports only
+
+
+def _error_form(report: dict[str, object]) -> bool:
+    """Whether a ``--json`` line is a failed file's (checked against the schema first)."""
+    jsonschema.validate(report, SCHEMA)
+    return "error" in report
+
+
+def test_json_gives_every_file_its_line_in_order_a_failed_one_the_error_form(tmp_path,
+                                                                             call_wav):
+    bad = _bad_files(tmp_path, call_wav)["not audio"][0]
+    files = [str(call_wav), str(bad), str(call_wav)]
+    for jobs in ("1", "3"):
+        out = callwatch(*files, "--json", "--jobs", jobs)
+        assert out.returncode == 2, out.stderr
+        lines = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [r["file"] for r in lines] == files
+        assert [_error_form(r) for r in lines] == [False, True, False]
+        assert lines[0] == lines[2] and lines[0]["duration_s"] > 20
+        assert lines[1]["schema"] == lines[0]["schema"] == "callwatch.analysis/1"
+        assert lines[1]["error"]["code"] == "not_audio"
+        assert "ffmpeg" in lines[1]["error"]["message"]
+        assert "1 of 3 file(s) failed" in out.stderr
+
+
+def test_the_schema_tells_the_two_forms_apart():
+    """An error line is not a report and a report is not an error line: a script can check
+    which it holds, and the codes the schema lists are the ones the reader gives."""
+    from typing import get_args
+
+    from daemon.audiofile import ErrorCode
+
+    failed = {"file": "a.wav", "schema": "callwatch.analysis/1",
+              "error": {"code": "corrupt", "message": "a.wav: ..."}}
+    jsonschema.validate(failed, SCHEMA)
+    for broken in ({**failed, "error": {"message": "no code"}},
+                   {**failed, "error": {"code": "no such code", "message": "m"}},
+                   {k: v for k, v in failed.items() if k != "file"},
+                   {**failed, "duration_s": 1.0, "sample_rate_hz": 16000, "agent": {},
+                    "customer": {}, "talk_over": {}, "events": []}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA)
+    codes = SCHEMA["properties"]["error"]["properties"]["code"]["enum"]
+    assert sorted(codes) == sorted(get_args(ErrorCode))
 
 
 def test_channel_out_of_range(call_wav):
@@ -222,9 +276,7 @@ def test_batch_goes_on_after_bad_files_and_lists_them(tmp_path, call_wav):
     out = callwatch(*files, "--json")
     assert out.returncode == 2
     reports = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(reports) == 2
-    for r in reports:
-        jsonschema.validate(r, SCHEMA)
+    assert [_error_form(r) for r in reports] == [False, True, False, True]
     assert "2 of 4 file(s) failed" in out.stderr
     assert out.stderr.count("truncated") >= 2 and str(bad["missing"][0]) in out.stderr
 
@@ -317,9 +369,10 @@ def test_jobs_give_the_serial_output_in_argument_order(tmp_path, call_wav):
         assert parallel.stdout == serial.stdout
         assert parallel.stderr == serial.stderr
         assert "1 of 5 file(s) failed" in serial.stderr
-    labels = [json.loads(line)["file"] for line in callwatch(*files, "--json", "-j", "2")
-              .stdout.splitlines()]
-    assert labels == [files[0], files[1], files[3], files[4]]
+    lines = [json.loads(line) for line in callwatch(*files, "--json", "-j", "2")
+             .stdout.splitlines()]
+    assert [r["file"] for r in lines] == files
+    assert ["error" in r for r in lines] == [False, False, True, False, False]
     # The text reports of the four calls, one blank line between each two.
     reports = serial.stdout.split("\n\n")
     assert [r.split(":", 1)[0] for r in reports] == [files[0], files[1], files[3], files[4]]
@@ -401,9 +454,14 @@ def test_an_unreadable_file_is_one_line_and_the_batch_goes_on(locked_call):
     out = _as_user(["analyze", str(good), str(locked), str(good), "--json", "--jobs", "1"], good)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
-    assert len(out.stdout.splitlines()) == 2  # the file after the unreadable one was analysed
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    # The file after the unreadable one was analysed; the unreadable one has its error line.
+    assert [r["file"] for r in lines] == [str(good), str(locked), str(good)]
+    assert [_error_form(r) for r in lines] == [False, True, False]
+    assert lines[1]["error"]["code"] == "permission"
     first = out.stderr.splitlines()[0]
     assert str(locked) in first and "permission denied" in first and "chmod" in first
+    assert lines[1]["error"]["message"] == first.removeprefix("callwatch analyze: ")
     assert "1 of 3 file(s) failed" in out.stderr
 
 
@@ -428,7 +486,7 @@ def test_file_names_that_are_not_utf8_are_printed_escaped(tmp_path, call_wav):
     assert out.returncode == 2, stderr
     assert "Traceback" not in stderr
     files = [json.loads(line)["file"] for line in stdout.splitlines()]
-    assert files == [f"{tmp_path}/call-\\xff.wav", str(call_wav)]
+    assert files == [f"{tmp_path}/call-\\xff.wav", f"{tmp_path}/gone-\\xfe.wav", str(call_wav)]
     assert f"{tmp_path}/gone-\\xfe.wav: no such file" in stderr.splitlines()[0]
 
 
@@ -442,7 +500,8 @@ def test_a_fifo_is_not_a_regular_file(tmp_path, call_wav):
     first = out.stderr.splitlines()[0]
     assert str(fifo) in first and "not a regular file" in first and "FIFO" in first
     assert "empty" not in first
-    assert len(out.stdout.splitlines()) == 1
+    assert [json.loads(line).get("error", {}).get("code") for line in out.stdout.splitlines()
+            ] == ["unreadable", None]
 
 
 # -- files with something wrong inside -----------------------------------------------------
@@ -477,7 +536,7 @@ def test_an_all_nan_float_file_is_an_error(tmp_path):
     sf.write(nan, np.full((32000, 2), np.nan, dtype=np.float32), 16000, subtype="FLOAT")
     out = callwatch(str(nan), "--json")
     assert out.returncode == 2, out.stdout
-    assert out.stdout == ""
+    assert json.loads(out.stdout)["error"]["code"] == "corrupt"
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and str(nan) in lines[0] and "NaN" in lines[0]
 
