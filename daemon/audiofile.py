@@ -136,17 +136,34 @@ class _PatchedFile(io.RawIOBase):
 
 @dataclass(slots=True)
 class _Riff:
-    """What the RIFF walk found: header patches for an unfinished WAV, and why."""
+    """What the RIFF walk found: header patches for an unfinished or truncated WAV, and why."""
 
     patches: dict[int, bytes] = field(default_factory=dict)
     warning: str | None = None
+    truncated: tuple[int, int] | None = None
+    """(bytes of audio the header declares, whole sample frames' bytes the file holds) of a
+    WAV cut short: its warning gives the seconds present, known once libsndfile opens it."""
+
+
+def _whole_frames(data_bytes: int, block_align: int) -> int:
+    """``data_bytes`` cut to whole sample frames (``block_align`` bytes each, when the fmt
+    chunk gave it): a partial last frame of a file cut mid-write is not audio."""
+    return data_bytes - data_bytes % block_align if block_align > 0 else data_bytes
+
+
+def _data_patches(data_at: int, data_bytes: int) -> dict[int, bytes]:
+    """Header patches that make the RIFF and data sizes those of ``data_bytes`` of audio after
+    the data chunk's header at ``data_at``, with nothing after them."""
+    return {4: struct.pack("<I", data_at + data_bytes), data_at + 4: struct.pack("<I", data_bytes)}
 
 
 def _check_riff(path: str) -> _Riff:
-    """Catch a truncated WAV, which libsndfile would otherwise read short without a word, and
-    an unfinished one (data size 0 but audio after it), which it would call empty."""
+    """Find a truncated WAV, which libsndfile would otherwise read short without a word (and
+    count as longer than it is), and an unfinished one (data size 0 but audio after it), which
+    it would call empty; both are read as far as their audio goes, with a warning."""
     size = os.path.getsize(path)
     name = display_path(path)
+    block_align = 0
     with open(path, "rb") as f:
         head = f.read(12)
         if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
@@ -157,24 +174,37 @@ def _check_riff(path: str) -> _Riff:
         while pos + 8 <= size:
             f.seek(pos)
             chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"fmt " and chunk_size >= 14:
+                fmt = f.read(14)
+                if len(fmt) == 14:
+                    (block_align,) = struct.unpack_from("<H", fmt, 12)
             if chunk_id == b"data":
                 have = size - pos - 8
                 if chunk_size == 0 and have > 0:
                     return _Riff(
-                        {4: struct.pack("<I", size - 8), pos + 4: struct.pack("<I", have)},
+                        _data_patches(pos, _whole_frames(have, block_align)),
                         f"{name}: WAV header says 0 bytes of audio but {have} follow (the "
                         "recorder did not finish the file); analysing what is there",
                     )
                 if chunk_size > have and chunk_size != 0xFFFFFFFF:
-                    raise AudioFileError(
-                        f"{name}: truncated WAV: the header declares {chunk_size} bytes of "
-                        f"audio but the file holds {have}; re-export or re-copy the recording",
-                        "corrupt",
-                    )
+                    # Cut short (an interrupted copy, a recorder that crashed): the call up to
+                    # the cut is still a call, so it is read, as sox and ffmpeg do, and warned of.
+                    whole = _whole_frames(have, block_align)
+                    return _Riff(_data_patches(pos, whole), truncated=(chunk_size, whole))
                 return _Riff()
             pos += 8 + chunk_size + (chunk_size & 1)
         raise AudioFileError(f"{name}: WAV file has no audio data chunk; it is corrupt or empty",
                              "corrupt")
+
+
+def _truncated_warning(name: str, f: sf.SoundFile, declared: int, present: int) -> str:
+    """What an auditor must know of a report on a WAV cut short: how much of the call is
+    there, how much the header promised, and that the figures cover only the part present."""
+    present_s = f.frames / f.samplerate
+    declared_s = present_s * declared / present
+    return (f"{name}: truncated WAV: the file ends early, after {present_s:.1f} s of audio "
+            f"(its header declares {declared_s:.1f} s); the report covers only those "
+            f"{present_s:.1f} s; re-copy the recording if a whole copy exists")
 
 
 def _os_error(name: str, exc: OSError) -> AudioFileError:
@@ -191,8 +221,8 @@ def _os_error(name: str, exc: OSError) -> AudioFileError:
 def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
     """Open one file for streaming, or raise :class:`AudioFileError` saying what is wrong.
 
-    Problems that do not stop the analysis (an unfinished WAV header) are appended to
-    ``warnings`` as one line each.
+    Problems that do not stop the analysis (an unfinished WAV header, a WAV cut short) are
+    appended to ``warnings`` as one line each.
     """
     name = display_path(path)
     try:
@@ -235,6 +265,8 @@ def open_audio(path: str, warnings: list[str] | None = None) -> sf.SoundFile:
                              "corrupt") from None
     if riff.warning and warnings is not None:
         warnings.append(riff.warning)
+    if riff.truncated and riff.truncated[1] > 0 and warnings is not None and f.frames > 0:
+        warnings.append(_truncated_warning(name, f, *riff.truncated))
     if f.frames <= 0:
         f.close()
         raise AudioFileError(f"{name}: holds no audio frames (a header only): the recorder "

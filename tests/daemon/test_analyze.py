@@ -171,7 +171,7 @@ def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
     """Each bad file, a fragment its error message must contain and its ``--json`` code."""
     empty = tmp / "empty.wav"
     empty.write_bytes(b"")
-    truncated = tmp / "truncated.wav"
+    truncated = tmp / "truncated.wav"  # cut after 0.25 s: read, but too short to analyse
     truncated.write_bytes(good.read_bytes()[: 44 + 16000])
     corrupt = tmp / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 10)
@@ -191,7 +191,8 @@ def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
     return {
         "missing": (tmp / "nope.wav", "no such file", "not_found"),
         "empty": (empty, "empty", "empty"),
-        "truncated": (truncated, "truncated", "corrupt"),
+        "truncated": (truncated, "too short to analyse: 0.250 s (4000 sample(s)); a call "
+                                 "needs at least 1 s", "too_short"),
         "corrupt": (corrupt, "corrupt", "corrupt"),
         "not audio": (text, "convert anything else first, e.g. ffmpeg -i IN OUT.wav",
                       "not_audio"),
@@ -278,7 +279,7 @@ def test_batch_goes_on_after_bad_files_and_lists_them(tmp_path, call_wav):
     reports = [json.loads(line) for line in out.stdout.splitlines()]
     assert [_error_form(r) for r in reports] == [False, True, False, True]
     assert "2 of 4 file(s) failed" in out.stderr
-    assert out.stderr.count("truncated") >= 2 and str(bad["missing"][0]) in out.stderr
+    assert out.stderr.count("too short") == 2 and out.stderr.count("no such file") == 2
 
 
 def test_usage_errors(call_wav, tmp_path):
@@ -529,6 +530,43 @@ def test_a_wav_whose_data_size_is_zero_is_read_with_a_warning(tmp_path, call_wav
     assert len(lines) == 1 and "warning" in lines[0] and str(crashed) in lines[0]
     assert "0 bytes of audio" in lines[0]
     assert got["warnings"] == [lines[0].removeprefix("callwatch analyze: warning: ")]
+
+
+def test_a_truncated_wav_is_analysed_as_far_as_it_goes_with_a_warning(tmp_path):
+    """The sample call cut mid-way through its audio, and mid-way through a sample frame (an
+    interrupted copy): the report is that of the part present, as if it had been saved whole,
+    and says that the file ends early and the report covers only that part."""
+    sample = ROOT / "samples" / "sample-call.wav"
+    data = sample.read_bytes()
+    info = sf.info(sample)
+    frame_bytes = info.channels * 2  # PCM_16
+    audio_at = data.index(b"data") + 8
+    cut = audio_at + (len(data) - audio_at) // 2 + 3  # three bytes into a frame
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(data[:cut])
+    frames = (cut - audio_at) // frame_bytes
+    part = tmp_path / "part.wav"  # the same audio, saved whole
+    sf.write(part, sf.read(sample, frames=frames, dtype="int16")[0], info.samplerate,
+             subtype="PCM_16")
+
+    out = callwatch(str(truncated), "--json")
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    jsonschema.validate(got, SCHEMA)
+    want = json.loads(callwatch(str(part), "--json").stdout)
+    assert got["duration_s"] == pytest.approx(frames / info.samplerate, abs=0.01)
+    assert got["duration_s"] < info.duration - 10
+    assert {**got, "file": None, "warnings": []} == {**want, "file": None}
+    (warning,) = got["warnings"]
+    present = f"{frames / info.samplerate:.1f} s"
+    assert warning.startswith(f"{truncated}: truncated WAV: the file ends early")
+    assert f"after {present} of audio" in warning
+    assert f"declares {info.duration:.1f} s" in warning
+    assert f"covers only those {present}" in warning
+    assert out.stderr == f"callwatch analyze: warning: {warning}\n"
+    text = callwatch(str(truncated))
+    assert text.returncode == 0 and text.stderr == ""
+    assert f"  warning  truncated WAV: the file ends early, after {present}" in text.stdout
 
 
 def test_an_all_nan_float_file_is_an_error(tmp_path):
