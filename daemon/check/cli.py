@@ -163,11 +163,16 @@ def main(args: argparse.Namespace) -> int:
 
 def _speech_file_error(path: str) -> str | None:
     """Why ``--speech FILE`` cannot be played, naming the file and the fix (``None``: it
-    can), in the words ``callwatch analyze`` uses for a recording it cannot read."""
+    can), in the words ``callwatch analyze`` uses for a recording it cannot read. What the
+    reader warns of (a WAV cut short is played as far as it goes) goes to stderr, so the
+    test burst's length is no surprise."""
+    warnings: list[str] = []
     try:
-        open_audio(path).close()
+        open_audio(path, warnings).close()
     except AudioFileError as exc:
         return f"--speech {exc}"
+    for warning in warnings:
+        print(f"callwatch check: warning: --speech {warning}", file=sys.stderr)
     return None
 
 

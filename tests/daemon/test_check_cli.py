@@ -85,3 +85,16 @@ def test_a_flag_argparse_refuses_is_a_json_object_too(tmp_path, args, error):
     assert out.stderr.startswith("usage: callwatch check ") and error in out.stderr
     plain = check(*args, tmp_path=tmp_path)
     assert plain.returncode == EXIT_BAD_INPUT and plain.stdout == ""
+
+
+def test_a_speech_file_cut_short_is_played_as_far_as_it_goes_with_a_warning(tmp_path):
+    """The reader's warning reaches the user; the file is not refused (the next check, an
+    out-of-range sensitivity, is what stops this run before any device is opened)."""
+    whole = (ROOT / "samples" / "sample-call.wav").read_bytes()
+    cut = tmp_path / "sentence.wav"
+    cut.write_bytes(whole[: len(whole) // 2])
+    out = check("--speech", str(cut), "--dbspl-at-0dbfs", "10", tmp_path=tmp_path)
+    assert out.returncode == EXIT_BAD_INPUT
+    warning, error = out.stderr.splitlines()
+    assert warning.startswith(f"callwatch check: warning: --speech {cut}: truncated WAV")
+    assert error.startswith("callwatch check: --dbspl-at-0dbfs 10: must be between")
