@@ -43,7 +43,8 @@ Settings = tuple[DetectorSettings | None, HearingSettings | None]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", metavar="CALL",
-                   help="stereo recordings (channel 0 agent, channel 1 customer by default)")
+                   help="stereo recordings (channel 0 agent, channel 1 customer by default), "
+                        "or folders: every recording under them, in name order")
     p.add_argument("--agent", metavar="FILE", help="mono recording of the agent's side")
     p.add_argument("--customer", metavar="FILE", help="mono recording of the customer's side")
     p.add_argument("--agent-channel", type=int, default=None, metavar="N",
@@ -166,7 +167,50 @@ def _sources(args: argparse.Namespace) -> list[CallSource]:
             f"--agent-channel and --customer-channel are both {agent_ch}; "
             "they must differ"
         )
-    return [CallSource(f, f, agent_ch, customer_ch) for f in args.files]
+    return [CallSource(f, f, agent_ch, customer_ch) for f in expand_dirs(args.files)]
+
+
+AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".aif",
+                            ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64"})
+"""What a folder given to ``analyze`` is searched for: the call recordings libsndfile decodes
+(by name: a recorder's folder also holds notes, metadata and transcripts)."""
+
+
+def expand_dirs(paths: list[str]) -> list[str]:
+    """``paths`` with each folder replaced by the recordings under it, at any depth, in name
+    order (a recorder's tree of days and queues, as recordings/2026-12-07/queue-3/...).
+
+    Files given by name are kept whatever their suffix (the reader says what is wrong with
+    them). Hidden files and folders are skipped (an upload in progress, ``.Trash``), and
+    symbolic links to folders are not followed (a link back up the tree would never end).
+    A folder with no recording in it is an error naming the suffixes looked for."""
+    out: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            out.append(path)
+            continue
+        found: list[str] = []
+        for root, dirs, names in os.walk(path, onerror=_walk_error):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += (os.path.join(root, n) for n in sorted(names)
+                      if not n.startswith(".")
+                      and os.path.splitext(n)[1].lower() in AUDIO_SUFFIXES)
+        if not found:
+            raise AudioFileError(
+                f"{display_path(path)}: no recordings in this folder or below it (looked for "
+                f"{', '.join(sorted(AUDIO_SUFFIXES))}); pass the files themselves if they are "
+                "named otherwise"
+            )
+        out += found
+    return out
+
+
+def _walk_error(exc: OSError) -> None:
+    """A folder under a given one that cannot be listed stops the batch before it starts:
+    analysing the rest would report a partial tree as if it were whole."""
+    name = display_path(exc.filename) if exc.filename else "a folder"
+    raise AudioFileError(f"{name}: cannot list this folder ({exc.strerror}); make it "
+                         "readable (chmod o+rx) or leave it out") from None
 
 
 def _channel_warnings(args: argparse.Namespace, source: CallSource) -> list[str]:

@@ -199,7 +199,6 @@ def _bad_files(tmp: Path, good: Path) -> dict[str, tuple[Path, str, str]]:
         "mono": (mono, "--agent", "channels"),
         "no frames": (header_only, "no audio frames (a header only): the recorder saved "
                                    "nothing; take the call from the recorder again", "empty"),
-        "directory": (tmp, "is a directory", "unreadable"),
     }
 
 
@@ -280,6 +279,34 @@ def test_batch_goes_on_after_bad_files_and_lists_them(tmp_path, call_wav):
     assert [_error_form(r) for r in reports] == [False, True, False, True]
     assert "2 of 4 file(s) failed" in out.stderr
     assert out.stderr.count("too short") == 2 and out.stderr.count("no such file") == 2
+
+
+def test_a_folder_is_every_recording_under_it_in_name_order(tmp_path, call_wav):
+    """A recorder's tree: days, then queues; notes, hidden uploads and a link back up the
+    tree are not calls. Files given by name keep their place among the folders."""
+    tree = tmp_path / "recordings"
+    for rel in ("2026-12-08/q2/b.WAV", "2026-12-08/q1/c.flac", "2026-12-07/a.wav",
+                "2026-12-07/.upload.wav", ".trash/old.wav"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        data, rate = sf.read(call_wav)
+        sf.write(tree / rel, data, rate, format="FLAC" if rel.endswith("flac") else "WAV")
+    (tree / "2026-12-07" / "notes.txt").write_text("agent was new\n")
+    (tree / "2026-12-08" / "back").symlink_to(tree)
+    out = callwatch(str(tree), str(call_wav), "--json", "-j", "2")
+    assert out.returncode == 0, out.stderr
+    files = [json.loads(line)["file"] for line in out.stdout.splitlines()]
+    assert files == [str(tree / "2026-12-07/a.wav"), str(tree / "2026-12-08/q1/c.flac"),
+                     str(tree / "2026-12-08/q2/b.WAV"), str(call_wav)]
+
+
+def test_a_folder_without_recordings_is_refused_before_any_analysis(tmp_path, call_wav):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("no calls today\n")
+    out = callwatch(str(call_wav), str(tmp_path / "empty"), "--json")
+    assert out.returncode == 2 and out.stdout == ""
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"callwatch analyze: {tmp_path / 'empty'}: no recordings in this "
+                           "folder or below it (looked for .aif, ")
 
 
 def test_usage_errors(call_wav, tmp_path):
