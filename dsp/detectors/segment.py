@@ -22,6 +22,12 @@ QUIET_ABOVE_FLOOR_MAX_DB = 20.0
 of the minimum floor (babble sits 10-15 dB above its dips; speech the gates missed in a quiet
 room, 30-40 dB)."""
 
+IDLE_MIN_FRAMES = 40
+"""A segment the party spent outside its spurts for 0.8 s or more is judged for noise by
+those frames even when the speech gate passed most of them: voices around the party. Less
+(half a segment, say) is usually the party's own speech around a spurt that ended or
+started inside the segment, and its median is their voice."""
+
 FLOOR_STAT_ABOVE_MIN_MAX_DB = 12.0
 """Stricter for the call's reported noise floor, which one stray segment would bias."""
 
@@ -65,7 +71,7 @@ class PartyJudges:
             if above <= QUIET_ABOVE_FLOOR_MAX_DB:
                 events += self.noise.judge(party.seg_quiet_first, party.seg_quiet, quiet_db,
                                            end)
-        elif party.seg_idle * 2 >= SEGMENT_FRAMES:
+        elif party.seg_idle >= IDLE_MIN_FRAMES:
             # The party did not talk, yet most of its frames passed the speech gate: voices
             # around it (office babble that began after the background was measured, which
             # the gate then keeps taking for speech; its frames never reach the quiet
