@@ -19,7 +19,7 @@ from dsp.hum import HumCanceller
 from dsp.levels import DBFS_FLOOR, ActiveLevelMeter, FrameFeatures, power_dbfs
 from dsp.noise import BackgroundLevel, MinimumFloor
 from dsp.pace import SyllableCounter
-from dsp.party_vad import PartyVads
+from dsp.party_vad import EARLY_VAD_QUIET_DBFS, EARLY_VAD_QUIET_MIC_DBFS, PartyVads
 from dsp.resample import Resampler
 from dsp.settings import DetectorSettings
 from dsp.speech_time import SpeechTime
@@ -181,7 +181,8 @@ class Party:
         self.rate = rate
         self.taken = 0
         """Samples at the stream's own rate taken so far (see :meth:`take`)."""
-        self.vads = PartyVads(settings)
+        self.vads = PartyVads(settings, EARLY_VAD_QUIET_MIC_DBFS if stream is Stream.AGENT
+                              else EARLY_VAD_QUIET_DBFS)
         """The VADs that judge this party's frames (see :mod:`dsp.party_vad`)."""
         self.floor = MinimumFloor()
         self.noise = BackgroundLevel(BACKGROUND_WINDOW_FRAMES, BACKGROUND_PERCENTILE)

@@ -18,20 +18,32 @@ VAD_REFERENCE_DBFS = -30.0
 VAD_MAX_GAIN_DB = 30.0
 """See :meth:`PartyVads.classify`."""
 
-EARLY_VAD_QUIET_DBFS = -40.0
+EARLY_VAD_QUIET_DBFS = -33.0
+EARLY_VAD_QUIET_MIC_DBFS = -40.0
 EARLY_VAD_GAIN_DB = 10.0
 """Until a party's own level is known, the frames of a party none of whose frames has reached
--40 dBFS yet are given to the VAD 10 dB louder (see :meth:`PartyVads.classify`): enough for a
+-33 dBFS yet are given to the VAD 10 dB louder (see :meth:`PartyVads.classify`): enough for a
 quiet voice's syllables to be heard and its level measured, not so much that the VAD hears a
 step in the line's noise as speech (a recording's own hiss 10 dB over the room, raised 25 dB,
-was taken for speech). A party at a normal level has syllables above -40 dBFS within their
-first words, and is heard well enough without."""
+was taken for speech). A party at the nominal -26 dBFS has syllables above -33 dBFS within
+their first words, and is heard well enough without. A quiet one's loudest 20 ms frames sit
+some 7-9 dB over their level: at -40 dBFS (the limit this had first), a customer at -47 dBFS
+whose first stressed syllable reached it was heard unraised from then on, and the VAD's fixed
+energy floors dropped half their words for the first seconds (talk-overs then ended early or
+were missed on the development draws). The agent's mic keeps -40 dBFS
+(:data:`EARLY_VAD_QUIET_MIC_DBFS`): before the echo estimator has found a laptop speaker's
+leak, the customer's voice in the mic sits about where a quiet agent would, and raised it
+became a second of the agent's speech time that the early-leak hold could no longer take
+back."""
 
 
 class PartyVads:
     """One party's VADs, all of the configured engine and mode."""
 
-    def __init__(self, settings: DetectorSettings) -> None:
+    def __init__(self, settings: DetectorSettings,
+                 quiet_dbfs: float = EARLY_VAD_QUIET_DBFS) -> None:
+        self.quiet_dbfs = quiet_dbfs
+        """Until a frame reaches this, the party counts as quiet (see :meth:`classify`)."""
         self.name = settings.vad
         self.mode = settings.vad_mode
         """Kept to show which mode the VADs were given (a VAD does not expose it)."""
@@ -81,7 +93,8 @@ class PartyVads:
 
         Until that level is known (a second of speech frames), a party at -55 dBFS would
         give the VAD too few frames to measure it from, and go unheard (and never be told
-        they are too quiet). So while the party has not reached :data:`EARLY_VAD_QUIET_DBFS`,
+        they are too quiet). So while the party has not reached ``quiet_dbfs``
+        (:data:`EARLY_VAD_QUIET_DBFS`, :data:`EARLY_VAD_QUIET_MIC_DBFS` for the agent's mic),
         a second VAD judges their frames raised by :data:`EARLY_VAD_GAIN_DB`. The party's own
         VAD still hears those frames as they are (its verdict unused): it adapts to what it
         is given, and raised frames would leave it tuned to a louder room for the rest of the
@@ -91,13 +104,13 @@ class PartyVads:
             self.vad.classify(raised(pcm16, min(VAD_MAX_GAIN_DB, VAD_REFERENCE_DBFS - own)),
                               speech)
             return
-        if self.loudest_dbfs >= EARLY_VAD_QUIET_DBFS:  # loud once: heard as they are
+        if self.loudest_dbfs >= self.quiet_dbfs:  # loud once: heard as they are
             self.vad.classify(pcm16, speech)
             return
         loudest = np.maximum.accumulate(db)
         np.maximum(loudest, self.loudest_dbfs, out=loudest)
         self.loudest_dbfs = float(loudest[-1])
-        quiet = speech & (loudest < EARLY_VAD_QUIET_DBFS)
+        quiet = speech & (loudest < self.quiet_dbfs)
         if not quiet.any():
             self.vad.classify(pcm16, speech)
             return

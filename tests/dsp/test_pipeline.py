@@ -399,3 +399,27 @@ def test_neighbours_talking_mid_call_are_noise_while_the_agent_listens(babble_db
     if noisy:
         assert 13.0 <= noise[0].start / RATE <= 20.0
         assert noise[0].data["noise_floor_dbfs"] > -45.0
+
+
+@pytest.mark.parametrize("voice_name", ["hts2", "big_dog"])
+def test_a_quiet_customer_cutting_in_in_the_first_seconds_is_heard_throughout(voice_name):
+    """A customer at -47 dBFS whose first syllable reaches -40 dBFS, cutting in on the agent
+    1.5 s into the call: until their level is known, their frames reach the VAD raised, or
+    WebRTC's fixed energy floors drop half their words and the talk-over ends early."""
+    from bench.levels import active_level_dbfs
+    from bench.truth import activity, talk_overs
+
+    n = 12 * RATE
+    agent, customer = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    place(agent, voice("kristoff"), 0.3)
+    c = voice(voice_name)[: 4 * RATE]
+    place(customer, c * np.float32(10 ** ((-47.0 - active_level_dbfs(c, RATE)) / 20)), 1.5)
+    masks = {p: activity(x, RATE, active_level_dbfs(x, RATE))
+             for p, x in (("agent", agent), ("customer", customer))}
+    (truth,) = [t for t in talk_overs(masks) if t["class"] == "must"]
+    rng = np.random.default_rng(1)
+    room = [x + rng.normal(0, 10 ** (-72 / 20), n).astype(np.float32) for x in (agent, customer)]
+    _, events = run(*room)
+    (found,) = ends(events, Kind.TALK_OVER)
+    assert found.data["initiator"] == truth["initiator"] == "customer"
+    assert (found.end - found.start) / RATE >= 0.8 * float(truth["span_s"])  # type: ignore[arg-type]
