@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import soundfile as sf
 
 from daemon.audiofile import AudioFileError, CallReader, CallSource, ErrorCode, display_path
+from daemon.blas_threads import limit_blas_threads
 from daemon.command import EXIT_BAD_INPUT, CommandError, command
 from daemon.config import load_config
 from dsp import ANALYSIS_RATE
@@ -405,6 +406,9 @@ def main(args: argparse.Namespace) -> int:
     except AudioFileError as exc:
         raise CommandError(str(exc)) from None
     settings = _settings(args)
+    # As in the daemon: the pipeline's products are small, and idle BLAS workers spinning
+    # beside every call (one set per --jobs worker) cost CPU time that buys no speed.
+    limit_blas_threads()
     if args.agent or args.customer:
         for warning in _channel_warnings(args, sources[0]):
             print(f"callwatch analyze: warning: {warning}", file=sys.stderr)
