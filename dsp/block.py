@@ -46,18 +46,26 @@ def medians(x: np.ndarray) -> np.ndarray:
 class Block:
     """Per-frame arrays of a block (or a slice of one) that depend only on the samples."""
 
-    __slots__ = ("a_clicks", "c_clicks", "fa", "far_lagged", "fc", "pa", "pc")
+    __slots__ = ("a_clicks", "a_not_speech", "c_clicks", "c_not_speech", "fa", "far_lagged",
+                 "fc", "pa", "pc", "tones")
 
     def __init__(self, fa: FrameFeatures, fc: FrameFeatures, pa: np.ndarray, pc: np.ndarray,
                  a_clicks: np.ndarray, c_clicks: np.ndarray) -> None:
         self.fa, self.fc, self.pa, self.pc = fa, fc, pa, pc
         self.a_clicks, self.c_clicks = a_clicks, c_clicks
+        self.a_not_speech, self.c_not_speech = a_clicks, c_clicks
+        """What the speech gates leave out: clicks, and the pipeline adds signalling tones."""
+        self.tones = np.zeros(len(a_clicks), dtype=bool)
+        """Frames in which either party's line carries a signalling tone (:mod:`dsp.tones`)."""
         self.far_lagged = np.zeros((0, 0))
 
     def slice(self, start: int, end: int) -> Block:
         out = Block(_slice_features(self.fa, start, end), _slice_features(self.fc, start, end),
                     self.pa[start:end], self.pc[start:end], self.a_clicks[start:end],
                     self.c_clicks[start:end])
+        out.tones = self.tones[start:end]
+        out.a_not_speech = self.a_not_speech[start:end]
+        out.c_not_speech = self.c_not_speech[start:end]
         out.far_lagged = self.far_lagged[start:end]
         return out
 

@@ -332,7 +332,9 @@ class Party:
         (:mod:`dsp.speech_time`: speech frames and soft edges, above the background and any
         leak and within :data:`EDGE_WITHIN_DB` of the party's level, less clicks: see
         :data:`SPEECH_TIME_MAX_CREST_DB`; in a steady background, also what the VAD hears
-        just above it: :data:`LISTEN_MAX_SPREAD_DB`); ``frame`` is the first frame's index."""
+        just above it: :data:`LISTEN_MAX_SPREAD_DB`); ``clicks`` are the frames that are no
+        voice whatever the VAD says (clicks, :func:`impulsive`, and signalling tones,
+        :mod:`dsp.tones`); ``frame`` is the first frame's index."""
         db = feats.rms_dbfs
         noise = self.background_dbfs(frame)
         floor = self.floor.floors(db)

@@ -52,6 +52,7 @@ from dsp.passes import Pass, SpeechPass
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
+from dsp.tones import signalling_tones
 from dsp.vad import to_pcm16
 
 MIN_RATE_SPEECH_S = 10.0
@@ -84,6 +85,8 @@ class Pipeline:
         self._max_lag = frames(s.echo_max_delay_ms / 1000.0)
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
+        self._tone_before = [0, 0]
+        """How many signalling-tone frames end each party's input in a row (:mod:`dsp.tones`)."""
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
         self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
@@ -334,7 +337,14 @@ class Pipeline:
         both = np.concatenate((a, c))  # both parties' frames, measured in one call
         fa, fc = split_features(frame_features(both, self._clip_level), n)
         pcm = to_pcm16(both)
+        # Clicks and signalling tones are left out of the speech decisions alike.
+        a_out, a_tone, self._tone_before[0] = signalling_tones(a, fa.rms_dbfs,
+                                                              self._tone_before[0])
+        c_out, c_tone, self._tone_before[1] = signalling_tones(c, fc.rms_dbfs,
+                                                              self._tone_before[1])
         blk = Block(fa, fc, pcm[:n], pcm[n:], impulsive(fa, a), impulsive(fc, c))
+        blk.a_not_speech, blk.c_not_speech = blk.a_clicks | a_out, blk.c_clicks | c_out
+        blk.tones = a_tone | c_tone
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]
@@ -367,13 +377,14 @@ class Pipeline:
         fa, fc = blk.fa, blk.fc
         far_lagged = blk.far_lagged  # (n, lags): the far end's level at every delay
 
-        c_speech, c_strong, c_resume, c_audible = cust.gate(fc, blk.pc, blk.c_clicks, None, i0)
+        c_speech, c_strong, c_resume, c_audible = cust.gate(fc, blk.pc, blk.c_not_speech, None,
+                                                             i0)
         echo_floor = None
         echo = self._echo
         if echo.present:
             echo_floor = echo.leak_floor(far_lagged)
-        a_speech, a_strong, a_resume, a_audible = agent.gate(fa, blk.pa, blk.a_clicks, echo_floor,
-                                                          i0)
+        a_speech, a_strong, a_resume, a_audible = agent.gate(fa, blk.pa, blk.a_not_speech,
+                                                             echo_floor, i0)
 
         talkover = self._talkover
         talkover.record(i0, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong)
@@ -393,6 +404,7 @@ class Pipeline:
         a_str, c_str = a_strong.tolist(), c_strong.tolist()
         a_res, c_res = a_resume.tolist(), c_resume.tolist()
         a_aud, c_aud = a_audible.tolist(), c_audible.tolist()
+        tones = blk.tones.tolist() if blk.tones.any() else None
         for k in range(n):
             i = i0 + k
             while s_next < len(shock) and shock_at[s_next] < i:
@@ -409,6 +421,8 @@ class Pipeline:
             a_on, c_on = a_sp.active, c_sp.active
             a_act[k] = a_on
             c_act[k] = c_on
+            if tones is not None and tones[k]:
+                dead_air.tone_end = i + 1
             if (a_on and c_on) or talkover.in_overlap:
                 found = talkover.step(i, a_sp, c_sp, a_list[k], c_list[k], a_aud[k],
                                       c_aud[k])

@@ -4,7 +4,9 @@ The silence is dated from the end of the last spurt (its last speech frame, not 
 hangover) and confirmed as soon as it has lasted ``silence_min_s`` from there, so the nudge
 comes when the threshold is crossed, however late a spurt's end was known (a spurt cut back
 to its last loud frame, see :meth:`dsp.activity.TalkSpurts.step`). It ends at the first frame
-of the next spurt.
+of the next spurt. A signalling tone on either line (a ringback, a customer keying digits,
+:mod:`dsp.tones`) holds it off as speech does, without being speech: the call is not silent
+while the phone rings or the customer types in their card number.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class DeadAir:
         """Frame where the current call began: dead air never starts before it."""
         self.any_speech = False
         """Nothing is dead air before the first word of the call."""
+        self.tone_end = 0
+        """Just after the last frame with a signalling tone on either line (the pipeline
+        sets it): the silence starts no sooner."""
         self.configure(settings)
 
     def configure(self, s: DetectorSettings) -> None:
@@ -51,7 +56,7 @@ class DeadAir:
         after its last loud frame's tail."""
         if self.active:
             return None
-        start = max(self.call_start, _end_bound(a), _end_bound(c))
+        start = max(self.call_start, _end_bound(a), _end_bound(c), self.tone_end)
         if not (self.any_speech or a.active or c.active):
             start = max(start, frame + 1)  # a first spurt, which ends at frame + 1 or later
         return max(frame + 1, start + self.min_frames)
@@ -61,7 +66,7 @@ class DeadAir:
         if not a.active and not c.active:
             if self.active:
                 return None
-            start = max(a.spurt_end, c.spurt_end, self.call_start)
+            start = max(a.spurt_end, c.spurt_end, self.call_start, self.tone_end)
             if i + 1 - start < self.min_frames:
                 return None
             self.active = True
