@@ -1,7 +1,9 @@
 """Dead air: neither party speaking for ``silence_min_s``, once someone has spoken.
 
 The silence is dated from the end of the last spurt (its last speech frame, not its
-hangover) and confirmed as soon as it has lasted ``silence_min_s`` from there, so the nudge
+hangover) and confirmed as soon as it has lasted ``silence_min_s`` from there and no run of
+speech frames is under way (one that starts a spurt dates it from its first frame, and a
+silence confirmed during it would end shorter than its threshold), so the nudge
 comes when the threshold is crossed, however late a spurt's end was known (a spurt cut back
 to its last loud frame, see :meth:`dsp.activity.TalkSpurts.step`). It ends at the first frame
 of the next spurt. A signalling tone on either line (a ringback, a customer keying digits,
@@ -67,7 +69,9 @@ class DeadAir:
             if self.active:
                 return None
             start = max(a.spurt_end, c.spurt_end, self.call_start, self.tone_end)
-            if i + 1 - start < self.min_frames:
+            if i + 1 - start < self.min_frames or a.run or c.run:
+                # A run of speech frames under way may yet start a spurt, dated from its
+                # first frame: confirmed then, the silence would end before its threshold.
                 return None
             self.active = True
             self.start = start

@@ -58,3 +58,31 @@ def test_reload_keeps_the_pending_silence_and_takes_the_new_duration():
     det.configure(longer)
     assert _run(frames(5.0), det=det) == []
     assert len(_run(frames(8.0), longer)) == 2
+
+
+def test_an_onset_under_way_at_the_threshold_is_not_confirmed_as_dead_air():
+    """The agent's next words begin 2 frames before the threshold and take 5 frames to start
+    a spurt, which is dated from their first frame: the silence was shorter than its
+    threshold, and no dead air is reported (it was, with duration_s under threshold_s).
+    Words beginning at the threshold still leave a dead air of exactly it."""
+    n = frames(S.silence_min_s)
+    hang = frames(S.vad_hangover_s)
+
+    def run(words_at: int) -> list:
+        det = DeadAir(S)
+        a, c = TalkSpurts(5, hang), TalkSpurts(5, hang)
+        events = []
+        for i in range(10 + n + 50):
+            ac, cc = a.step(i, i < 10 or i >= words_at), c.step(i, i < 10)
+            if a.active or c.active:
+                det.any_speech = True
+                if not det.pending:
+                    continue
+            ev = det.step(i, a, c, ac, cc) if det.any_speech else None
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    assert run(10 + n - 2) == []
+    _begin, end = run(10 + n)
+    assert end.data["duration_s"] == S.silence_min_s
