@@ -165,6 +165,31 @@ def impulsive(feats: FrameFeatures, frames: np.ndarray) -> np.ndarray:
     return out
 
 
+class Gathered:
+    """The frames of the current segment a mask picked: how many, the first one's index, and
+    their levels (what the segment's noise judgment reads, :mod:`dsp.detectors.segment`)."""
+
+    __slots__ = ("count", "first", "levels")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = -1
+        self.levels: list[np.ndarray] = []
+
+    def add(self, mask: np.ndarray, i0: int, rms_dbfs: np.ndarray) -> None:
+        """Frames ``i0 ..`` where ``mask`` is True, with their levels."""
+        n = int(np.count_nonzero(mask))
+        if n:
+            if not self.count:
+                self.first = i0 + int(np.argmax(mask))
+            self.count += n
+            self.levels.append(rms_dbfs[mask])
+
+    def clear(self) -> None:
+        self.count = 0
+        self.levels.clear()
+
+
 class Party:
     """Per-stream state: resampler, framer, VAD, spurts, noise, level window, counters, and
     what the current segment has gathered so far."""
@@ -219,13 +244,10 @@ class Party:
         self.last_rms = DBFS_FLOOR
         self.last_peak = DBFS_FLOOR
         # The current segment's gatherings.
-        self.seg_quiet = 0
-        self.seg_quiet_levels: list[np.ndarray] = []
-        self.seg_quiet_first = -1
-        self.seg_idle = 0
+        self.seg_quiet = Gathered()
+        """Frames of the segment the party was silent in: no speech, spurt or leak."""
+        self.seg_idle = Gathered()
         """Frames of the segment outside the party's spurts (and any leak), speech-like or not."""
-        self.seg_idle_levels: list[np.ndarray] = []
-        self.seg_idle_first = -1
         self.seg_speech: list[np.ndarray] = []
         self.seg_clipped = 0
         self.seg_levels: list[np.ndarray] = []
@@ -404,21 +426,10 @@ class Party:
             if np.count_nonzero(voiced):
                 self.seg_speech.append(feats.energy[voiced])
         busy = act if explained is None else act | explained
-        idle = ~busy
-        nidle = int(np.count_nonzero(idle))
-        if nidle:
-            if not self.seg_idle:
-                self.seg_idle_first = i0 + int(np.argmax(idle))
-            self.seg_idle += nidle
-            self.seg_idle_levels.append(feats.rms_dbfs[idle])
+        self.seg_idle.add(~busy, i0, feats.rms_dbfs)
         quiet = speech | busy
         np.logical_not(quiet, out=quiet)
-        nquiet = int(np.count_nonzero(quiet))
-        if nquiet:
-            if not self.seg_quiet:
-                self.seg_quiet_first = i0 + int(np.argmax(quiet))
-            self.seg_quiet += nquiet
-            self.seg_quiet_levels.append(feats.rms_dbfs[quiet])
+        self.seg_quiet.add(quiet, i0, feats.rms_dbfs)
         self.seg_levels.append(feats.rms_dbfs)
         self.last_rms = float(feats.rms_dbfs[-1])
         self.last_peak = float(feats.peak_dbfs[-1])

@@ -52,15 +52,16 @@ class PartyJudges:
         party = self.party
         events: list[Event] = []
         party.noise_all.add_segment(np.concatenate(party.seg_levels))
-        if party.seg_quiet:
-            party.noise.add_segment(np.concatenate(party.seg_quiet_levels))
-        if party.seg_quiet * 2 >= SEGMENT_FRAMES:
+        quiet, idle = party.seg_quiet, party.seg_idle
+        if quiet.count:
+            party.noise.add_segment(np.concatenate(quiet.levels))
+        if quiet.count * 2 >= SEGMENT_FRAMES:
             # Noise is judged, as headset vendors do, while the party is silent: in segments
             # that are mostly silence, by the median silent frame (robust to the odd word
             # onset or click that slips past the spurt state, which would dominate a power
             # mean). A "silence" far above the quietest frames was speech the gates missed,
             # not noise.
-            quiet_db = median(np.concatenate(party.seg_quiet_levels))
+            quiet_db = median(np.concatenate(quiet.levels))
             above = quiet_db - party.floor.floor_dbfs
             # Hum taken out before analysis is still noise in the room's report.
             hum = party.hum_power(end * FRAME_LEN)
@@ -69,19 +70,18 @@ class PartyJudges:
             if above <= FLOOR_STAT_ABOVE_MIN_MAX_DB:
                 party.noise.add_quiet(10.0 ** (quiet_db / 10.0))
             if above <= QUIET_ABOVE_FLOOR_MAX_DB:
-                events += self.noise.judge(party.seg_quiet_first, party.seg_quiet, quiet_db,
-                                           end)
-        elif party.seg_idle >= IDLE_MIN_FRAMES:
+                events += self.noise.judge(quiet.first, quiet.count, quiet_db, end)
+        elif idle.count >= IDLE_MIN_FRAMES:
             # The party did not talk, yet most of its frames passed the speech gate: voices
             # around it (office babble that began after the background was measured, which
             # the gate then keeps taking for speech; its frames never reach the quiet
             # measures). Judged by the median frame outside the party's spurts: the odd
             # word that did not start a spurt is a minority, a room full of voices is not.
-            idle_db = median(np.concatenate(party.seg_idle_levels))
+            idle_db = median(np.concatenate(idle.levels))
             hum = party.hum_power(end * FRAME_LEN)
             if hum > 0.0:
                 idle_db = power_dbfs(10.0 ** (idle_db / 10.0) + hum)
-            events += self.noise.judge(party.seg_idle_first, party.seg_idle, idle_db, end)
+            events += self.noise.judge(idle.first, idle.count, idle_db, end)
         party.floor.end_segment()
         party.seg_levels.clear()
         if party.seg_speech:
@@ -89,10 +89,8 @@ class PartyJudges:
             events += self.levels.judge(end, call_start)
         events += self.clipping.judge(end - SEGMENT_FRAMES, end, party.seg_clipped)
         party.seg_speech.clear()
-        party.seg_quiet = 0
-        party.seg_quiet_levels.clear()
-        party.seg_idle = 0
-        party.seg_idle_levels.clear()
+        quiet.clear()
+        idle.clear()
         party.seg_clipped = 0
         return events
 

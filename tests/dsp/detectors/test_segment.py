@@ -17,9 +17,7 @@ def silent_segment(party: Party, level_dbfs: float, first: int) -> None:
     levels = np.full(SEGMENT_FRAMES, level_dbfs)
     party.floor.floors(levels)
     party.seg_levels.append(levels)
-    party.seg_quiet = SEGMENT_FRAMES
-    party.seg_quiet_first = first
-    party.seg_quiet_levels.append(levels)
+    party.seg_quiet.add(np.ones(SEGMENT_FRAMES, dtype=bool), first, levels)
 
 
 def test_a_silent_segment_feeds_the_noise_floor_and_is_cleared():
@@ -31,8 +29,8 @@ def test_a_silent_segment_feeds_the_noise_floor_and_is_cleared():
     assert party.noise.call_dbfs == pytest.approx(-52.0)
     assert party.noise_all.live_dbfs == pytest.approx(-52.0)
     assert party.floor.settled_dbfs == -52.0
-    assert (party.seg_quiet, party.seg_clipped, party.seg_levels, party.seg_quiet_levels) == (
-        0, 0, [], [])
+    assert (party.seg_quiet.count, party.seg_clipped, party.seg_levels,
+            party.seg_quiet.levels) == (0, 0, [], [])
 
 
 def test_a_noisy_room_is_reported_after_noise_min_s():
