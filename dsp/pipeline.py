@@ -52,7 +52,7 @@ from dsp.passes import Pass, SpeechPass
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
-from dsp.tones import signalling_tones
+from dsp.tones import LineTones
 from dsp.vad import to_pcm16
 
 MIN_RATE_SPEECH_S = 10.0
@@ -85,8 +85,7 @@ class Pipeline:
         self._max_lag = frames(s.echo_max_delay_ms / 1000.0)
         self._echo = EchoEstimator(self._max_lag)
         self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
-        self._tone_before = [0, 0]
-        """How many signalling-tone frames end each party's input in a row (:mod:`dsp.tones`)."""
+        self._tones = LineTones()
         self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
         self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
@@ -337,14 +336,8 @@ class Pipeline:
         both = np.concatenate((a, c))  # both parties' frames, measured in one call
         fa, fc = split_features(frame_features(both, self._clip_level), n)
         pcm = to_pcm16(both)
-        # Clicks and signalling tones are left out of the speech decisions alike.
-        a_out, a_tone, self._tone_before[0] = signalling_tones(a, fa.rms_dbfs,
-                                                              self._tone_before[0])
-        c_out, c_tone, self._tone_before[1] = signalling_tones(c, fc.rms_dbfs,
-                                                              self._tone_before[1])
         blk = Block(fa, fc, pcm[:n], pcm[n:], impulsive(fa, a), impulsive(fc, c))
-        blk.a_not_speech, blk.c_not_speech = blk.a_clicks | a_out, blk.c_clicks | c_out
-        blk.tones = a_tone | c_tone
+        self._tones.mark(blk, a, c)  # signalling tones are left out as clicks are
         lags = self._max_lag + 1
         far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
         self._far_tail = far_hist[-lags:]

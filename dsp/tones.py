@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN
+from dsp.block import Block
 
 TONE_HZ = (697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0,  # DTMF
            350.0, 400.0, 425.0, 440.0, 450.0, 480.0, 620.0,  # dial, ringback, busy
@@ -134,3 +135,23 @@ def signalling_tones(frames: np.ndarray, rms_dbfs: np.ndarray, run_before: int
     run[last_break == 0] += run_before
     out = tone & ((dtmf & (run >= 2)) | (run >= PROGRESS_MIN_FRAMES))
     return out, tone, int(run[-1])
+
+
+class LineTones:
+    """Both lines' signalling tones, block after block (the runs of tone frames carry over)."""
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs = [0, 0]
+
+    def mark(self, blk: Block, agent: np.ndarray, customer: np.ndarray) -> None:
+        """Add each party's tone frames (:func:`signalling_tones`) to what the speech gates
+        leave out of ``blk``, with its clicks, and the frames with a tone on either line to
+        ``blk.tones``; ``agent`` and ``customer`` are the block's frames."""
+        a_out, a_tone, self._runs[0] = signalling_tones(agent, blk.fa.rms_dbfs, self._runs[0])
+        c_out, c_tone, self._runs[1] = signalling_tones(customer, blk.fc.rms_dbfs,
+                                                        self._runs[1])
+        blk.a_not_speech = blk.a_clicks | a_out
+        blk.c_not_speech = blk.c_clicks | c_out
+        blk.tones = a_tone | c_tone
