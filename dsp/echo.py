@@ -27,6 +27,7 @@ import numpy as np
 
 from dsp import FRAME_S
 from dsp.block import medians
+from dsp.levels import DBFS_FLOOR
 
 MIN_CORRELATION = 0.6
 """Log-energy correlation (on the leak-dominated half of the frames) for a leak to be found."""
@@ -256,3 +257,39 @@ def _floor_slope(far_db: np.ndarray, mic_db: np.ndarray) -> float:
     y = np.asarray(ys)
     dx = x - x.mean()
     return float(dx @ (y - y.mean()) / (dx @ dx))
+
+
+class FarDelayLine:
+    """The far end's frame levels at every delay up to ``max_lag`` frames, for each frame of
+    a block (what the echo estimator and the leak floor read), carried from block to block."""
+
+    def __init__(self, max_lag: int) -> None:
+        self._tail = np.full(max_lag + 1, DBFS_FLOOR)
+        self._indices: dict[tuple[int, int], np.ndarray] = {}
+
+    def resize(self, max_lag: int) -> None:
+        """A new delay range (a reload), keeping the far end's recent levels."""
+        tail = np.full(max_lag + 1, DBFS_FLOOR)
+        keep = min(tail.size, self._tail.size)
+        tail[tail.size - keep :] = self._tail[self._tail.size - keep :]
+        self._tail = tail
+
+    def lagged(self, far_dbfs: np.ndarray) -> np.ndarray:
+        """``(n, lags)``: for each of the block's ``n`` frame levels, the far end's level at
+        every delay (the newest first)."""
+        lags = self._tail.size
+        hist = np.concatenate((self._tail, far_dbfs))
+        self._tail = hist[-lags:]
+        return hist[self._index(far_dbfs.size, lags)]
+
+    def _index(self, n: int, lags: int) -> np.ndarray:
+        """Where each of ``n`` frames finds its levels in the history (``lags`` older levels,
+        then the block's): built once per block size."""
+        key = (n, lags)
+        idx = self._indices.get(key)
+        if idx is None:
+            if len(self._indices) > 8:
+                self._indices.clear()
+            idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
+            self._indices[key] = idx
+        return idx

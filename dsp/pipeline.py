@@ -43,10 +43,10 @@ from dsp.detectors.segment import PartyJudges
 from dsp.detectors.talkover import TalkOver
 from dsp.detectors.turns import Turns
 from dsp.early_leak import EarlyLeakHold, HoldState
-from dsp.echo import EchoEstimator
+from dsp.echo import EchoEstimator, FarDelayLine
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
-from dsp.levels import DBFS_FLOOR, frame_features
+from dsp.levels import frame_features
 from dsp.party import SEGMENT_FRAMES, Party, frames, impulsive
 from dsp.passes import Pass, SpeechPass
 from dsp.settings import DetectorSettings
@@ -84,9 +84,8 @@ class Pipeline:
         self._call_start_frame = 0
         self._max_lag = frames(s.echo_max_delay_ms / 1000.0)
         self._echo = EchoEstimator(self._max_lag)
-        self._far_tail = np.full(self._max_lag + 1, DBFS_FLOOR)
+        self._far = FarDelayLine(self._max_lag)
         self._tones = LineTones()
-        self._lag_indices: dict[tuple[int, int], np.ndarray] = {}
         self._passes: list[Pass] = []
         """What the passes since the last :meth:`_catch_up` left for it."""
         self._speech_pending: list[SpeechPass] = []
@@ -164,10 +163,7 @@ class Pipeline:
             self._max_lag = max_lag
             self._echo = EchoEstimator(max_lag)
             self._echo_verdict.estimator = self._echo
-            tail = np.full(max_lag + 1, DBFS_FLOOR)
-            keep = min(tail.size, self._far_tail.size)
-            tail[tail.size - keep :] = self._far_tail[self._far_tail.size - keep :]
-            self._far_tail = tail
+            self._far.resize(max_lag)
         self._talkover.configure(settings, self._echo)
         self._dead_air.configure(settings)
         self._dead_mic.configure(settings)
@@ -338,10 +334,7 @@ class Pipeline:
         pcm = to_pcm16(both)
         blk = Block(fa, fc, pcm[:n], pcm[n:], impulsive(fa, a), impulsive(fc, c))
         self._tones.mark(blk, a, c)  # signalling tones are left out as clicks are
-        lags = self._max_lag + 1
-        far_hist = np.concatenate((self._far_tail, fc.rms_dbfs))
-        self._far_tail = far_hist[-lags:]
-        blk.far_lagged = far_hist[self._lag_index(len(a), lags)]
+        blk.far_lagged = self._far.lagged(fc.rms_dbfs)
         start = 0
         while start < len(a):
             end = min(len(a), start + SEGMENT_FRAMES - self._frame % SEGMENT_FRAMES)
@@ -349,18 +342,6 @@ class Pipeline:
             self._process(a if whole else a[start:end], c if whole else c[start:end],
                           blk if whole else blk.slice(start, end), events)
             start = end
-
-    def _lag_index(self, n: int, lags: int) -> np.ndarray:
-        """Where each of ``n`` frames finds the far end's level at every delay in the far-end
-        history (``lags`` older levels, then the block's): built once per block size."""
-        key = (n, lags)
-        idx = self._lag_indices.get(key)
-        if idx is None:
-            if len(self._lag_indices) > 8:
-                self._lag_indices.clear()
-            idx = lags + np.arange(n)[:, None] - np.arange(lags)[None, :]
-            self._lag_indices[key] = idx
-        return idx
 
     def _process(self, a: np.ndarray, c: np.ndarray, blk: Block, events: list[Event]) -> None:
         """Frames that all lie inside one segment."""
