@@ -9,6 +9,8 @@ the party's own noise estimates.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
@@ -163,6 +165,21 @@ def impulsive(feats: FrameFeatures, frames: np.ndarray) -> np.ndarray:
     out = np.zeros_like(candidates)
     out[candidates] = spread >= IMPULSE_SPREAD_DB
     return out
+
+
+class Gates(NamedTuple):
+    """A party's speech gates over a run of frames (:meth:`Party.gate`)."""
+
+    speech: np.ndarray
+    strong: np.ndarray
+    """Speech loud enough to start a spurt."""
+    resume: np.ndarray
+    """Speech loud enough to carry a spurt on after a pause."""
+    audible: np.ndarray
+    """Frames that count towards speech time near a spurt."""
+    held: np.ndarray
+    """Speech that stood out of the background enough to start a spurt, held back only by
+    the party's own level."""
 
 
 class Gathered:
@@ -347,10 +364,12 @@ class Party:
     def gate(
         self, feats: FrameFeatures, pcm16: np.ndarray, clicks: np.ndarray,
         floor_extra: np.ndarray | None, frame: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> Gates:
         """Speech decision per frame (stands out of the noise and leak, then webrtcvad),
         which speech frames are strong enough to start a spurt and to carry one on after a
-        pause, and which frames count towards speech time near a spurt
+        pause, which stood out of the background enough to start one but were held back by
+        the party's own level alone (:mod:`dsp.voice_drop`), and which frames count towards
+        speech time near a spurt
         (:mod:`dsp.speech_time`: speech frames and soft edges, above the background and any
         leak and within :data:`EDGE_WITHIN_DB` of the party's level, less clicks: see
         :data:`SPEECH_TIME_MAX_CREST_DB`; in a steady background, also what the VAD hears
@@ -385,11 +404,15 @@ class Party:
             heard |= speech
         start = np.maximum(threshold, background + margin + SPURT_PEAK_MARGIN_DB)
         resume = threshold
+        held = None
         if own is not None:
+            held = db >= start
             seg_start = frame - frame % SEGMENT_FRAMES
             quiet_s = max(0, seg_start - self.last_speech_at_segment) * FRAME_S
             ref = own - START_DECAY_DB_PER_S * quiet_s
             start = np.maximum(start, ref - START_BELOW_LEVEL_DB)
+            held &= db < start
+            held &= speech
             resume = np.maximum(threshold, ref - RESUME_BELOW_LEVEL_DB)
             edge_at = np.maximum(background + EDGE_MARGIN_DB, own - EDGE_WITHIN_DB)
             upper = self.noise.upper_dbfs
@@ -404,7 +427,9 @@ class Party:
         if heard is not None:
             audible |= heard
         audible &= feats.peak_dbfs - db < SPEECH_TIME_MAX_CREST_DB
-        return speech, speech & (db >= start), speech & (db >= resume), audible
+        if held is None:
+            held = np.zeros_like(speech)
+        return Gates(speech, speech & (db >= start), speech & (db >= resume), audible, held)
 
     def gather(self, frames_: np.ndarray, speech: np.ndarray, act: np.ndarray,
                feats: FrameFeatures, explained: np.ndarray | None, i0: int) -> None:
@@ -447,6 +472,12 @@ class Party:
         self.level_count += energies.size
         n = min(self.level_count, size)
         self._energy_mean = float(window[:n].mean()) if n else None
+
+    def forget_voice(self) -> None:
+        """Empty the level window: the party's voice dropped (:mod:`dsp.voice_drop`), and the
+        gates judge them against the background alone until it has learnt the new level."""
+        self.level_pos = self.level_count = 0
+        self._energy_mean = None
 
     def level_dbfs(self) -> float | None:
         """Power mean of the last ``level_window_s`` of speech frames, once the window is full."""
