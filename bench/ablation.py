@@ -112,7 +112,9 @@ def _no_clicks() -> Callable[[], Iterator[None]]:
 VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
     "full pipeline": lambda: _nothing,
     "no talk-over episodes (each stretch alone)": _no_episodes,
-    "no leak/typing veto": _no_voice_veto,
+    "no leak/typing/voicing veto": _no_voice_veto,
+    "no voicing veto (unvoiced bursts on the agent's side)":
+        lambda: _set("dsp.detectors.talkover", "VETO_VOICED_FRACTION", -1.0),
     "no click gate": _no_clicks,
     "no echo gate": lambda: _set("dsp.echo", "ECHO_MARGIN_DB", -1e9),
     "no background margin": lambda: _set("dsp.party", "NOISE_LEVEL_MARGIN_DB", 0.0),
@@ -125,6 +127,7 @@ VARIANTS: dict[str, Callable[[], Callable[[], Iterator[None]]]] = {
                                                _set("dsp.party", "RESUME_BELOW_LEVEL_DB", 1e9)),
     "no own-level start (resume kept)":
         lambda: _set("dsp.party", "START_BELOW_LEVEL_DB", 1e9),
+    "an agent's dropped voice never relearnt": lambda: _set("dsp.voice_drop", "MIN_TURNS", 10**9),
     "no cut of a spurt's weak tail": lambda: _set("dsp.activity", "LOUD_HOLD_FRAMES", 10**9),
     "no mains hum removal": lambda: _settings(remove_hum=False),
     "early background not held near the floor":

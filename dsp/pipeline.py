@@ -365,7 +365,7 @@ class Pipeline:
                                                                      echo_floor, i0)
 
         talkover = self._talkover
-        talkover.record(i0, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong)
+        talkover.record(i0, a, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong)
         # Shocks are confirmed within a frame or two; merged into the frame loop below by
         # the frame they belong to, so the event order does not depend on chunking.
         shock, shock_at, s_next = self._shock.update(i0, c), self._shock.emit_frames, 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp import ANALYSIS_RATE
+from dsp import ANALYSIS_RATE, FRAME_LEN
 from dsp.resample import Resampler
 
 CODEC2_RAW = Path("/usr/share/codec2/raw")
@@ -31,6 +31,13 @@ def voice(name: str) -> np.ndarray:
     active = y[np.abs(y) > 0.02]
     rms = float(np.sqrt(np.mean(active**2))) if active.size else 1.0
     return (y * (0.05 / rms)).astype(np.float32)
+
+
+def voiced(n: int) -> np.ndarray:
+    """``n`` 20 ms frames of a 150 Hz sawtooth: periodic at a pitch lag, as a vowel is (for
+    tests of what reads a frame's voicing without needing a recording)."""
+    t = np.arange(n * FRAME_LEN) * 150.0 / ANALYSIS_RATE
+    return (0.05 * (t % 1.0 - 0.5)).astype(np.float32).reshape(n, FRAME_LEN)
 
 
 def place(track: np.ndarray, clip: np.ndarray, at_s: float, gain_db: float = 0.0) -> None:

@@ -25,6 +25,7 @@ from dsp.party import frames
 from dsp.pipeline import Pipeline
 from dsp.resample import Resampler
 from dsp.settings import DetectorSettings
+from tests.speech import voiced
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample-call.wav"
 S = DetectorSettings()
@@ -158,8 +159,8 @@ def test_talk_over_and_dead_air_never_begin_before_their_bound(seed: int) -> Non
     a_strong = a_speech & (rng.random(a_speech.size) > 0.3)
     talkover, dead_air = TalkOver(s, _echo()), DeadAir(s)
     n = a_speech.size
-    talkover.record(0, rng.normal(-30, 5, n), rng.normal(-30, 5, n), np.zeros(n, bool),
-                    a_strong)
+    talkover.record(0, voiced(n), rng.normal(-30, 5, n), rng.normal(-30, 5, n),
+                    np.zeros(n, bool), a_strong)
     a, c = TalkSpurts(frames(s.vad_start_s), 15), TalkSpurts(frames(s.vad_start_s), 15)
     bounds: list[tuple[int, int, int | None]] = []
     found = {Kind.TALK_OVER: 0, Kind.SILENCE: 0}

@@ -13,12 +13,14 @@ from dsp.detectors.talkover import (
     MERGE_FRAMES,
     ONSET_LAG_FRAMES,
     REVIVED_MIN_OVERLAP_FRAMES,
+    VETO_VOICED_FRACTION,
     TalkOver,
 )
 from dsp.echo import ECHO_DECIDED_FAR_FRAMES, EchoEstimator
 from dsp.events import Kind, Phase
 from dsp.party import frames
 from dsp.settings import DetectorSettings
+from tests.speech import voiced
 
 S = DetectorSettings()
 LAGS = 15
@@ -38,13 +40,17 @@ def _echo(leak_db: float | None = None, far_frames: int = ECHO_DECIDED_FAR_FRAME
 
 
 def _run(overlap: int, settings: DetectorSettings = S, first: int = 200,
-         clicks: bool = False, talkover: TalkOver | None = None) -> list:
+         clicks: bool = False, talkover: TalkOver | None = None,
+         agent_frames: np.ndarray | None = None) -> list:
     """The agent talks from ``first`` for 200 frames; the customer cuts in 100 frames later
-    and speaks ``overlap`` frames. Levels are uncorrelated noise so leak vetting passes."""
+    and speaks ``overlap`` frames. Levels are uncorrelated noise so leak vetting passes; the
+    agent's samples are ``agent_frames`` (by default a vowel-like periodic wave)."""
     det = talkover or TalkOver(settings, _echo())
     rng = np.random.default_rng(0)
     end = first + 400
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.full(end, clicks),
+    det.record(0, voiced(end) if agent_frames is None else agent_frames,
+               rng.normal(-30, 5, end), rng.normal(-30, 5, end),
+               np.full(end, clicks),
                np.full(end, not clicks))
     a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
     events = []
@@ -77,8 +83,8 @@ def test_an_overlap_whose_soft_middle_the_gate_missed_is_one_talk_over(soft, epi
     det = TalkOver(S, _echo())
     rng = np.random.default_rng(2)
     end = 800
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), np.zeros(end, bool),
-               np.ones(end, bool))
+    det.record(0, voiced(end), rng.normal(-30, 5, end), rng.normal(-30, 5, end),
+               np.zeros(end, bool), np.ones(end, bool))
     a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
     events = []
     for i in range(100, end):
@@ -131,7 +137,7 @@ def _typing_then_speaking(customer_end: int) -> list:
     end = 600
     frame = np.arange(end)
     typing = (frame >= 250) & (frame < 300)
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
+    det.record(0, voiced(end), rng.normal(-30, 5, end), rng.normal(-30, 5, end), typing,
                (frame >= 300) & (frame < 420))
     return _step(det, (frame >= 250) & (frame < 420), (frame >= 200) & (frame < customer_end),
                  200)
@@ -176,7 +182,7 @@ def test_leak_that_follows_the_far_end_loosely_but_steadily_is_not_a_voice():
     assert np.corrcoef(leak[3:], far[:-3])[0, 1] < 0.8       # under the plain correlation veto
     for agent, is_leak in ((leak, True), (own, False)):
         det = TalkOver(S, EchoEstimator(frames(S.echo_max_delay_ms / 1000)))
-        det.record(0, agent, far, np.zeros(60, bool), np.ones(60, bool))
+        det.record(0, voiced(60), agent, far, np.zeros(60, bool), np.ones(60, bool))
         assert det._not_a_voice(0, 60) is is_leak
 
 
@@ -201,7 +207,7 @@ def _held_run(echo: EchoEstimator, agent_levels: np.ndarray, far_levels: np.ndar
     """The agent talks from 0, the customer cuts in at 100 for 60 frames; the echo estimator
     has no estimate until frame ``decided_at``, when ``echo_then`` takes its place."""
     det = TalkOver(S, echo)
-    det.record(0, agent_levels, far_levels, np.zeros(400, bool), np.ones(400, bool))
+    det.record(0, voiced(400), agent_levels, far_levels, np.zeros(400, bool), np.ones(400, bool))
     a, c = TalkSpurts(1, 15), TalkSpurts(1, 15)
     events = []
     for i in range(400):
@@ -254,8 +260,34 @@ def test_a_voice_vetoed_as_typing_then_revived_keeps_the_customer_as_initiator()
     frame = np.arange(end)
     clicks = (frame >= 300) & (frame < 360) & (frame % 4 == 0)
     speaking = (frame >= 200) & (frame < 500)
-    det.record(0, rng.normal(-30, 5, end), rng.normal(-30, 5, end), clicks, speaking & ~clicks)
+    det.record(0, voiced(end), rng.normal(-30, 5, end), rng.normal(-30, 5, end), clicks,
+               speaking & ~clicks)
     events = _step(det, speaking, (frame >= 300) & (frame < 450), 200)
     assert [e.phase for e in events] == [Phase.BEGIN, Phase.END]
     assert events[0].start > 300 * FRAME_LEN  # revived, not reported at once
     assert events[0].data["initiator"] == "customer"
+
+
+def _bursts(n: int, seed: int = 3) -> np.ndarray:
+    """``n`` frames of noise bursts: a cough's or a crunch's samples, no pitch in them."""
+    return np.random.default_rng(seed).normal(0, 0.05, (n, FRAME_LEN)).astype(np.float32)
+
+
+def test_unvoiced_bursts_under_the_customer_are_no_talk_over():
+    """A coughing fit or crisps crunched next to the mic while the customer talks: the VAD
+    flags the bursts and they stand out of a quiet room, but none of the frames is voiced."""
+    n = frames(S.min_overlap_s)
+    assert len(_run(n + 20, agent_frames=voiced(600))) == 2  # BEGIN and END
+    assert _run(n + 20, agent_frames=_bursts(600)) == []
+
+
+@pytest.mark.parametrize("voiced_frames", [18, 17])
+def test_the_voiced_share_of_the_agents_strong_frames_decides(voiced_frames):
+    """At :data:`VETO_VOICED_FRACTION` of the strong frames voiced, a voice; one fewer, not."""
+    assert VETO_VOICED_FRACTION * 60 == 18
+    det = TalkOver(S, _echo())
+    rng = np.random.default_rng(5)
+    samples = np.concatenate([voiced(voiced_frames), _bursts(60 - voiced_frames)])
+    det.record(0, samples, rng.normal(-30, 5, 60), rng.normal(-30, 5, 60),
+               np.zeros(60, bool), np.ones(60, bool))
+    assert det._not_a_voice(0, 60) is (voiced_frames < 18)
