@@ -26,6 +26,7 @@ from dsp.resample import Resampler
 from dsp.settings import DetectorSettings
 from dsp.speech_time import SpeechTime
 from dsp.stats import StreamStats
+from dsp.voice_drop import VoiceDrop
 
 SEGMENT_FRAMES = 50
 """One second: the resolution of the noise, level, clipping, dead-mic and echo detectors."""
@@ -252,6 +253,8 @@ class Party:
         """Speech time as the accuracy definitions count it, near the spurts."""
         self.pace = SyllableCounter()
         """Syllable nuclei of the party's spurts: the speaking rate."""
+        self.voice_drop = VoiceDrop()
+        """Whether the party's voice dropped under the level the gates hold them to."""
         self.configure(settings)
         # Counters, [this call, lifetime].
         self.audio_frames = [0, 0]

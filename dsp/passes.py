@@ -34,7 +34,8 @@ class Pass(NamedTuple):
     """Frames whose level the far end's leak may explain (the agent's echo gate was on:
     the far end active), or None with the gate off."""
     a_held: np.ndarray
-    """The agent's speech frames their own level alone held back from starting a spurt
+    c_held: np.ndarray
+    """Each party's speech frames their own level alone held back from starting a spurt
     (:mod:`dsp.voice_drop`)."""
 
     @staticmethod
@@ -52,7 +53,7 @@ class Pass(NamedTuple):
                      join_features([p.fc for p in passes]),
                      cat([p.a_speech for p in passes]), cat([p.a_act for p in passes]),
                      cat([p.c_speech for p in passes]), cat([p.c_act for p in passes]),
-                     explained, cat([p.a_held for p in passes]))
+                     explained, cat([p.a_held for p in passes]), cat([p.c_held for p in passes]))
 
 
 class SpeechPass(NamedTuple):

@@ -54,7 +54,6 @@ from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
 from dsp.tones import LineTones
 from dsp.vad import to_pcm16
-from dsp.voice_drop import VoiceDrop
 
 MIN_RATE_SPEECH_S = 10.0
 """A party's speaking rate is reported once they have talked this long in the call."""
@@ -95,9 +94,6 @@ class Pipeline:
         self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
         self._dead_mic = DeadMic(s)
-        self._voice_drop = VoiceDrop()
-        """The agent only: on the far end, line echo of the agent's voice comes in the
-        customer's pauses as a quieter customer would (see :mod:`dsp.voice_drop`)."""
         self._echo_verdict = Echo(s, self._echo)
         self._fast_speech = FastSpeech(self._agent.pace, s)
         self._turns = Turns(s)
@@ -355,8 +351,8 @@ class Pipeline:
         fa, fc = blk.fa, blk.fc
         far_lagged = blk.far_lagged  # (n, lags): the far end's level at every delay
 
-        c_speech, c_strong, c_resume, c_audible, _ = cust.gate(fc, blk.pc, blk.c_not_speech,
-                                                                None, i0)
+        c_speech, c_strong, c_resume, c_audible, c_held = cust.gate(fc, blk.pc, blk.c_not_speech,
+                                                                     None, i0)
         echo_floor = None
         echo = self._echo
         if echo.present:
@@ -419,7 +415,7 @@ class Pipeline:
         self._speech_pending.append(SpeechPass(i0, a_audible, a_act, a_changes, c_audible,
                                                c_act, c_changes, fa.rms_dbfs, far_lagged))
         self._passes.append(Pass(i0, a, c, fa, fc, a_speech, a_act, c_speech, c_act,
-                                  None if echo_floor is None else c_act, a_held))
+                                  None if echo_floor is None else c_act, a_held, c_held))
         if any(c_list):
             # Per pass, not in _catch_up: how much far-end speech the estimator has seen is
             # its state between estimates, and a detector may read it at any frame.
@@ -473,7 +469,8 @@ class Pipeline:
             self._dead_mic.heard(agent.noise.live_dbfs)
         agent.gather(p.a, p.a_speech, p.a_act, p.fa, p.explained, i0)
         cust.gather(p.c, p.c_speech, p.c_act, p.fc, None, i0)
-        self._voice_drop.add(p.a_held, p.a_act, p.c_act)
+        agent.voice_drop.add(p.a_held, p.a_act, p.c_act)
+        cust.voice_drop.add(p.c_held, p.c_act, p.a_act)
         return events
 
     def _end_segment(self, events: list[Event]) -> None:
@@ -482,11 +479,11 @@ class Pipeline:
         seg_start = end - SEGMENT_FRAMES
         for party in (self._agent, self._customer):
             events += self._judges[party.stream].end_segment(end, self._call_start_frame)
+            if party.voice_drop.end_segment():
+                party.forget_voice()
             sp = party.spurts
             party.last_speech_at_segment = sp.last_speech
             party.spurt_start_at_segment = sp.spurt_start if sp.active else None
-        if self._voice_drop.end_segment():
-            self._agent.forget_voice()
         events += self._dead_mic.judge(seg_start, end)
         events += self._fast_speech.judge(end)
         events += self._turns.judge(end, self._agent.spurts, self._customer.spurts)

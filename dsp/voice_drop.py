@@ -3,8 +3,8 @@
 The spurt gates hold a party to their own level: a spurt starts only on a frame within
 :data:`dsp.party.START_BELOW_LEVEL_DB` of it, a limit that relaxes only while the party is
 silent. That keeps a colleague's voice 10-15 dB under the agent's from starting spurts. It also
-hides an agent whose voice really drops (the boom pushed up, a headset swapped) by 14 dB or
-more: their words still stand far out of a quiet
+hides an agent whose voice really drops (the boom pushed up, a headset swapped), or a
+customer who turns to a speakerphone, by 14 dB or more: their words still stand far out of a quiet
 room, so every one of them is a speech frame, which holds the relaxation's clock at zero, and
 none reaches the start level. The party vanishes for the rest of the call: no speech time, no
 talk-over, and no ``too_quiet``, the very nudge the drop calls for. (Counting the clock from
@@ -23,10 +23,9 @@ again), the party's level is forgotten: the gates fall back to the background al
 call's start, until the level window has learnt the new voice (a second of spurt speech).
 Tallied and judged once a segment, so the result does not depend on how the audio is chunked.
 
-The pipeline watches the agent only. On the far end, line echo of the agent's own voice (a
-customer's phone with a poor echo canceller) comes in the customer's pauses, as a quieter
-customer's words would, and would then start spurts of the customer's under the agent's.
-A colleague who talked only in the customer's pauses, turn after turn, would pass for the
+Line echo of the agent's voice on the far end (a customer's phone with a poor echo
+canceller) comes while the agent talks, so it never makes a turn of the customer's. A
+colleague who talked only in the customer's pauses, turn after turn, would pass for the
 agent's quieter voice; a colleague cannot hear those pauses, so chance alone would have to
 line their words up with them.
 """

@@ -425,36 +425,37 @@ def test_a_quiet_customer_cutting_in_in_the_first_seconds_is_heard_throughout(vo
     assert (found.end - found.start) / RATE >= 0.8 * float(truth["span_s"])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("drop_db", [-14.0, -18.0])
-def test_an_agent_whose_voice_drops_mid_call_is_heard_again(drop_db):
-    """The agent's boom is pushed away 28 s into the call: their voice drops 14-18 dB, to
-    about -41/-45 dBFS, still far out of the quiet room. Held to their old level, none of
-    their words started a spurt and they vanished for the rest of the call; their turns in
-    the customer's pauses show it is their voice, the gates relearn it and the drop is
-    reported as ``too_quiet``, the same however the audio is chunked. Without the drop, no
-    ``too_quiet``."""
+@pytest.mark.parametrize(("who", "drop_db"), [("agent", -14.0), ("agent", -18.0),
+                                              ("customer", -14.0), ("customer", -18.0)])
+def test_a_party_whose_voice_drops_mid_call_is_heard_again(who, drop_db):
+    """28 s into the call the agent's boom is pushed away (or the customer turns to a
+    speakerphone): their voice drops 14-18 dB, to about -41/-45 dBFS, still far out of the
+    quiet room. Held to their old level, none of their words started a spurt and they
+    vanished for the rest of the call; their turns in the other's pauses show it is their
+    voice, the gates relearn it and the drop is reported as ``too_quiet``, the same however
+    the audio is chunked. Without the drop, no ``too_quiet``."""
     turns = [("agent", "hts1", 0.3), ("customer", "hts2", 6.8), ("agent", "kristoff", 13.3),
              ("customer", "cq_ref", 18.8)]
     later = [("agent", "mmt1", 28.3), ("customer", "big_dog", 32.8), ("agent", "hts1", 35.8),
              ("customer", "forig", 42.3), ("agent", "kristoff", 44.4),
              ("customer", "morig", 49.9), ("agent", "mmt1", 52.4), ("customer", "big_dog", 56.9)]
-    agent, customer = two_party_call(turns, 62, seed=4)
-    steady_agent = agent.copy()
+    if who == "customer":  # the customer's turns come first after the drop
+        later = [("customer" if party == "agent" else "agent", name, at)
+                 for party, name, at in later]
+    tracks = dict(zip(("agent", "customer"), two_party_call(turns, 62, seed=4), strict=True))
+    steady = {party: x.copy() for party, x in tracks.items()}
     for party, name, at in later:
-        place(agent if party == "agent" else customer, voice(name), at,
-              drop_db if party == "agent" else 0.0)
-        if party == "agent":
-            place(steady_agent, voice(name), at)
-    p, events = run(agent, customer)
+        place(tracks[party], voice(name), at, drop_db if party == who else 0.0)
+        place(steady[party], voice(name), at)
+    p, events = run(tracks["agent"], tracks["customer"])
     (quiet,) = ends(events, Kind.TOO_QUIET)
-    assert quiet.stream is Stream.AGENT and 36.0 <= quiet.start / RATE <= 52.0
+    assert quiet.stream is Stream(who) and 36.0 <= quiet.start / RATE <= 52.0
     assert -30.0 + drop_db < quiet.data["level_dbfs"] < -38.0
-    steady, _ = run(steady_agent, customer)
-    assert p.stats.agent.speech_s > 0.6 * steady.stats.agent.speech_s
-    _, chunked = run(agent, customer, block=1234)
+    as_before, unchanged = run(steady["agent"], steady["customer"])
+    assert getattr(p.stats, who).speech_s > 0.6 * getattr(as_before.stats, who).speech_s
+    assert ends(unchanged, Kind.TOO_QUIET) == []
+    _, chunked = run(tracks["agent"], tracks["customer"], block=1234)
     assert chunked == events
-    _, as_before = run(steady_agent, customer)
-    assert ends(as_before, Kind.TOO_QUIET) == []
 
 
 def _burst(rng: np.random.Generator, seconds: float, decay_s: float, peak_dbfs: float
