@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import wave
@@ -307,6 +310,32 @@ def test_a_folder_without_recordings_is_refused_before_any_analysis(tmp_path, ca
     (line,) = out.stderr.splitlines()
     assert line.startswith(f"callwatch analyze: {tmp_path / 'empty'}: no recordings in this "
                            "folder or below it (looked for .aif, ")
+
+
+def test_a_subfolder_that_cannot_be_listed_stops_the_batch(tmp_path, call_wav, monkeypatch):
+    """Half a tree analysed would read as the whole of it. The tests run as root, which lists
+    any folder, so the refusal another user meets is put into the walk's listing call."""
+    from daemon.analyze import expand_dirs
+    from daemon.audiofile import AudioFileError
+
+    tree = tmp_path / "recordings"
+    (tree / "2026-12-07").mkdir(parents=True)
+    (tree / "2026-12-08").mkdir()
+    shutil.copy(call_wav, tree / "2026-12-07" / "a.wav")
+    locked = str(tree / "2026-12-08")
+    real = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        if os.fspath(path) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", locked)
+        return real(path)
+
+    assert expand_dirs([str(tree)]) == [str(tree / "2026-12-07" / "a.wav")]
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(AudioFileError) as refused:
+        expand_dirs([str(tree)])
+    assert str(refused.value) == (f"{locked}: cannot list this folder (Permission denied); "
+                                  "make it readable (chmod o+rx) or leave it out")
 
 
 def test_usage_errors(call_wav, tmp_path):
