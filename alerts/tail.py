@@ -71,6 +71,11 @@ def main(args: argparse.Namespace, server: ServerSettings | None = None) -> int:
     if args.count < 0:
         print(f"callwatch tail: --count {args.count}: must be 0 or more", file=sys.stderr)
         return EXIT_USAGE
+    if args.token is not None and not args.token.strip():
+        print("callwatch tail: --token is empty (an unset variable?): pass the token, or leave "
+              "--token out to use the config's [server] token or the daemon's token file",
+              file=sys.stderr)
+        return EXIT_USAGE
     token = args.token or server.token
     if not token:
         try:

@@ -108,6 +108,14 @@ def test_tail_with_a_wrong_token_exits_3(server):
     assert proc.returncode == 3 and "token was refused" in err
 
 
+def test_tail_with_an_empty_token_says_so_and_exits_2(server):
+    """``--token "$TOKEN"`` with the variable unset: not the config's token in its place."""
+    proc = tail("--url", server.url, "--token", "", "--page-url")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and out == ""
+    assert err.startswith("callwatch tail: --token is empty"), err
+
+
 def test_tail_page_url_prints_the_nudge_page_address(server):
     proc = tail("--url", server.url, "--page-url")
     out, err = proc.communicate(timeout=10)
