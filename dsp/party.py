@@ -477,10 +477,15 @@ class Party:
         self._energy_mean = float(window[:n].mean()) if n else None
 
     def forget_voice(self) -> None:
-        """Empty the level window: the party's voice dropped (:mod:`dsp.voice_drop`), and the
-        gates judge them against the background alone until it has learnt the new level."""
+        """Forget the party's level: their voice dropped (:mod:`dsp.voice_drop`), or the call
+        ended and the next far end is someone else. The gates judge them against the
+        background alone, and a quiet voice reaches the VAD raised
+        (:meth:`dsp.party_vad.PartyVads.classify`), until the level window has learnt the
+        new level."""
         self.level_pos = self.level_count = 0
         self._energy_mean = None
+        self.vads.loudest_dbfs = DBFS_FLOOR
+        self.voice_drop.clear()
 
     def level_dbfs(self) -> float | None:
         """Power mean of the last ``level_window_s`` of speech frames, once the window is full."""

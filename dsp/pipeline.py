@@ -258,6 +258,10 @@ class Pipeline:
         out += self._turns.close(i)
         out += self._shock.close(i)
         out += self._loud_far_end.close(i)
+        # The next call's far end is someone else, on another line: held to this customer's
+        # level, a quieter one would not be heard (nor their call detected) until their
+        # turns showed the drop (dsp.voice_drop).
+        self._customer.forget_voice()
         return out
 
     @property

@@ -79,6 +79,10 @@ class VoiceDrop:
         self._own += int(np.count_nonzero(own_act))
         self._other += int(np.count_nonzero(other_act))
 
+    def clear(self) -> None:
+        """Forget the evidence (the party's level was forgotten: it starts afresh)."""
+        self._window.clear()
+
     def end_segment(self) -> bool:
         """Close the segment; True when the party's voice dropped (see the module's
         docstring). The window then starts afresh."""

@@ -485,3 +485,36 @@ def test_an_agent_crunching_or_coughing_under_the_customer_is_no_talk_over(sound
     _, events = run(agent, customer)
     found = [e.data["initiator"] for e in ends(events, Kind.TALK_OVER)]
     assert found == (["agent"] if sound == "talking" else [])
+
+
+def _call_with_customer_at(gain_db: float, cut_in: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A 30 s call; the customer placed ``gain_db`` off their recording's level, cutting into
+    the agent's first turn at 2.5 s if ``cut_in``."""
+    agent, customer = two_party_call([("agent", "hts1", 0.3), ("agent", "kristoff", 13.3)], 30,
+                                     seed=4)
+    for name, at in (("hts2", 6.8), ("cq_ref", 18.8)) + ((("vk5qi", 2.5),) if cut_in else ()):
+        place(customer, voice(name)[: 4 * RATE] if name == "vk5qi" else voice(name), at,
+              gain_db)
+    return agent, customer
+
+
+def test_a_quiet_customer_after_a_loud_one_is_heard_from_their_first_words():
+    """Back-to-back calls on one workstation: a customer 10 dB over the recordings, then one
+    14 dB under them who cuts in 2.5 s into the call. Held to the first customer's level, the
+    second was not heard for seconds: their talk-over was missed and dead air reported while
+    they talked. The call's end forgets the far end's level; the second call then gives what
+    it gives on its own."""
+    p = Pipeline()
+    events = p.push(*_call_with_customer_at(10.0, False))
+    events += p.end_call() + p.start_call()
+    second = len(events)
+    events += p.push(*_call_with_customer_at(-14.0, True)) + p.finish()
+    _, alone = run(*_call_with_customer_at(-14.0, True))
+    off = 30 * RATE
+    found = [(e.start - off, e.end - off) for e in ends(events[second:], Kind.TALK_OVER)]
+    expected = [(e.start, e.end) for e in ends(alone, Kind.TALK_OVER)]
+    assert len(found) == len(expected) == 1
+    assert found[0][0] == expected[0][0] and abs(found[0][1] - expected[0][1]) <= 0.1 * RATE
+    assert ends(events[second:], Kind.SILENCE) == []
+    (quiet,) = ends(events[second:], Kind.TOO_QUIET)
+    assert quiet.stream is Stream.CUSTOMER and quiet.start - off <= 10 * RATE
