@@ -2,13 +2,14 @@
 
 The spurt gates hold a party to their own level: a spurt starts only on a frame within
 :data:`dsp.party.START_BELOW_LEVEL_DB` of it, a limit that relaxes only while the party is
-silent. That keeps a colleague's voice 10-15 dB under the agent's from starting spurts. It also
-hides an agent whose voice really drops (the boom pushed up, a headset swapped), or a
-customer who turns to a speakerphone, by 14 dB or more: their words still stand far out of a quiet
-room, so every one of them is a speech frame, which holds the relaxation's clock at zero, and
-none reaches the start level. The party vanishes for the rest of the call: no speech time, no
-talk-over, and no ``too_quiet``, the very nudge the drop calls for. (Counting the clock from
-the last spurt instead would let office babble start spurts after a few seconds of listening.)
+silent. That keeps a colleague's voice 10-15 dB under the agent's from starting spurts. It
+also hides an agent whose voice really drops (the boom pushed up, a headset swapped), or a
+customer who turns to a speakerphone, by 14 dB or more: their words still stand far out of a
+quiet room, so every one of them is a speech frame, which holds the relaxation's clock at
+zero, and none reaches the start level. The party vanishes for the rest of the call: no
+speech time, no talk-over, and no ``too_quiet``, the very nudge the drop calls for. (Counting
+the clock from the last spurt instead would let office babble start spurts after a few
+seconds of listening.)
 
 Frame by frame, such a voice and a background talker look alike; the conversation tells them
 apart. A party's own words come in turns, in the other party's pauses; a colleague talks
