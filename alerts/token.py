@@ -13,7 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["TOKEN_CHARS", "load_or_create_token", "read_token", "token_chars_ok", "token_path"]
+__all__ = ["TOKEN_CHARS", "load_or_create_token", "new_token", "read_token", "token_chars_ok",
+           "token_path"]
 
 log = logging.getLogger("callwatch.alerts")
 
@@ -41,6 +42,16 @@ def read_token(path: Path | None = None) -> str:
     return token
 
 
+def new_token() -> str:
+    """A random URL-safe token (32 characters) that does not start with ``-``: on a command
+    line, ``--token -Xy...`` reads as another option and is refused, so one install in 64
+    would have a token that a script cannot pass as ``--token "$TOKEN"``."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
+
+
 def load_or_create_token(path: Path | None = None) -> str:
     """Read the token file, or create it (0600, directory 0700) with a new random token."""
     path = path or token_path()
@@ -51,7 +62,7 @@ def load_or_create_token(path: Path | None = None) -> str:
             log.warning("%s was readable by other users; set its mode to 0600", path)
         return token
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:

@@ -12,7 +12,7 @@ import pytest
 
 from alerts.server import AlertServer
 from alerts.server_settings import ServerSettings, url_host
-from alerts.token import load_or_create_token, read_token, token_chars_ok, token_path
+from alerts.token import load_or_create_token, new_token, read_token, token_chars_ok, token_path
 from tests.alerts.live_server import HELLO
 
 
@@ -39,6 +39,14 @@ def test_created_token_is_url_safe_private_and_stable(config_home):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert read_token() == token == load_or_create_token()
     assert [p.name for p in path.parent.iterdir()] == ["token"], "no temporary file left"
+
+
+def test_a_new_token_never_starts_with_a_dash():
+    """``--token -Xy...`` is refused as a missing argument: one token in 64 would start so."""
+    tokens = [new_token() for _ in range(2000)]
+    assert not any(t.startswith("-") for t in tokens)
+    assert all(token_chars_ok(t) and len(t) == 32 for t in tokens)
+    assert any("-" in t for t in tokens)  # the alphabet is still the URL-safe one
 
 
 def test_an_empty_token_file_is_replaced_by_a_new_token(config_home):
