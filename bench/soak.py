@@ -191,9 +191,15 @@ class Load:
                     pass
 
     def _calls(self) -> None:
+        """Every 15 s, end the call in progress by hand; after every third call so ended,
+        start one by hand (only a control request ends it). An ``end`` that finds no call
+        (the replay is between calls) starts nothing: a call started then would hold the
+        rest of a short run, and with it the repetitions automatic detection should count,
+        whenever the first ``end`` fell in a pause."""
         self.stop.wait(15.0)
-        if control(self.d.socket, "end").get("ok"):
-            self.count("calls_ended_by_hand")
+        if not control(self.d.socket, "end").get("ok"):
+            return
+        self.count("calls_ended_by_hand")
         if self.counts["calls_ended_by_hand"] % 3 == 0:
             reply = control(self.d.socket, f"start soak-{self.counts['calls_started_by_hand']}")
             if reply.get("ok"):
