@@ -15,6 +15,7 @@ import numpy as np
 
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import TalkSpurts
+from dsp.clicks import IMPULSE_CREST_DB
 from dsp.events import Stream
 from dsp.framing import Reframer
 from dsp.hum import HumCanceller
@@ -114,19 +115,14 @@ SPURT_PEAK_MARGIN_DB = 3.5
 """A talk spurt starts only once a frame of it stands this far above the speech threshold
 (its syllable peaks); babble, which the VAD also flags, rarely gets there."""
 
-IMPULSE_CREST_DB = 12.5
-IMPULSE_SPREAD_DB = 9.0
-IMPULSE_SLICES = 8
-"""Click detection: peak over RMS, and loudest over median 2.5 ms slice (see impulsive)."""
-
 SPEECH_TIME_MAX_CREST_DB = IMPULSE_CREST_DB
 """A frame whose peak stands this far over its RMS is not counted as speech time, even when
-it passed the speech gate. The click gate (:func:`impulsive`) also asks that one slice of the
-frame hold the energy, to spare a talk spurt the few speech frames with a high crest; speech
-time can spare them (a lone frame inside speech is bridged by the 0.2 s gap filling), and
-keystrokes in a talker's pauses, half of which pass the click gate, filled those pauses
-(typing calls of the development set 5-20 % over, 2-10 % after, no other call moved by
-2 %)."""
+it passed the speech gate. The click gate (:func:`dsp.clicks.impulsive`) also asks that one
+slice of the frame hold the energy, to spare a talk spurt the few speech frames with a high
+crest; speech time can spare them (a lone frame inside speech is bridged by the 0.2 s gap
+filling), and keystrokes in a talker's pauses, half of which pass the click gate, filled
+those pauses (typing calls of the development set 5-20 % over, 2-10 % after, no other call
+moved by 2 %)."""
 
 P56_DECIMATION = 2
 """The P.56 meter runs on every other sample (8 kHz, the rate P.56 is usually applied at):
@@ -142,30 +138,6 @@ def frames(seconds: float) -> int:
 def segments(seconds: float) -> int:
     """A duration in whole segments (at least one)."""
     return max(1, round(seconds / (SEGMENT_FRAMES * FRAME_S)))
-
-
-def impulsive(feats: FrameFeatures, frames: np.ndarray) -> np.ndarray:
-    """Frames whose energy sits in a click: keystrokes, mouse clicks, a tapped mic.
-
-    webrtcvad flags most keystrokes as speech. A click puts its energy into a few
-    milliseconds, so its peak stands far above its RMS (crest factor) and one 2.5 ms slice of
-    the frame holds far more energy than the rest; voiced speech spreads its energy over the
-    whole frame. Measured on the development set (typing under speech), these two limits drop
-    about half of the click frames and a few per cent of speech frames, which the talk-spurt
-    hangover bridges.
-    """
-    crest = feats.peak_dbfs - feats.rms_dbfs
-    candidates = crest >= IMPULSE_CREST_DB
-    if not candidates.any():
-        return candidates
-    sub = frames[candidates].reshape(-1, IMPULSE_SLICES, frames.shape[1] // IMPULSE_SLICES)
-    energy = np.einsum("ijk,ijk->ij", sub, sub, dtype=np.float64) + 1e-20
-    half = IMPULSE_SLICES // 2
-    middle = np.partition(energy, (half - 1, half), axis=1)[:, half - 1 : half + 1].mean(axis=1)
-    spread = 10.0 * np.log10(energy.max(axis=1) / middle)
-    out = np.zeros_like(candidates)
-    out[candidates] = spread >= IMPULSE_SPREAD_DB
-    return out
 
 
 class Gates(NamedTuple):

@@ -33,6 +33,7 @@ import numpy as np
 from dsp import ANALYSIS_RATE, FRAME_LEN, FRAME_S
 from dsp.activity import SpurtChange
 from dsp.block import Block, sanitize, split_features
+from dsp.clicks import impulsive
 from dsp.detectors.acoustic_shock import AcousticShock
 from dsp.detectors.dead_air import DeadAir
 from dsp.detectors.dead_mic import DeadMic
@@ -47,7 +48,7 @@ from dsp.echo import EchoEstimator, FarDelayLine
 from dsp.events import Event, Stream
 from dsp.hearing import HearingSettings
 from dsp.levels import frame_features
-from dsp.party import SEGMENT_FRAMES, Party, frames, impulsive
+from dsp.party import SEGMENT_FRAMES, Party, frames
 from dsp.passes import Pass, SpeechPass
 from dsp.settings import DetectorSettings
 from dsp.speech_time import Change, change
