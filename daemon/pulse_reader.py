@@ -32,7 +32,7 @@ one per block: see :class:`dsp.align.StreamClock`)."""
 
 STAMP_FIRST = 6
 STAMP_FIRST_EVERY_S = 0.1
-"""The first :data:`STAMP_FIRST` capture times of a stream come this often: the fit's median
+"""The first :data:`STAMP_FIRST` capture times of a stream come this often: the fit's offset
 needs a few points by the first half second, when one late point would otherwise place the
 whole first second."""
 

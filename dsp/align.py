@@ -40,6 +40,13 @@ YOUNG_POINTS = 8
 """Until a stream has this many points, every new one refits the line: the first second of a
 call must not hang on its first capture time alone."""
 
+OFFSET_QUANTILE = 0.1
+"""The offset of a stream's line is this low quantile of its points' offsets, not their median:
+a capture time taken at a packet's arrival is never early and is late by whatever the scheduler
+made the reader wait. On a loaded machine most points are a few ms late, and their median put
+one party 8-10 ms against the other; the earliest points are the truest. Not the minimum, so that
+one point stamped early (a host API's mis-stamped block) does not move the stream."""
+
 DUPLICATE_MAX = 8
 """A correction of up to this many samples repeats audio; a longer gap is filled with silence."""
 
@@ -71,11 +78,12 @@ class StreamClock:
 
     def _fit(self) -> None:
         """The line through the points: its slope by least squares (once the points span
-        :data:`MIN_FIT_SPAN_S`), its offset by the median of the points' offsets from it.
+        :data:`MIN_FIT_SPAN_S`), its offset by a low quantile (:data:`OFFSET_QUANTILE`) of
+        the points' offsets from it.
 
-        A median, not the mean, because a capture time can be a scheduler's delay late (a
-        reader that times a packet's arrival, on a loaded machine): with few points, one
-        such point moved the whole stream ~10 ms against the other for the first second."""
+        Not the mean, because a capture time can be a scheduler's delay late (a reader that
+        times a packet's arrival, on a loaded machine): with few points, one such point moved
+        the whole stream ~10 ms against the other for the first second."""
         arr = np.asarray(self._points, dtype=np.float64)
         n, t = arr[:, 0], arr[:, 1]
         n_mean = float(n.mean())
@@ -87,7 +95,7 @@ class StreamClock:
                 period = slope
         self.period = period
         self._n_ref = n_mean
-        self._t_ref = n_mean * period + float(np.median(t - n * period))
+        self._t_ref = n_mean * period + float(np.quantile(t - n * period, OFFSET_QUANTILE))
         self.ready = True
 
     def time_of(self, n: float) -> float:
