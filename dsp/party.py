@@ -338,7 +338,7 @@ class Party:
 
     def gate(
         self, feats: FrameFeatures, pcm16: np.ndarray, clicks: np.ndarray,
-        floor_extra: np.ndarray | None, frame: int,
+        floor_extra: np.ndarray | None, frame: int, far_lagged: np.ndarray | None = None,
     ) -> Gates:
         """Speech decision per frame (stands out of the noise and leak, then webrtcvad),
         which speech frames are strong enough to start a spurt and to carry one on after a
@@ -350,7 +350,9 @@ class Party:
         :data:`SPEECH_TIME_MAX_CREST_DB`; in a steady background, also what the VAD hears
         just above it: :data:`LISTEN_MAX_SPREAD_DB`); ``clicks`` are the frames that are no
         voice whatever the VAD says (clicks, :func:`impulsive`, and signalling tones,
-        :mod:`dsp.tones`); ``frame`` is the first frame's index."""
+        :mod:`dsp.tones`); ``frame`` is the first frame's index; ``far_lagged`` (the mic
+        only) is the far end's level at every delay of a leak (see
+        :meth:`dsp.party_vad.PartyVads.classify`)."""
         db = feats.rms_dbfs
         noise = self.background_dbfs(frame)
         floor = self.floor.floors(db)
@@ -366,7 +368,7 @@ class Party:
         speech = db >= threshold
         speech &= not_click
         own = self.voice_dbfs()
-        self.vads.classify(pcm16, db, speech, own)
+        self.vads.classify(pcm16, db, speech, own, far_lagged)
         listen = self.listen_dbfs(noise)
         heard = None
         if listen is not None:
@@ -456,7 +458,7 @@ class Party:
         new level."""
         self.level_pos = self.level_count = 0
         self._energy_mean = None
-        self.vads.loudest_dbfs = DBFS_FLOOR
+        self.vads.loud_frames = 0
         self.voice_drop.clear()
 
     def level_dbfs(self) -> float | None:

@@ -363,7 +363,7 @@ class Pipeline:
         if echo.present:
             echo_floor = echo.leak_floor(far_lagged)
         a_speech, a_strong, a_resume, a_audible, a_held = agent.gate(fa, blk.pa, blk.a_not_speech,
-                                                                     echo_floor, i0)
+                                                                     echo_floor, i0, far_lagged)
 
         talkover = self._talkover
         talkover.record(i0, a, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong)

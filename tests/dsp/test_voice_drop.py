@@ -119,8 +119,10 @@ def test_forgetting_the_voice_empties_the_level_window():
     party = Party(Stream.AGENT, 16000, DetectorSettings())
     party.add_speech_energy(np.full(300, 10 ** (-26 / 10)))
     assert party.voice_dbfs() is not None and party.level_dbfs() is not None
+    party.vads.loud_frames = 50
     party.forget_voice()
     assert party.voice_dbfs() is None and party.level_dbfs() is None
+    assert party.vads.loud_frames == 0  # a quiet new voice is heard raised again
     party.add_speech_energy(np.full(60, 10 ** (-40 / 10)))
     assert abs(party.voice_dbfs() - -40.0) < 1e-9
 

@@ -99,7 +99,8 @@ class _Heard:
 def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
     from dsp.party_vad import (
         EARLY_VAD_GAIN_DB,
-        EARLY_VAD_QUIET_DBFS,
+        EARLY_VAD_LOUD_FRAMES,
+        EARLY_VAD_QUIET_MIC_DBFS,
         VAD_MAX_GAIN_DB,
         VAD_REFERENCE_DBFS,
     )
@@ -118,12 +119,27 @@ def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
     vads.classify(pcm, np.array([-50.0, -45.0]), both.copy(), party.voice_dbfs())
     assert early.seen == [[gain(EARLY_VAD_GAIN_DB)] * 2]
     assert own.seen == [[100, 100]]
-    # From the first frame that reaches the quiet limit on, the party is heard as they are.
-    vads.classify(pcm, np.array([-50.0, EARLY_VAD_QUIET_DBFS]), both.copy(),
-                    party.voice_dbfs())
+    # A quiet voice's stressed syllables reach the quiet limit now and then: one frame short
+    # of EARLY_VAD_LOUD_FRAMES such frames, every frame is still heard raised.
+    n = EARLY_VAD_LOUD_FRAMES
+    many = np.full((n, 320), 100, dtype=np.int16)
+    db = np.full(n, EARLY_VAD_QUIET_MIC_DBFS)
+    db[0] = -50.0
+    vads.classify(many, db, np.ones(n, dtype=bool), party.voice_dbfs())
+    assert early.seen[-1] == [gain(EARLY_VAD_GAIN_DB)] * n
+    # From the frame that makes them EARLY_VAD_LOUD_FRAMES on, the party is heard as they are
+    # (a voice at the nominal level has that many within its first words).
+    vads.classify(pcm, np.array([-50.0, EARLY_VAD_QUIET_MIC_DBFS]), both.copy(),
+                  party.voice_dbfs())
     assert early.seen[-1] == [gain(EARLY_VAD_GAIN_DB)] and own.seen[-1] == [100, 100]
     vads.classify(pcm, np.array([-50.0, -50.0]), both.copy(), party.voice_dbfs())
-    assert len(early.seen) == 2 and own.seen[-1] == [100, 100]
+    assert len(early.seen) == 3 and own.seen[-1] == [100, 100]
+    # Frames under the limit do not count towards it.
+    vads.loud_frames = n - 1
+    vads.classify(pcm, np.array([EARLY_VAD_QUIET_MIC_DBFS - 0.1, -50.0]), both.copy(),
+                  party.voice_dbfs())
+    assert early.seen[-1] == [gain(EARLY_VAD_GAIN_DB)] * 2
+    vads.loud_frames = n
     # Level known: the party's gain, on every frame.
     party.add_speech_energy(np.full(100, 10 ** (-54 / 10)))
     vads.classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
@@ -131,6 +147,33 @@ def test_the_vad_hears_a_quiet_party_raised_to_the_reference_level():
     party.add_speech_energy(np.full(frames(S.level_window_s), 10 ** (-90 / 10)))
     vads.classify(pcm, np.array([-50.0, -36.0]), both.copy(), party.voice_dbfs())
     assert own.seen[-1] == [gain(VAD_MAX_GAIN_DB)] * 2
+
+
+def test_a_loud_frame_the_far_end_may_explain_ends_the_mics_raise_at_once():
+    """Before the echo estimator has found a laptop speaker's leak, the customer's voice in
+    the mic can reach the quiet limit: a frame the far end is as loud as, at some delay, ends
+    the raise at once; one the far end is quieter than counts as one loud frame."""
+    from dsp.party_vad import EARLY_VAD_GAIN_DB, EARLY_VAD_LOUD_FRAMES, EARLY_VAD_QUIET_MIC_DBFS
+
+    def fresh() -> tuple[_Heard, Party]:
+        party = Party(Stream.AGENT, ANALYSIS_RATE, S)
+        early = _Heard()
+        party.vads.vad, party.vads.early_vad = _Heard(), early
+        return early, party
+
+    pcm = np.full((3, 320), 100, dtype=np.int16)
+    db = np.array([-50.0, EARLY_VAD_QUIET_MIC_DBFS, -50.0])
+    raised_ = int(100 * 10 ** (EARLY_VAD_GAIN_DB / 20))
+    far = np.full((3, 4), -70.0)
+    far[1, 2] = EARLY_VAD_QUIET_MIC_DBFS  # the far end, two frames earlier, as loud
+    early, party = fresh()
+    party.vads.classify(pcm, db, np.ones(3, dtype=bool), None, far)
+    assert early.seen == [[raised_]]  # only the frame before it was raised
+    assert party.vads.loud_frames >= EARLY_VAD_LOUD_FRAMES
+    far[1, 2] = EARLY_VAD_QUIET_MIC_DBFS - 0.5  # quieter than the frame: not its leak
+    early, party = fresh()
+    party.vads.classify(pcm, db, np.ones(3, dtype=bool), None, far)
+    assert early.seen == [[raised_] * 3] and party.vads.loud_frames == 1
 
 
 def test_the_level_windows_cached_mean_is_the_recomputed_mean_of_a_long_stream():
