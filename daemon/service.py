@@ -99,6 +99,9 @@ class Service:
         self.device_events: queue.SimpleQueue[DeviceEvent] = queue.SimpleQueue()
         self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self.snoozes: queue.SimpleQueue[tuple[Kind, float]] = queue.SimpleQueue()
+        self.far_source: str | None = None
+        """The sound-server source the far-end stream was last seen on (its headset's
+        sensitivity is looked up by it: :meth:`_follow_far_source`)."""
         self.wake = Wakeup()
         """Set by the capture threads after each block and by signals: the loop sleeps
         until there is work."""
@@ -182,9 +185,12 @@ class Service:
         choice = src.choice if isinstance(src, CaptureStream) else None
         if choice is None:
             return effective_sensitivity(settings, None, load_sensitivities())
-        # The pulse backend records a source by its server name, whatever part of it the
-        # config gave: the name `check` recorded the headset under (its sink, as here).
-        source = choice.pulse_source or (choice.name if self.backend == "pulse" else None)
+        # `check` records the headset under the server name of the source its stream landed
+        # on: once the supervisor has seen where ours landed, that name. Before, the pulse
+        # backend's source is its server name, whatever part of it the config gave; an ALSA
+        # device name (PortAudio) says nothing of the source behind it.
+        source = (src.source or choice.pulse_source
+                  or (choice.name if self.backend == "pulse" else None))
         return effective_sensitivity(settings, headset_model(source, choice.name),
                                      load_sensitivities())
 
@@ -298,7 +304,22 @@ class Service:
 
     # -- what other threads hand over -------------------------------------------------------
 
+    def _follow_far_source(self) -> None:
+        """Look the headset's sensitivity up again when the far-end stream is seen on another
+        source: its first (with PortAudio, the source behind an ALSA name is known only
+        then), or another headset plugged in."""
+        src = self.sources.get("customer")
+        landed = src.source if isinstance(src, CaptureStream) else None
+        if landed is None or landed == self.far_source:
+            return
+        self.far_source = landed
+        sens = self._sensitivity(self.cfg.hearing)
+        hearing = self.monitor.hearing
+        if sens != (hearing.sensitivity, hearing.source):
+            self.monitor.configure_hearing(self.cfg.hearing, *sens)
+
     def _drain_side_queues(self) -> None:
+        self._follow_far_source()
         while True:
             try:
                 ev = self.device_events.get_nowait()

@@ -49,12 +49,15 @@ def test_an_impossible_sensitivity_is_refused_before_any_test(virtual_headset, t
     assert not (tmp_path / "state" / "callwatch" / "sensitivity.json").exists()
 
 
+@pytest.mark.parametrize("backend", ["pulse", "portaudio"])
 def test_the_live_daemon_takes_the_sensitivity_recorded_for_its_headset(virtual_headset,  # noqa: F811
-                                                                         tmp_path):
-    """`check` records the sensitivity under the far-end sink's name; the daemon (pulse
-    backend, the far end named by part of its source name) looks it up under the same name,
-    and its metrics say the headset is calibrated. It looked up the source's own name
-    (``headset_speaker.monitor``) and found nothing."""
+                                                                         tmp_path, backend):
+    """`check` records the sensitivity under the far-end sink's name; the daemon looks it up
+    under the same name, and its metrics say the headset is calibrated. With the pulse backend
+    (the far end named by part of its source name) it looked up the source's own name
+    (``headset_speaker.monitor``) and found nothing; with PortAudio (the far end an ALSA
+    device, ``speaker_monitor``), that device's name, until it looks the source up where the
+    stream landed."""
     import urllib.request
 
     from tests.integration.daemon_run import DaemonProcess
@@ -63,7 +66,8 @@ def test_the_live_daemon_takes_the_sensitivity_recorded_for_its_headset(virtual_
     out = check(virtual_headset, tmp_path, "--dbspl-at-0dbfs", "104.5")
     assert "recorded dbspl_at_0dbfs = 104.5" in out.stderr, out.stderr
     port = free_port()
-    d = DaemonProcess(tmp_path / "d", HEADSET + f"[server]\nport = 0\n[metrics]\nport = {port}\n",
+    config = HEADSET + f'backend = "{backend}"\n[server]\nport = 0\n[metrics]\nport = {port}\n'
+    d = DaemonProcess(tmp_path / "d", config,
                       env=virtual_headset.full_env(XDG_STATE_HOME=str(tmp_path / "state")),
                       servers=True)
     try:
@@ -79,5 +83,6 @@ def test_the_live_daemon_takes_the_sensitivity_recorded_for_its_headset(virtual_
             time.sleep(0.2)
         assert "callwatch_hearing_calibrated 1.0" in text
         assert "callwatch_hearing_sensitivity_db 104.5" in text
+        assert d.event("started")["backend"] == backend
     finally:
         d.kill()
