@@ -40,8 +40,9 @@ Counted, not the loudest frame: an agent at -48.6 dBFS whose loudest frame reach
 in their first words was heard unraised from then on, and lost 6.6 of their first 7 s of
 speech (no level, so no spurt, for 12 s; 1.6 s lost now). Their 25th frame over -40 dBFS came
 88 s in. Agents at -30 to -22 dBFS on the development draws had theirs 0.5 s after they began
-to speak (median; at most 2 s), and babble loud enough to give them ends the raise sooner, as
-it should."""
+to speak (median; at most 2 s), customers at those levels their 25th over -33 dBFS 0.9 s
+after (at most 2.7 s), and babble loud enough to give them ends the raise sooner, as it
+should."""
 
 
 class PartyVads:
