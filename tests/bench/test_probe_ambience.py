@@ -1,0 +1,42 @@
+"""The ambience probe: the train recording lands in the agent's channel at the asked SNR, the
+customer's is untouched, and the truth keeps the clean call's speech with the new noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from bench.probe_ambience import clean_calls, mix
+
+
+def test_the_train_goes_into_the_agents_channel_at_the_asked_snr(tmp_path):
+    rate = 16000
+    rng = np.random.default_rng(3)
+    call = np.zeros((10 * rate, 2))
+    call[:, 1] = 0.05 * rng.standard_normal(10 * rate)
+    src = tmp_path / "set"
+    src.mkdir()
+    sf.write(src / "call-000-clean-16k.wav", call, rate, subtype="FLOAT")
+    truth = {"file": "call-000-clean-16k.wav", "conditions": ["clean", "16k"],
+             "quiet_room": True, "noise_alert_expected": False,
+             "agent": {"active_level_dbfs": -30.0, "noise_floor_dbfs": -70.0, "snr_db": 40.0}}
+    (src / "call-000-clean-16k.truth.json").write_text(json.dumps(truth))
+    left_out = {**truth, "file": "call-001-clean-leak-16k.wav", "conditions": ["clean", "leak"]}
+    (src / "call-001-clean-leak-16k.truth.json").write_text(json.dumps(left_out))
+
+    (wav, t), = clean_calls([src])  # the leak call is not the probe's
+    out = tmp_path / "out"
+    out.mkdir()
+    new = mix(wav, t, 5.0, np.random.default_rng(1), out)
+    y, r = sf.read(out / new["file"], always_2d=True)
+    assert r == rate
+    agent_dbfs = 10 * np.log10(np.mean(y[:, 0] ** 2))
+    assert abs(agent_dbfs - (-35.0)) < 0.01  # the agent's level less 5 dB
+    assert np.array_equal(y[:, 1], call[:, 1].astype(np.float32))
+    assert new["conditions"] == ["clean", "16k", "train5"]
+    assert new["noise_alert_expected"] is True and new["quiet_room"] is False
+    assert abs(new["agent"]["noise_floor_dbfs"] - (-35.0)) < 0.01
+    assert abs(new["agent"]["snr_db"] - 5.0) < 0.01
+    assert mix(wav, t, 15.0, np.random.default_rng(1), out)["noise_alert_expected"] is False
