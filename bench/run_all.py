@@ -14,6 +14,7 @@ import time
 
 BENCHMARKS = (
     "bench.accuracy",  # talk-over F1, levels, noise alerts vs the baseline (dev set)
+    "bench.probe_ambience",  # the same on the dev set's clean calls with a real train ambience
     "bench.speed",  # analyze x-real-time and peak RSS on 30/60-minute calls
     "bench.metrics_render",  # Prometheus scrape render time and series count
     "bench.daemon_cpu",  # live daemon CPU, latency and memory on the virtual headset
