@@ -158,9 +158,10 @@ def test_pulse_capture_keeps_both_parties_in_step(virtual_headset: PulseServer, 
     remap of ``mic_feed.monitor``, which passes each packet on one 10 ms period later and
     reports no latency for it: read from there, the agent came out 10 ms late in every run
     (6-14 ms under load, over 15 ms now and then in a full suite), the test rig's delay, not
-    the stamps'. From two monitors the bursts line up within 2 ms on an idle machine, and
-    within 3.5 ms with six busy loops on two cores (20 runs), where the median of the capture
-    times (before :data:`dsp.align.OFFSET_QUANTILE`) put them up to 9.6 ms apart."""
+    the stamps'. From two monitors the bursts line up within 2 ms on an idle machine; with six
+    busy loops on two cores, within 2.2 ms over the whole recording (20 runs) and 3.4 ms burst
+    by burst (10 runs), where the median of the capture times (before
+    :data:`dsp.align.OFFSET_QUANTILE`) put them up to 9.6 ms apart."""
     from daemon.epoch import Epoch, StreamReader
     from daemon.pulse_reader import PulseInputStream
     from dsp.align import Aligner
