@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from bench.accuracy import evaluate, run_baseline, run_callwatch
+from bench.accuracy import _fmt, evaluate, run_baseline, run_callwatch
 from bench.noises import train
 from bench.render import NOISE_ALERT_SNR_DB
 
@@ -108,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             if c.startswith("train")]
         for name, a in rows:
             sp = a["speech_s_rel_error"]
+            mean = None if sp["mean_abs"] is None else 100 * sp["mean_abs"]
             print(f"| {system} | {name}: {a['calls']} | {a['tp']} / {a['fp']} / {a['fn']} | "
-                  f"{a['precision']:.3f} | {a['recall']:.3f} | {a['false_per_hour']:.1f} | "
-                  f"{a['initiator_accuracy']:.3f} | {sp['within_10pct']}/{sp['n']} "
-                  f"({100 * sp['mean_abs']:.1f} %) | {a['dead_air_false']} | "
-                  f"{a['noise_alert_hits']}/{a['noise_alert_expected']} |")
+                  f"{_fmt(a['precision'], 3)} | {_fmt(a['recall'], 3)} | "
+                  f"{_fmt(a['false_per_hour'], 1)} | {_fmt(a['initiator_accuracy'], 3)} | "
+                  f"{sp['within_10pct']}/{sp['n']} ({_fmt(mean, 1)} %) | "
+                  f"{a['dead_air_false']} | {a['noise_alert_hits']}/{a['noise_alert_expected']} |")
     if missing:
         print(f"no report for {missing} calls", file=sys.stderr)
         return 1
