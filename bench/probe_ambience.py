@@ -73,20 +73,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", action="store_true",
                     help="also score the naive webrtcvad baseline on the same calls")
     args = ap.parse_args(argv)
+    prog = "python -m bench.probe_ambience"
+    if args.code is not None and not (args.code / "daemon" / "cli.py").exists():
+        print(f"{prog}: --code {args.code}: no daemon/cli.py there; pass the root of a "
+              "callwatch checkout", file=sys.stderr)
+        return 2
+    if args.jobs < 1:
+        print(f"{prog}: --jobs {args.jobs}: give 1 or more processes", file=sys.stderr)
+        return 2
+    missing = [str(d) for d in args.data or [] if not d.is_dir()]
+    if missing:
+        print(f"{prog}: --data {', '.join(missing)}: no such folder; give a set folder (built "
+              "with python -m bench.dataset)", file=sys.stderr)
+        return 2
     try:
         snrs = [float(v) for v in args.snr.split(",") if v.strip()]
     except ValueError:
         snrs = []
     if not snrs:
-        print(f"python -m bench.probe_ambience: --snr {args.snr!r}: give dB values, e.g. 5,10",
-              file=sys.stderr)
+        print(f"{prog}: --snr {args.snr!r}: give dB values, e.g. 5,10", file=sys.stderr)
         return 2
     folders = args.data or [HERE / "data" / "dev"]
     calls = clean_calls(folders)
     if not calls:
-        print("python -m bench.probe_ambience: no clean calls in "
-              f"{', '.join(map(str, folders))}; build a set first (python -m bench.accuracy)",
-              file=sys.stderr)
+        print(f"{prog}: no clean calls in {', '.join(map(str, folders))}; build a set first "
+              "(python -m bench.accuracy)", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory(prefix="callwatch-probe-") as tmp:

@@ -40,3 +40,18 @@ def test_the_train_goes_into_the_agents_channel_at_the_asked_snr(tmp_path):
     assert abs(new["agent"]["noise_floor_dbfs"] - (-35.0)) < 0.01
     assert abs(new["agent"]["snr_db"] - 5.0) < 0.01
     assert mix(wav, t, 15.0, np.random.default_rng(1), out)["noise_alert_expected"] is False
+
+
+def test_bad_arguments_are_refused_with_their_fix(tmp_path, capsys):
+    from bench.probe_ambience import main
+
+    assert main(["--code", str(tmp_path)]) == 2
+    assert "no daemon/cli.py there" in capsys.readouterr().err
+    assert main(["--jobs", "0"]) == 2
+    assert "give 1 or more processes" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path / "none")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["--snr", "abc"]) == 2
+    assert "give dB values" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path)]) == 2  # a folder without clean calls
+    assert "no clean calls" in capsys.readouterr().err
