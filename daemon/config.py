@@ -419,6 +419,11 @@ def parse(data: dict[str, Any], path: str) -> Config:
             _check_vad_engine(det, path)
         except ConfigError as exc:
             problems += exc.problems
+    if valid("detectors", "confirm_vad"):
+        try:
+            _check_confirm_vad(det, path)
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError(problems)
     return Config(**kwargs)
@@ -439,6 +444,24 @@ def _check_vad_engine(det: DetectorSettings, path: str) -> None:
         raise ConfigError(
             f"{path}: [detectors] vad = {show(det.vad)}: {' '.join(str(exc).split())}, "
             'or set vad = "webrtc" (always installed)'
+        ) from None
+
+
+def _check_confirm_vad(det: DetectorSettings, path: str) -> None:
+    """Refuse ``confirm_vad = "silero"`` without its packages, for the same reason (``auto``
+    does without them; ``none`` needs nothing)."""
+    if det.confirm_vad != "silero":
+        return
+    from dsp.vad import MissingVadPackage
+    from dsp.voice_confirm import confirm_available
+
+    try:
+        confirm_available(det.confirm_vad)
+    except MissingVadPackage as exc:
+        raise ConfigError(
+            f"{path}: [detectors] confirm_vad = {show(det.confirm_vad)}: "
+            f"{' '.join(str(exc).split())}, or set confirm_vad = \"auto\" (silero when "
+            'installed) or "none"'
         ) from None
 
 

@@ -311,6 +311,16 @@ class Party:
             return None
         return bg.upper_dbfs - bg.live_dbfs
 
+    def noise_reach_dbfs(self, frame: int) -> float | None:
+        """How loud the party's background gets at ``frame``: its 80th percentile between
+        spurts once trusted (a swelling noise's 30th percentile sits in its dips, 10-15 dB
+        under its swells), else :meth:`background_dbfs`."""
+        noise = self.background_dbfs(frame)
+        spread = self._background_spread_db(noise)
+        if noise is None or spread is None:
+            return noise
+        return noise + max(0.0, spread)
+
     def noise_margin_db(self, noise: float | None) -> float:
         """See :data:`NOISE_LEVEL_MARGIN_DB`: the full margin until the background between
         spurts is trusted."""

@@ -55,6 +55,7 @@ from dsp.speech_time import Change, change
 from dsp.stats import CallStats, TalkOverStats
 from dsp.tones import LineTones
 from dsp.vad import to_pcm16
+from dsp.voice_confirm import needs_check
 
 MIN_RATE_SPEECH_S = 10.0
 """A party's speaking rate is reported once they have talked this long in the call."""
@@ -366,7 +367,12 @@ class Pipeline:
                                                                      echo_floor, i0, far_lagged)
 
         talkover = self._talkover
-        talkover.record(i0, a, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong)
+        checked = (False, False)
+        if talkover.confirms:
+            checked = (needs_check(agent.voice_dbfs(), agent.noise_reach_dbfs(i0)),
+                       needs_check(cust.voice_dbfs(), cust.noise_reach_dbfs(i0)))
+        talkover.record(i0, a, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong,
+                        (blk.pa, blk.pc), checked)
         # Shocks are confirmed within a frame or two; merged into the frame loop below by
         # the frame they belong to, so the event order does not depend on chunking.
         shock, shock_at, s_next = self._shock.update(i0, c), self._shock.emit_frames, 0

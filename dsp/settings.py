@@ -28,6 +28,10 @@ class DetectorSettings:
     vad: str = setting("webrtc", doc="VAD engine; earshot and silero need callwatch[neural]",
                        choices=("webrtc", "earshot", "silero"))
     vad_mode: int = setting(2, 0, 3, "webrtcvad aggressiveness, 0 (lenient) to 3 (strict)")
+    confirm_vad: str = setting(
+        "auto", doc="neural VAD that must also hear a party in noise before a talk-over is "
+        "reported: silero (needs callwatch[neural]), auto (silero if installed) or none",
+        choices=("auto", "silero", "none"))
     vad_start_s: float = setting(0.1, 0.0, 1.0, "speech must last this long to start a talk spurt")
     vad_hangover_s: float = setting(0.3, 0.0, 2.0, "a talk spurt ends after this much non-speech")
     speech_margin_db: float = setting(

