@@ -1,12 +1,14 @@
-"""``python -m bench.probe_ambience``: a real town ambience with a train in the agent's mic of
-the development set's clean calls, scored like the sets.
+"""``python -m bench.probe_ambience``: a real town ambience with a train in the agent's mic (or
+the customer's line) of the development set's clean calls, scored like the sets.
 
 Neither set has such noise: its level swells by several dB over seconds and WebRTC's VAD takes
 half of its frames for a voice, unlike the steady fan, the rain or the babble the sets hold.
 The probe takes every clean call of the given set folders (no quiet party, leak, clipping or
-quiet agent), adds the recording (:func:`bench.noises.train`) to the agent's channel at each
-SNR in turn (against the agent's active level), and scores callwatch on the result with the
+quiet agent), adds the recording (:func:`bench.noises.train`) to the agent's channel (with
+``--party customer``, the customer's: a caller on a platform or in the street) at each SNR in
+turn (against that party's active level), and scores callwatch on the result with the
 DESIGN.md §4.4 definitions, per SNR. The truth is the clean call's: the noise adds no speech.
+A noise alert is expected of the agent's mic only (the customer's line is not scored for it).
 """
 
 from __future__ import annotations
@@ -42,21 +44,27 @@ def clean_calls(folders: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
+PARTIES = ("agent", "customer")
+"""Whose channel the ambience goes into: the file's channel 0 and 1."""
+
+
 def mix(wav: Path, truth: dict[str, Any], snr_db: float, rng: np.random.Generator,
-        out: Path) -> dict[str, Any]:
-    """Write ``wav`` with the ambience in its agent channel at ``snr_db`` under ``out``; return
-    the truth of the new file."""
+        out: Path, party: str = "agent") -> dict[str, Any]:
+    """Write ``wav`` with the ambience in ``party``'s channel at ``snr_db`` under ``out``;
+    return the truth of the new file."""
     x, rate = sf.read(wav, dtype="float64", always_2d=True)
-    agent = truth["agent"]
-    noise_dbfs = agent["active_level_dbfs"] - snr_db
-    x[:, 0] += train(rng, len(x), rate) * 10 ** (noise_dbfs / 20)
+    side = truth[party]
+    noise_dbfs = side["active_level_dbfs"] - snr_db
+    x[:, PARTIES.index(party)] += train(rng, len(x), rate) * 10 ** (noise_dbfs / 20)
     name = f"{wav.parent.name}-{wav.stem}-train{snr_db:g}.wav"
     sf.write(out / name, x, rate, subtype="FLOAT")
-    floor = 10 * np.log10(10 ** (agent["noise_floor_dbfs"] / 10) + 10 ** (noise_dbfs / 10))
+    floor = 10 * np.log10(10 ** (side["noise_floor_dbfs"] / 10) + 10 ** (noise_dbfs / 10))
+    noisy = {"quiet_room": False, "noise_alert_expected": snr_db <= NOISE_ALERT_SNR_DB}
+    if party == "customer":
+        noisy = {"noise_alert_expected": None}
     return {**truth, "file": name, "conditions": [*truth["conditions"], f"train{snr_db:g}"],
-            "quiet_room": False, "noise_alert_expected": snr_db <= NOISE_ALERT_SNR_DB,
-            "agent": {**agent, "noise_floor_dbfs": round(float(floor), 2),
-                      "snr_db": round(agent["active_level_dbfs"] - float(floor), 2)}}
+            **noisy, party: {**side, "noise_floor_dbfs": round(float(floor), 2),
+                             "snr_db": round(side["active_level_dbfs"] - float(floor), 2)}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snr", default="5,10",
                     help="comma-separated SNRs in dB, taken in turn per call (default 5,10)")
     ap.add_argument("--seed", type=int, default=11, help="where each call's noise starts")
+    ap.add_argument("--party", choices=PARTIES, default="agent",
+                    help="whose channel takes the ambience (default agent)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--code", type=Path, metavar="DIR",
                     help="run callwatch from this source tree (e.g. a git worktree of a commit)")
@@ -102,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory(prefix="callwatch-probe-") as tmp:
         out = Path(tmp)
-        truths = [mix(wav, t, snrs[k % len(snrs)], rng, out) for k, (wav, t) in enumerate(calls)]
+        truths = [mix(wav, t, snrs[k % len(snrs)], rng, out, args.party)
+                  for k, (wav, t) in enumerate(calls)]
         files = [out / t["file"] for t in truths]
         systems = {"callwatch": run_callwatch(files, args.jobs, args.code)}
         if args.baseline:

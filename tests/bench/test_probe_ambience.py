@@ -41,6 +41,17 @@ def test_the_train_goes_into_the_agents_channel_at_the_asked_snr(tmp_path):
     assert abs(new["agent"]["snr_db"] - 5.0) < 0.01
     assert mix(wav, t, 15.0, np.random.default_rng(1), out)["noise_alert_expected"] is False
 
+    # On the customer's line instead: the agent's channel and truth are untouched.
+    t["customer"] = {"active_level_dbfs": -26.0, "noise_floor_dbfs": -80.0, "snr_db": 54.0}
+    new = mix(wav, t, 8.0, np.random.default_rng(1), out, "customer")
+    y, _ = sf.read(out / new["file"], always_2d=True)
+    assert np.array_equal(y[:, 0], call[:, 0].astype(np.float32))
+    customer_dbfs = 10 * np.log10(np.mean((y[:, 1] - call[:, 1]) ** 2))
+    assert abs(customer_dbfs - (-34.0)) < 0.01
+    assert new["agent"] == t["agent"] and new["quiet_room"] is True
+    assert new["noise_alert_expected"] is None
+    assert abs(new["customer"]["snr_db"] - 8.0) < 0.01
+
 
 def test_bad_arguments_are_refused_with_their_fix(tmp_path, capsys):
     from bench.probe_ambience import main
