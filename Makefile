@@ -43,14 +43,15 @@ $(BIN)/python:
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(call apt_install,$(APT_RUN))
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[neural]'
+	# silero checks talk-overs in street-like noise ([detectors] confirm_vad); its wheel carries
+	# the ONNX model, and --no-deps keeps torch (2 GB) out of the venv.
+	$(BIN)/pip install -q --no-deps 'silero-vad>=5.1'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(call apt_install,$(APT_TEST))
 	$(BIN)/pip install -q -e '.[test]'
-	# silero-vad's wheel carries the ONNX model; --no-deps keeps torch (2 GB) out of the venv.
-	$(BIN)/pip install -q --no-deps 'silero-vad>=5.1'
 	touch $@
 
 clean:

@@ -339,44 +339,30 @@ def test_example_comments_state_the_real_default_and_range():
 # simulated by blocking the import (a ``None`` in sys.modules makes ``import`` raise
 # ImportError and ``find_spec`` answer None), the only way to produce that fault.
 _MISSING = [
-    ("earshot", "earshot", r"needs the Python package 'earshot'"),
-    ("silero", "onnxruntime", r"needs the Python package 'onnxruntime'"),
-    ("silero", "silero_vad", r"needs the Python package 'silero-vad'"),
+    ("vad", "earshot", "earshot", r"needs the Python package 'earshot'", 'vad = "webrtc"'),
+    ("vad", "silero", "onnxruntime", r"needs the Python package 'onnxruntime'", 'vad = "webrtc"'),
+    ("vad", "silero", "silero_vad", r"needs the Python package 'silero-vad'", 'vad = "webrtc"'),
+    ("confirm_vad", "silero", "onnxruntime", r"needs the Python package 'onnxruntime'",
+     'confirm_vad = "auto"'),
+    ("confirm_vad", "silero", "silero_vad", r"needs the Python package 'silero-vad'",
+     'confirm_vad = "auto"'),
 ]
 
 
-@pytest.mark.parametrize(("engine", "module", "why"), _MISSING)
-def test_a_vad_engine_without_its_package_is_a_config_error(tmp_path, monkeypatch, engine,
-                                                            module, why):
+@pytest.mark.parametrize(("key", "engine", "module", "why", "fix"), _MISSING)
+def test_a_vad_engine_without_its_package_is_a_config_error(tmp_path, monkeypatch, key, engine,
+                                                            module, why, fix):
     p = tmp_path / "c.toml"
-    p.write_text(f'[detectors]\nvad = "{engine}"\n')
+    p.write_text(f'[detectors]\n{key} = "{engine}"\n')
     load_config(p)  # installed: accepted
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ConfigError) as info:
         load_config(p)
     msg = str(info.value)
-    assert re.search(rf'c\.toml: \[detectors\] vad = "{engine}": .*{why}', msg), msg
-    assert "pip install 'callwatch[neural]'" in msg and 'vad = "webrtc"' in msg, msg
+    assert re.search(rf'c\.toml: \[detectors\] {key} = "{engine}": .*{why}', msg), msg
+    assert "pip install 'callwatch[neural]'" in msg and fix in msg, msg
     assert "\n" not in msg
-
-
-@pytest.mark.parametrize(("module", "why"), [
-    ("onnxruntime", r"needs the Python package 'onnxruntime'"),
-    ("silero_vad", r"needs the Python package 'silero-vad'"),
-])
-def test_a_silero_check_without_its_package_is_a_config_error_and_auto_does_without(
-        tmp_path, monkeypatch, module, why):
-    p = tmp_path / "c.toml"
-    p.write_text('[detectors]\nconfirm_vad = "silero"\n')
-    load_config(p)  # installed: accepted
-    monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(ConfigError) as info:
-        load_config(p)
-    msg = str(info.value)
-    assert re.search(rf'c\.toml: \[detectors\] confirm_vad = "silero": .*{why}', msg), msg
-    assert "pip install 'callwatch[neural]'" in msg and 'confirm_vad = "auto"' in msg, msg
-    assert "\n" not in msg
-    p.write_text('[detectors]\nconfirm_vad = "auto"\n')
+    p.write_text('[detectors]\nconfirm_vad = "auto"\n')  # auto does without silero
     assert load_config(p).detectors.confirm_vad == "auto"
 
 
