@@ -3,12 +3,13 @@
 WebRTC's VAD takes half the frames of a real street or train ambience for a voice, and such
 noise swells and clatters by 6-11 dB over its own typical level within seconds, so neither
 the level gates nor the voicing veto can tell its bursts from a party's words (the rumble is
-as periodic as a vowel). In the development set's clean calls with a recorded town-and-train
-ambience mixed into one party's channel at 5-10 dB SNR, 84-109 false talk-overs an hour came
-through, nearly all noise on one side taken for that party cutting in. silero-vad, a small
-neural detector trained on noise, hears almost none of those bursts as speech: over the
-overlap of each false talk-over, it heard the noisy side in a median 0 % of frames, against
-85 % on the true talk-overs in the same noise.
+as periodic as a vowel). In the development draws' clean calls with a recorded town-and-train
+ambience mixed into one party's channel at 5-10 dB SNR (``bench.probe_ambience``), 83 (the
+agent's mic) and 101 (the customer's line) false talk-overs an hour came through, nearly all
+noise on one side taken for that party cutting in. silero-vad, a small neural detector
+trained on noise, hears almost none of those bursts as speech: over the overlap of each false
+talk-over, the party it heard less was heard in a median 0 % of the frames, against 85 % on
+the true talk-overs in the same noise.
 
 So a talk-over confirmed while a party's own voice stands less than :data:`MAX_SNR_DB` over
 their background (or, before their voice is known, in a background of
