@@ -57,6 +57,7 @@ from daemon.wakeup import Wakeup
 from dsp import ANALYSIS_RATE
 from dsp.events import Kind, Stream
 from dsp.hearing import HearingSettings
+from dsp.voice_confirm import confirm_available
 
 __all__ = ["EXIT_INTERNAL_ERROR", "EXIT_OK", "Service"]
 
@@ -206,6 +207,8 @@ class Service:
         self.log.emit("started", agent=self.cfg.agent_id, config=self.cfg.path,
                       devices=self._device_names(), rates=self.monitor.rates,
                       mode="replay" if self.feeder else "capture",
+                      talkover_check=("silero" if confirm_available(
+                          self.cfg.detectors.confirm_vad) else "off"),
                       **({"backend": self.backend, "backend_why": self.backend_why}
                          if self.supervisor is not None else {}),
                       **({"page": self.server.page_address} if self.server else {}))

@@ -47,6 +47,7 @@ def test_replay_summary_matches_analyze(tmp_path):
     # the readable stdout is JSON lines too when stdout is not a terminal
     lines = d.stdout.read_text().splitlines()
     assert json.loads(lines[0])["event"] == "started"
+    assert json.loads(lines[0])["talkover_check"] == "silero"  # installed with the tests
 
 
 def test_replay_of_an_unfinished_wav_warns_and_plays_it_all(tmp_path):
