@@ -31,6 +31,7 @@ import importlib.util
 
 import numpy as np
 
+from dsp import FRAME_LEN
 from dsp.vad import INSTALL_HINT, MissingVadPackage, SileroVad, silero_model_path
 
 CONFIRM_ENGINES = ("auto", "silero", "none")
@@ -122,21 +123,34 @@ class PartyScores:
 
 
 class VoiceConfirm:
-    """silero's verdicts on both parties' frames (see the module doc); the model is loaded at
-    the first check."""
+    """silero's verdicts on both parties' frames (see the module doc), from a ring of their
+    last ``history_frames`` frames that is written ``ahead`` frames at most past the frames
+    checked; the model is loaded at the first check."""
 
-    def __init__(self) -> None:
+    def __init__(self, history_frames: int, ahead: int) -> None:
+        self._ring = np.zeros((2, history_frames, FRAME_LEN), dtype=np.int16)
+        """Both parties' frames as the VAD hears them, [agent, customer]."""
+        self._span = history_frames - ahead
+        self._checked = (False, False)
         self._parties: tuple[PartyScores, PartyScores] | None = None
 
-    def unheard(self, history: np.ndarray, checked: tuple[bool, bool], start: int, end: int,
-                span: int) -> bool:
-        """Whether a ``checked`` party (agent, customer) is heard as speech in under
-        :data:`MIN_SHARE` of frames ``start .. end``; ``history`` holds both parties' rings
-        (see :meth:`PartyScores.share`)."""
-        if not any(checked):
+    def record(self, pos: np.ndarray, agent: np.ndarray, customer: np.ndarray,
+               checked: tuple[bool, bool]) -> None:
+        """Frames at ring positions ``pos``; ``checked``: whether each party, [agent,
+        customer], is in enough noise to be checked from now on (:func:`needs_check`)."""
+        self._ring[0, pos] = agent
+        self._ring[1, pos] = customer
+        self._checked = checked
+
+    def unheard(self, start: int, end: int) -> bool:
+        """Whether a checked party is heard as speech in under :data:`MIN_SHARE` of frames
+        ``start .. end`` (see :meth:`PartyScores.share`)."""
+        if not any(self._checked):
             return False
         if self._parties is None:
             model = SileroVad(2)
             self._parties = (PartyScores(model), PartyScores(model.sibling()))
+        span = self._span
         return any(on and party.share(ring, start, end, span) < MIN_SHARE
-                   for on, party, ring in zip(checked, self._parties, history, strict=True))
+                   for on, party, ring in zip(self._checked, self._parties, self._ring,
+                                              strict=True))

@@ -242,10 +242,6 @@ class TalkOver:
         self._confirm_engine = ""
         self._confirm: VoiceConfirm | None = None
         """silero's second opinion on each party's side in noise (:mod:`dsp.voice_confirm`)."""
-        self._pcm_hist = np.zeros((2, HISTORY_FRAMES, FRAME_LEN), dtype=np.int16)
-        """Both parties' frames as the VAD hears them, [agent, customer]."""
-        self._checked = (False, False)
-        """Whether each party, [agent, customer], is in enough noise to be checked now."""
         self._set_confirm(settings.confirm_vad)
         self.echo = echo
         """The far end's coupling into the mic (see :meth:`step`)."""
@@ -275,7 +271,9 @@ class TalkOver:
         if engine == self._confirm_engine:
             return
         self._confirm_engine = engine
-        self._confirm = VoiceConfirm() if confirm_available(engine) else None
+        # The ring runs a slice (at most a segment) ahead of the frame being stepped.
+        self._confirm = (VoiceConfirm(HISTORY_FRAMES, SEGMENT_FRAMES)
+                         if confirm_available(engine) else None)
 
     @property
     def confirms(self) -> bool:
@@ -295,10 +293,8 @@ class TalkOver:
         silero's check (:func:`dsp.voice_confirm.needs_check`)."""
         pos = _hist_pos(first, len(agent_dbfs))
         self._frame_hist[pos] = agent_frames
-        if pcm is not None:
-            self._pcm_hist[0, pos] = pcm[0]
-            self._pcm_hist[1, pos] = pcm[1]
-        self._checked = checked
+        if pcm is not None and self._confirm is not None:
+            self._confirm.record(pos, pcm[0], pcm[1], checked)
         self._a_hist[pos] = agent_dbfs
         self._c_hist[pos] = customer_dbfs
         self._click_hist[pos] = agent_clicks
@@ -365,7 +361,8 @@ class TalkOver:
                 return self._revet(i, agent, customer)
             return ()
         if change.begin:
-            if self._not_a_voice(change.start, i + 1) or self._unheard(change.start, i + 1):
+            if self._not_a_voice(change.start, i + 1) or (
+                    self._confirm is not None and self._confirm.unheard(change.start, i + 1)):
                 ov.veto()
                 self._vetted_at = i
                 return ()
@@ -393,7 +390,7 @@ class TalkOver:
         start = first + int(np.argmax(strong))
         if ov.end - start < REVIVED_MIN_OVERLAP_FRAMES:
             return ()  # what overlaps the agent's voice is a turn's end: they took the turn
-        if self._unheard(first, i + 1):
+        if self._confirm is not None and self._confirm.unheard(first, i + 1):
             return ()
         first_talker = (customer.voice_start <= start and not self._talking_before(
             agent, customer, i + 1 - REVET_LOOKBACK_FRAMES, ov.min_density))
@@ -462,14 +459,6 @@ class TalkOver:
                 if q50 - q10 <= LEAK_STEADY_SPREAD_DB:
                     return True
         return False
-
-    def _unheard(self, start: int, end: int) -> bool:
-        """Whether silero hears a party checked in noise in under :data:`MIN_SHARE` of the
-        frames ``start .. end`` (see :mod:`dsp.voice_confirm`)."""
-        if self._confirm is None:
-            return False
-        span = HISTORY_FRAMES - SEGMENT_FRAMES  # the ring runs a slice ahead of ``end``
-        return self._confirm.unheard(self._pcm_hist, self._checked, start, end, span)
 
     def _talking_before(self, agent: TalkSpurts, customer: TalkSpurts, limit: int,
                         density: float) -> bool:

@@ -88,8 +88,11 @@ def test_scores_carried_on_equal_scores_in_one_go():
 
 
 def test_a_party_not_in_noise_is_never_checked_nor_the_model_loaded():
-    confirm = VoiceConfirm()
-    noise = np.stack([_ring(_train(4.0))] * 2)
-    assert not confirm.unheard(noise, (False, False), 100, 180, SPAN)
+    noise = _ring(_train(4.0))
+    confirm = VoiceConfirm(len(noise), 50)
+    pos = np.arange(len(noise))
+    confirm.record(pos, noise, noise, (False, False))
+    assert not confirm.unheard(100, 180)
     assert confirm._parties is None
-    assert confirm.unheard(noise, (False, True), 100, 180, SPAN)
+    confirm.record(pos, noise, noise, (False, True))
+    assert confirm.unheard(100, 180)
