@@ -308,7 +308,8 @@ class Pipeline:
             agent=agent,
             customer=customer,
             talk_over=TalkOverStats(count, nframes * FRAME_S, by_agent, by_customer,
-                                    f_agent * FRAME_S, f_customer * FRAME_S),
+                                    f_agent * FRAME_S, f_customer * FRAME_S,
+                                    "silero" if self._talkover.confirms else "off"),
             duration_s=duration,
         )
 

@@ -50,6 +50,7 @@ def build_report(
             "by_customer": stats.talk_over.by_customer,
             "per_minute": round(stats.talk_over.count / (duration_s / 60.0), 2)
             if duration_s > 0 else 0.0,
+            "noise_check": stats.talk_over.noise_check,
         },
         "events": [e.to_json() for e in finished],
     }

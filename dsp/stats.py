@@ -45,6 +45,10 @@ class TalkOverStats:
     seconds_by_agent: float = 0.0
     """Seconds of the talk-overs the agent started."""
     seconds_by_customer: float = 0.0
+    noise_check: str = "off"
+    """``silero`` when a talk-over with a party in loud or swelling noise had to be heard by
+    silero to count (:mod:`dsp.voice_confirm`), ``off`` when silero is not there or
+    ``confirm_vad = "none"``: two machines' reports of one call can differ by it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -550,3 +550,17 @@ def test_train_noise_on_the_customers_line_is_checked_by_silero(seed):
     found = talk_overs(cut_in, checked)
     assert found == talk_overs(cut_in, checked, 1234)
     assert len(found) == 1 and 34.0 <= found[0][0] <= 34.5 and found[0][1] == "customer"
+
+
+@pytest.mark.parametrize(("engine", "said"), [("silero", "silero"), ("none", "off")])
+def test_the_report_says_whether_talk_overs_in_noise_were_checked(engine, said):
+    """Two machines' reports of one call differ when one has silero and the other not: the
+    report says which it was."""
+    from dsp.report import build_report
+    from dsp.settings import DetectorSettings
+
+    p = Pipeline(DetectorSettings(confirm_vad=engine), RATE, RATE)
+    silence = np.zeros(RATE, np.float32)
+    p.push(silence, silence)
+    p.finish()
+    assert build_report(p.stats, [], 1.0, RATE)["talk_over"]["noise_check"] == said
