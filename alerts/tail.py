@@ -116,8 +116,9 @@ async def _tail(url: str, token: str, args: argparse.Namespace, out: TextIO) -> 
     topics = ["alerts", "calls", "devices"] + (["levels"] if args.levels else [])
     alerts_seen = 0
     async with ws:
-        await ws.send(json.dumps({"v": 1, "type": "subscribe", "topics": topics}))
         try:
+            # The daemon may go away between the handshake and the subscribe: the same end.
+            await ws.send(json.dumps({"v": 1, "type": "subscribe", "topics": topics}))
             async for text in ws:
                 msg = json.loads(text)
                 if args.json:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +13,7 @@ import time
 import pytest
 
 from alerts import protocol
+from alerts import tail as tail_module
 from alerts.policy import AlertPolicy
 from alerts.server import AlertServer, ServerSettings
 from alerts.tail import format_message
@@ -100,6 +104,29 @@ def test_tail_says_so_and_exits_3_when_the_daemon_stops(tmp_path, monkeypatch):
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 3, (out, err)
     assert err.startswith("callwatch tail: the daemon closed the connection (code 1001"), err
+
+
+def test_tail_exits_3_when_the_daemon_stops_before_its_subscribe(server, monkeypatch):
+    """The daemon stopping between the handshake and the subscribe is the same end, not a
+    traceback: the client here holds its subscribe until the daemon's close has arrived."""
+    from websockets.protocol import State
+
+    real_connect = tail_module.connect
+
+    async def connect_then_wait_for_the_close(*args, **kwargs):
+        ws = await real_connect(*args, **kwargs)
+        await asyncio.to_thread(server.stop)
+        while ws.state is not State.CLOSED:
+            await asyncio.sleep(0.01)
+        return ws
+
+    monkeypatch.setattr(tail_module, "connect", connect_then_wait_for_the_close)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    args = argparse.Namespace(levels=False, json=False, count=0)
+    code = asyncio.run(tail_module._tail(server.url, server.token, args, io.StringIO()))
+    assert code == 3, err.getvalue()
+    assert err.getvalue().startswith("callwatch tail: the daemon closed the connection (code 1001")
 
 
 def test_tail_with_a_wrong_token_exits_3(server):
