@@ -285,7 +285,8 @@ def format_report(label: str, report: dict[str, Any],
     t = report["talk_over"]
     lines.append(
         f"  talk-over {t['count']} ({t['seconds']:.1f} s): started by agent {t['by_agent']},"
-        f" by customer {t['by_customer']}, {t['per_minute']:.1f} per minute"
+        f" by customer {t['by_customer']}, {t['per_minute']:.1f} per minute;"
+        f" silero's check in noise {'on' if t.get('noise_check') == 'silero' else 'off'}"
     )
     events = report["events"]
     lines.append(f"  events   {len(events) or 'none'}")

@@ -72,10 +72,17 @@ def test_acoustic_shocks_report_the_measure_that_crossed_their_threshold(tmp_pat
     assert clicks and all("threshold_peak_dbfs=-0.10" in line for line in clicks), clicks
 
 
-def test_readable_report(call_wav):
+def test_readable_report(call_wav, tmp_path):
     out = callwatch(str(call_wav))
     assert out.returncode == 0, out.stderr
     assert "talk-over 2" in out.stdout and "talk_over" in out.stdout
+    # Whether silero checked talk-overs in noise, as the JSON's talk_over.noise_check says.
+    assert "silero's check in noise on" in out.stdout
+    cfg = tmp_path / "no-check.toml"
+    cfg.write_text('[detectors]\nconfirm_vad = "none"\n')
+    out = callwatch("--config", str(cfg), str(call_wav))
+    assert out.returncode == 0, out.stderr
+    assert "silero's check in noise off" in out.stdout
 
 
 def test_swapped_channels_swap_the_initiators(call_wav):
