@@ -128,6 +128,17 @@ def _outputs(sd: Any) -> list[dict[str, Any]]:
     return [d for d in sd.query_devices() if d["max_output_channels"] > 0]
 
 
+def _choices(outs: list[dict[str, Any]]) -> str:
+    """What an output spec can name: PortAudio's outputs (only "pulse" and "default" on a
+    sound server) and the server's sinks, which is what the user knows the headset by."""
+    names = ", ".join(f'{d["index"]} "{d["name"]}"' for d in outs) or "none"
+    sinks = pulse_sinks()
+    if not sinks:
+        return f"output devices: {names}"
+    return (f"output devices: {names}; sinks (pass as pulse:SINK): "
+            + ", ".join(f'"{s}"' for s in sinks))
+
+
 def resolve_output(sd: Any, spec: str | None, far_end_source: str | None,
                    what: str = "--speaker") -> OutputTarget:
     """An output spec -> device; the default plays into the sink the far end monitors, so the
@@ -163,13 +174,13 @@ def resolve_output(sd: Any, spec: str | None, far_end_source: str | None,
         for d in outs:
             if d["index"] == int(spec):
                 return OutputTarget(int(d["index"]), d["name"], None)
-        raise DeviceError(f"{what} {spec}: no output device with that index; output devices: "
-                          f"{names}")
+        raise DeviceError(f"{what} {spec}: no output device with that index; "
+                          f"{_choices(outs)}")
     matches = by_name(outs, spec, lambda d: d["name"])
     if len(matches) == 1:
         return OutputTarget(int(matches[0]["index"]), matches[0]["name"], None)
     if not matches:
-        raise DeviceError(f"{what} {spec!r}: no output device matches; output devices: {names}")
+        raise DeviceError(f"{what} {spec!r}: no output device matches; {_choices(outs)}")
     raise DeviceError(f"{what} {spec!r}: several output devices match; use the index")
 
 

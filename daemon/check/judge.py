@@ -94,9 +94,20 @@ def judge_mic_signal(level_dbfs: float, digital_silence: bool, d: DetectorSettin
                 f"The mic delivers signal: {_fmt(level_dbfs)} (dead below {_fmt(thr)})")
 
 
-def judge_noise(floor_dbfs: float, d: DetectorSettings, c: CheckSettings) -> Item:
+NO_SIGNAL = "no signal from the mic"
+"""Why an item measured on the silence test is skipped when the mic gave only zeros there:
+the same words for every such item (hum, noise, dc_offset, snr), so the report reads as one
+cause."""
+
+
+def judge_noise(floor_dbfs: float | None, d: DetectorSettings, c: CheckSettings) -> Item:
+    """``floor_dbfs`` None: the silence test was digital silence, which measures no floor
+    (its -120 dBFS would pass as a perfect headset)."""
     thr = d.noise_floor_dbfs
     warn = thr - c.noise_warn_margin_db
+    if floor_dbfs is None:
+        return Item("noise", Verdict.SKIP, None, "dBFS", warn,
+                    f"Noise floor not measured ({NO_SIGNAL})")
     # Both limits: the JSON's threshold for a pass is the nearest one, the warning level.
     msg = (f"Noise floor {_fmt(floor_dbfs)} while quiet (warning above {_fmt(warn)}, limit "
            f"{_fmt(thr)})")
@@ -116,7 +127,7 @@ def judge_noise(floor_dbfs: float, d: DetectorSettings, c: CheckSettings) -> Ite
 def judge_hum(hum: Hum | None, c: CheckSettings) -> Item:
     if hum is None:
         return Item("hum", Verdict.SKIP, None, "dB", c.hum_warn_db,
-                    "Hum not measured (no signal from the mic)")
+                    f"Hum not measured ({NO_SIGNAL})")
     extra = {"mains_hz": hum.mains_hz, "harmonic_hz": hum.harmonic_hz,
              "hum_level_dbfs": round(hum.level_dbfs, 1)}
     where = f"{hum.mains_hz:.0f} Hz mains"
@@ -137,7 +148,12 @@ def judge_hum(hum: Hum | None, c: CheckSettings) -> Item:
                 None, extra)
 
 
-def judge_dc(offset: float, c: CheckSettings) -> Item:
+def judge_dc(offset: float | None, c: CheckSettings) -> Item:
+    """``offset`` None: the silence test was digital silence (no offset to speak of, and
+    no evidence of a healthy ADC either)."""
+    if offset is None:
+        return Item("dc_offset", Verdict.SKIP, None, "dBFS", c.dc_warn_dbfs,
+                    f"DC offset not measured ({NO_SIGNAL})")
     level = amplitude_dbfs(offset)
     msg = f"DC offset {offset * 100:+.2f} % of full scale ({_fmt(level)})"
     fix = ("The mic input has a DC offset: the headset's ADC or bias is faulty or a cheap "
@@ -211,7 +227,12 @@ def judge_clipping(sp: SpeechMeasure | None, d: DetectorSettings,
 
 
 def judge_snr(sp: SpeechMeasure | None, floor_dbfs: float | None, d: DetectorSettings,
-              c: CheckSettings) -> Item:
+              c: CheckSettings, floor_silent: bool = False) -> Item:
+    """``floor_silent``: the silence test was digital silence, so there is no floor to
+    measure speech against (speech over -120 dBFS would pass at 90 dB and more)."""
+    if floor_silent:
+        return Item("snr", Verdict.SKIP, None, "dB", d.min_snr_db,
+                    f"SNR not measured ({NO_SIGNAL} while quiet: no noise floor)")
     if sp is None or sp.active_dbfs is None or floor_dbfs is None:
         return Item("snr", Verdict.SKIP, None, "dB", d.min_snr_db,
                     "SNR not measured (no speech)")
@@ -245,10 +266,20 @@ def judge_echo(cp: Coupling, d: DetectorSettings, c: CheckSettings) -> Item:
     return Item("echo", Verdict.PASS, v, "dB", c.leak_warn_db, msg, None, extra)
 
 
+LATENCY_SLACK_MS = 1.0
+"""How far the playback and capture timestamps may disagree (sub-millisecond on a healthy
+sound server): a delay this little below zero is zero, anything earlier is impossible."""
+
+
 def judge_latency(delay_ms: float | None, path: str, c: CheckSettings) -> Item:
+    """A delay below zero (sound captured before the speaker played it) is a timing error,
+    not a fast headset: not measured, never a pass."""
     if delay_ms is None:
         return Item("latency", Verdict.SKIP, None, "ms", c.latency_warn_ms,
                     "Latency not measured (the test signal was not captured)")
+    if delay_ms < -LATENCY_SLACK_MS:
+        return _impossible_latency(delay_ms, path, c)
+    delay_ms = max(delay_ms, 0.0)
     msg = f"Speaker-to-{path} delay {delay_ms:.0f} ms (limit {c.latency_warn_ms:.0f} ms)"
     extra = {"path": path}
     if delay_ms > c.latency_warn_ms:
@@ -256,6 +287,21 @@ def judge_latency(delay_ms: float | None, path: str, c: CheckSettings) -> Item:
                     "Audio is delayed in the devices: prefer a wired/USB headset over Bluetooth, "
                     "and check for audio effects or loopback modules in the sound server", extra)
     return Item("latency", Verdict.PASS, delay_ms, "ms", c.latency_warn_ms, msg, None, extra)
+
+
+def _impossible_latency(delay_ms: float, path: str, c: CheckSettings) -> Item:
+    """The skip for a capture that heard the burst before the speaker played it. Usually a
+    sink monitor: the sound server feeds it when it mixes the sink's buffer, ahead of the
+    DAC time the playback is timed by, or reports the sink's or the capture's latency
+    wrongly."""
+    return Item("latency", Verdict.SKIP, None, "ms", c.latency_warn_ms,
+                f"Latency not measured: the {path} heard the test signal {-delay_ms:.0f} ms "
+                "before the speaker played it, which cannot be; the sound server's timing "
+                "is off (typically a sink monitor, fed before the sound reaches the DAC, or a "
+                "misreported device latency)",
+                "Run callwatch check again; if it persists, measure the delay on the acoustic "
+                "path (the headset on a test head, so the speaker reaches the mic) or update "
+                "PipeWire/PulseAudio", {"path": path})
 
 
 PLAYBACK_UNDERFLOW_LIMIT = 5

@@ -9,6 +9,7 @@ report, the exit code and the saved result.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -52,8 +53,8 @@ from daemon.check.measure import (
 )
 from daemon.check.result import Item, Verdict
 from daemon.config import Config
-from daemon.device_choice import DeviceError
-from daemon.devices import stream_sources
+from daemon.device_choice import DeviceError, DeviceNotListed, NoInputDevices
+from daemon.devices import pulse_sources, stream_sources
 from daemon.state import StreamHealth
 from dsp.levels import amplitude_dbfs
 
@@ -65,6 +66,14 @@ take ~2 s to start)."""
 PLAY_TAIL_S = 0.6
 """Capture kept after the burst: room for the echo path delay (the detectors search 0.3 s)."""
 SPEECH_MAX_S = 15.0
+ITEM_ORDER = ("mic_device", "far_end_device", "mic_signal", "noise", "hum", "dc_offset",
+              "mic_level", "clipping", "snr", "speaker_device", "echo", "latency",
+              "far_end_route")
+"""The report's order, as docs/check.md documents it. Items are found in another order (a
+missing far end fails before the mic's pass is known, ``mic_signal`` needs the speech test),
+so :meth:`Check.run` sorts them into this one at the end."""
+OPTIONS = {"mic_device": "--mic", "far_end_device": "--far-end"}
+"""The command-line option that overrides each ``[capture]`` key."""
 
 
 class Check:
@@ -103,7 +112,8 @@ class Check:
 
     # -- devices --------------------------------------------------------------------------
 
-    def _open(self, name: str, spec: str | int, key: str, role: str, item: str) -> Recorder | None:
+    def _open(self, name: str, spec: str | int, key: str, role: str, item: str,
+              from_cli: bool = False) -> Recorder | None:
         cap = self.cfg.capture
         info: dict[str, Any] = {"spec": spec, "name": None, "rate_hz": cap.samplerate_hz}
         self.devices[name] = info
@@ -111,11 +121,14 @@ class Check:
         try:
             stream.open(self.sd)
         except DeviceError as exc:
+            option = OPTIONS[key]
+            where = (f"pass {option} with" if from_cli
+                     else f"set [capture] {key} (or {option}) to")
             self.items.append(Item(item, Verdict.FAIL, None, None, None,
-                                   f"The {role} device is missing: {exc}",
-                                   f"Plug the headset in, or set [capture] {key} (or --"
-                                   f"{'mic' if role == 'mic' else 'far-end'}) to one of the "
-                                   "devices listed; `callwatch devices` shows them"))
+                                   f"The {role} device is missing: "
+                                   + missing_device_text(exc, spec, key, from_cli),
+                                   f"Plug the headset in, or {where} one of the devices or "
+                                   "sources listed; `callwatch devices` shows them"))
             return None
         except Exception as exc:  # PortAudioError: exists but will not open
             stream.close()
@@ -133,10 +146,12 @@ class Check:
 
     def check_devices(self) -> None:
         cap = self.cfg.capture
-        mic_spec = self.args.mic if self.args.mic is not None else cap.mic_device
-        far_spec = self.args.far_end if self.args.far_end is not None else cap.far_end_device
-        self.mic = self._open("mic", mic_spec, "mic_device", "mic", "mic_device")
-        self.far = self._open("far_end", far_spec, "far_end_device", "far end", "far_end_device")
+        mic_cli, far_cli = self.args.mic is not None, self.args.far_end is not None
+        mic_spec = self.args.mic if mic_cli else cap.mic_device
+        far_spec = self.args.far_end if far_cli else cap.far_end_device
+        self.mic = self._open("mic", mic_spec, "mic_device", "mic", "mic_device", mic_cli)
+        self.far = self._open("far_end", far_spec, "far_end_device", "far end", "far_end_device",
+                              far_cli)
         live = [r for r in (self.mic, self.far) if r is not None]
         wait_first_audio(live, FIRST_AUDIO_TIMEOUT_S)
         where = stream_sources() or {}
@@ -183,12 +198,13 @@ class Check:
         (s, e), = record([self.mic], secs)
         x = self.mic.samples(s, e)
         rate = self.mic.rate
-        floor = noise_floor_dbfs(x, rate)
         self._silence_zero = is_digital_silence(x)
+        # Zeros measure nothing: no floor, no hum, no offset (skips, not -120 dBFS passes).
+        floor = None if self._silence_zero else noise_floor_dbfs(x, rate)
         self._silence_level = floor
         self.items.append(judge_noise(floor, self.det, self.cs))
         self.items.append(judge_hum(measure_hum(x, rate), self.cs))
-        self.items.append(judge_dc(dc_offset(x), self.cs))
+        self.items.append(judge_dc(None if self._silence_zero else dc_offset(x), self.cs))
         return x, floor
 
     # -- speech ---------------------------------------------------------------------------
@@ -316,19 +332,21 @@ class Check:
                     level = max(level, amplitude_dbfs(self._speech_rms or 0.0))
                     zero = zero and self._speech_zero
                 signal = judge_mic_signal(level, zero, self.det, self.mic_source, muted)
-                self.items.insert(self._index_after("far_end_device"), signal)
+                self.items.append(signal)
                 self._mic_silent = signal.verdict is Verdict.FAIL
                 self._skip_without_mic_signal("noise", "dc_offset")
             if self.mic is not None:
                 self.items.append(judge_speech_level(sp, self.det, self.cs, vol))
                 self.items.append(judge_clipping(sp, self.det, vol))
-                self.items.append(judge_snr(sp, floor, self.det, self.cs))
+                self.items.append(judge_snr(sp, floor, self.det, self.cs,
+                                            floor_silent=self._silence_zero))
             else:
                 for n in ("mic_level", "clipping", "snr"):
                     self.items.append(Item(n, Verdict.SKIP, None, None, None,
                                            "Not measured: no mic"))
             if not self.args.no_playback:
                 self.playback_test(speaker)
+            self.items.sort(key=_rank)
         finally:
             for r in (self.mic, self.far):
                 if r is not None:
@@ -345,8 +363,24 @@ class Check:
                 self.items[i] = Item(it.name, Verdict.SKIP, None, None, None,
                                      "Not measured: the mic gives no signal (see mic_signal)")
 
-    def _index_after(self, name: str) -> int:
-        for i, it in enumerate(self.items):
-            if it.name == name:
-                return i + 1
-        return len(self.items)
+
+def _rank(item: Item) -> int:
+    """An item's place in :data:`ITEM_ORDER` (an unknown one goes last)."""
+    return ITEM_ORDER.index(item.name) if item.name in ITEM_ORDER else len(ITEM_ORDER)
+
+
+def missing_device_text(exc: DeviceError, spec: str | int, key: str, from_cli: bool) -> str:
+    """The device resolver's message, worded for where the value came from and listing all
+    a user can pass. The resolver names the config key; a value typed as ``--mic`` is named
+    as such. PortAudio lists only its own PCMs ("pulse", "default"), so the sound server's
+    sources are added as ``callwatch devices`` lists them: what ``pulse:NAME`` can open."""
+    text = str(exc)
+    config_where = f"[capture] {key} = {json.dumps(spec)}"
+    if from_cli and text.startswith(config_where):
+        text = f"{OPTIONS[key]} {json.dumps(spec)}" + text[len(config_where):]
+    if isinstance(exc, DeviceNotListed) and not isinstance(exc, NoInputDevices):
+        sources = pulse_sources()
+        if sources:
+            text += ("; PulseAudio sources (pass as pulse:NAME): "
+                     + ", ".join(f'"{s}"' for s in sources))
+    return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from daemon.check.judge import (
     judge_echo,
     judge_far_end_route,
     judge_hum,
+    judge_latency,
     judge_mic_signal,
     judge_noise,
     judge_snr,
@@ -44,10 +46,13 @@ from daemon.check.result import (
     load_last_check,
     save_result,
 )
+from daemon.check.steps import ITEM_ORDER
 from daemon.config import ConfigError, build_settings
 from daemon.state import DaemonState
 from dsp.settings import DetectorSettings
 from tests.speech import voice
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "check.md"
 
 RATE = 16000
 D = DetectorSettings()
@@ -135,6 +140,17 @@ def test_noise_verdicts_use_the_detector_limit(floor, verdict):
     assert item.verdict is verdict
     if verdict is Verdict.FAIL:
         assert item.threshold == D.noise_floor_dbfs
+
+
+def test_a_digitally_silent_floor_is_not_measured():
+    """A mic that gives only zeros while the agent is quiet measures no floor and no DC: its
+    -120 dBFS would read as a perfect headset (as hum already says, not measured)."""
+    for item in (judge_noise(None, D, C), judge_dc(None, C)):
+        assert item.verdict is Verdict.SKIP and item.value is None, item
+        assert "no signal from the mic" in item.message
+    ok = measure_speech(real_speech(-26).astype(np.float32), RATE, D.clip_level)
+    snr = judge_snr(ok, None, D, C, floor_silent=True)
+    assert snr.verdict is Verdict.SKIP and "no signal from the mic" in snr.message
 
 
 def test_dead_and_muted_mic():
@@ -252,6 +268,23 @@ def test_far_end_route_verdicts_and_their_advice():
     assert judge_far_end_route(deaf, C, speaker, monitor, underflows=3).verdict is Verdict.FAIL
 
 
+@pytest.mark.parametrize("delay_ms", [-24.0, -2.0])
+def test_a_negative_latency_is_not_measured(delay_ms):
+    """Sound cannot reach a capture before the speaker plays it: a negative delay is a
+    timing error of the streams, not a fast headset, so it never passes."""
+    item = judge_latency(delay_ms, "far-end capture", C)
+    assert item.verdict is Verdict.SKIP and item.value is None, item
+    assert "before the speaker played it" in item.message and "monitor" in item.message
+    assert item.fix and "again" in item.fix
+
+
+def test_latency_within_the_timing_slack_is_zero():
+    item = judge_latency(-0.4, "far-end capture", C)
+    assert item.verdict is Verdict.PASS and item.value == 0.0
+    assert judge_latency(12.0, "mic", C).verdict is Verdict.PASS
+    assert judge_latency(250.0, "mic", C).verdict is Verdict.WARN
+
+
 def test_test_signal_level_and_band():
     x = band_limited_noise(RATE, 1.0, -24)
     assert abs(10 * np.log10(np.mean(x.astype(np.float64) ** 2)) + 24) < 0.01
@@ -265,6 +298,14 @@ def test_test_signal_level_and_band():
 
 def _items(*verdicts: Verdict) -> list[Item]:
     return [Item(f"i{k}", v, 1.0, "dB", 0.0, "m") for k, v in enumerate(verdicts)]
+
+
+def test_item_order_is_the_documented_one():
+    """docs/check.md promises the items "in the order below": its example lists them all."""
+    text = DOCS.read_text()
+    example = text[text.index("```json\n") + len("```json\n"):]
+    example = json.loads(example[: example.index("```")])
+    assert tuple(i["name"] for i in example["items"]) == ITEM_ORDER
 
 
 def test_overall_is_the_worst_measured_verdict():

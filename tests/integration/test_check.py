@@ -133,6 +133,56 @@ def test_missing_mic_fails_with_the_candidates(virtual_headset, tmp_path):  # no
     assert item(res, "noise")["verdict"] == "skip"
 
 
+def test_a_missing_mic_given_on_the_command_line_names_the_option(
+        virtual_headset, tmp_path):  # noqa: F811
+    """The value came from --mic, not the config: the message says so, and lists what can
+    be passed besides PortAudio's devices: the sound server's sources (``pulse:NAME``), as
+    ``callwatch devices`` shows them."""
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--mic", "Jabra", "--speaker",
+                                "Jabra", "--silence-s", "1")
+    assert rc == 2, err
+    mic = item(res, "mic_device")
+    assert mic["message"].startswith('The mic device is missing: --mic "Jabra": no mic device '
+                                     "matches"), mic
+    assert "[capture]" not in mic["message"]
+    assert '"headset_mic"' in mic["message"]  # PortAudio's PCM, as before
+    assert '"headset_speaker.monitor"' in mic["message"] and "pulse:NAME" in mic["message"]
+    assert "--mic" in mic["fix"]
+    speaker = item(res, "speaker_device")
+    assert speaker["verdict"] == "fail" and '"headset_speaker"' in speaker["message"], speaker
+    assert "pulse:SINK" in speaker["message"]
+
+
+def test_items_keep_the_documented_order_when_a_device_is_missing(
+        virtual_headset, tmp_path):  # noqa: F811
+    """A missing far end fails before the mic's pass is known; the report and the JSON still
+    list mic_device first, as docs/check.md documents (and the text report follows it)."""
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--far-end", "nosuch",
+                                "--silence-s", "1")
+    assert rc == 2, err
+    names = [i["name"] for i in res["items"]]
+    assert names == ["mic_device", "far_end_device", "mic_signal", "noise", "hum", "dc_offset",
+                     "mic_level", "clipping", "snr", "speaker_device", "echo", "latency",
+                     "far_end_route"], names
+    assert item(res, "far_end_device")["message"].startswith(
+        'The far end device is missing: --far-end "nosuch"')
+
+
+def test_a_digitally_silent_floor_is_skipped_not_passed(virtual_headset, tmp_path):  # noqa: F811
+    """The mic gives zeros while the agent is quiet (a gating headset, nothing in mic_feed)
+    but speech when spoken to: noise, DC offset and SNR have no floor to measure and are
+    skipped as hum is, not passed at -120 dBFS and 93 dB."""
+    speech_file = write(tmp_path / "speech.wav", speech())
+    rc, res, err, _ = run_check(virtual_headset, tmp_path, "--no-playback", "--silence-s", "1",
+                                "--speech", str(speech_file), "--speech-sink", "mic_feed")
+    assert rc == 0 and item(res, "mic_signal")["verdict"] == "pass", (res, err)
+    for name in ("noise", "hum", "dc_offset", "snr"):
+        it = item(res, name)
+        assert it["verdict"] == "skip" and it["value"] is None, it
+        assert "no signal from the mic" in it["message"], it
+    assert item(res, "mic_level")["verdict"] == "pass"
+
+
 def test_muted_mic_is_dead(virtual_headset, tmp_path):  # noqa: F811
     bed = write(tmp_path / "room.wav", room(20))
     virtual_headset.pactl("set-source-mute", "headset_mic", "1")
