@@ -46,6 +46,7 @@ from dsp.detectors.turns import Turns
 from dsp.early_leak import EarlyLeakHold, HoldState
 from dsp.echo import EchoEstimator, FarDelayLine
 from dsp.events import Event, Stream
+from dsp.heard_speech import HeardFrames
 from dsp.hearing import HearingSettings
 from dsp.levels import frame_features
 from dsp.party import SEGMENT_FRAMES, Party, frames
@@ -93,6 +94,8 @@ class Pipeline:
         self._speech_pending: list[SpeechPass] = []
         """The passes since the speech-time counters were last fed."""
         self._early_leak = EarlyLeakHold()
+        self._heard = (HeardFrames(), HeardFrames())
+        """silero's view of each party's speech time in noise (:mod:`dsp.heard_speech`)."""
         self._talkover = TalkOver(s, self._echo)
         self._dead_air = DeadAir(s)
         self._dead_mic = DeadMic(s)
@@ -374,6 +377,10 @@ class Pipeline:
                        needs_check(cust.voice_dbfs(), cust.noise_reach_dbfs(i0)))
         talkover.record(i0, a, fa.rms_dbfs, fc.rms_dbfs, blk.a_clicks, a_strong,
                         (blk.pa, blk.pc), checked)
+        if talkover.confirms:
+            for party, hearing, pcm, on in zip((agent, cust), self._heard, (blk.pa, blk.pc),
+                                               checked, strict=True):
+                party.speech_time.heard(i0, hearing.hear(pcm if on else None, n))
         # Shocks are confirmed within a frame or two; merged into the frame loop below by
         # the frame they belong to, so the event order does not depend on chunking.
         shock, shock_at, s_next = self._shock.update(i0, c), self._shock.emit_frames, 0

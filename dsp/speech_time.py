@@ -25,6 +25,7 @@ from itertools import compress
 import numpy as np
 
 from dsp.activity import GAP_FILL_FRAMES, LOUD_HOLD_FRAMES, SpurtChange, TalkSpurts
+from dsp.heard_speech import LOOKAHEAD_FRAMES, LOOKBACK_FRAMES, UNCHECKED, BackgroundTally, refine
 
 EDGE_FRAMES = 15
 """A spurt's soft start and end: 0.3 s before its first and after its last speech frame."""
@@ -33,7 +34,7 @@ DELAY_FRAMES = 64
 """How long a frame's decision waits: longer than a spurt's onset run is confirmed late, and
 than a weak tail is taken back (:data:`dsp.activity.LOUD_HOLD_FRAMES`)."""
 
-assert DELAY_FRAMES > LOUD_HOLD_FRAMES + EDGE_FRAMES
+assert DELAY_FRAMES > LOUD_HOLD_FRAMES + EDGE_FRAMES + LOOKAHEAD_FRAMES
 
 NOT_HELD = 2**62
 """No frame is held (:meth:`SpeechTime.hold`)."""
@@ -54,8 +55,8 @@ class SpeechTime:
     live blocks are two frames, and a handful of list operations per block costs a fraction
     of the numpy calls (each a few microseconds whatever its size) the same work took."""
 
-    __slots__ = ("_audible", "_base", "_call_start", "_held", "_last", "_near", "_tail",
-                 "frames")
+    __slots__ = ("_audible", "_base", "_call_start", "_heard", "_held", "_last", "_near",
+                 "_past", "_tail", "_tally", "_tally_call", "frames")
 
     def __init__(self) -> None:
         self._base = 0
@@ -71,6 +72,15 @@ class SpeechTime:
         """Frames from this index on stay undecided (:meth:`hold`)."""
         self.frames = [0, 0]
         """Counted frames, [this call, lifetime]."""
+        self._heard: list[int] = []
+        """silero's verdicts on the undecided frames (:mod:`dsp.heard_speech`), as far as
+        they came (:meth:`heard`); missing ones are unchecked."""
+        self._past: tuple[list[bool], list[int]] = ([], [])
+        """The gates' verdicts and silero's on the last decided frames, which the next
+        decisions read (:data:`dsp.heard_speech.LOOKBACK_FRAMES`)."""
+        self._tally = BackgroundTally()
+        self._tally_call = 0
+        """The call whose background :attr:`_tally` measures, by its first frame."""
 
     @property
     def undecided_from(self) -> int:
@@ -96,6 +106,17 @@ class SpeechTime:
                 aud[a + j] = False
         self._held = NOT_HELD
         self._decide(self._base + len(self._audible) - DELAY_FRAMES)
+
+    def heard(self, i0: int, verdicts: list[int]) -> None:
+        """silero's verdicts on frames ``i0 ..`` (:meth:`dsp.heard_speech.HeardFrames.hear`);
+        they come before :meth:`block` gives those frames."""
+        at = i0 - self._base
+        if at < 0:
+            verdicts, at = verdicts[-at:], 0
+        have = len(self._heard)
+        if at > have:
+            self._heard += [UNCHECKED] * (at - have)
+        self._heard[at:] = verdicts
 
     def start_call(self, frame: int) -> None:
         self._call_start = frame
@@ -165,11 +186,18 @@ class SpeechTime:
 
     def _decide(self, upto: int) -> None:
         k = min(upto, self._held) - self._base
+        heard = self._heard
+        checked = any(h != UNCHECKED for h in heard[:k])
+        if checked and self._held != NOT_HELD:
+            # silero's verdicts read LOOKAHEAD_FRAMES past a frame; held ones may change.
+            k = min(k, self._held - LOOKAHEAD_FRAMES - self._base)
         if k <= 0:
             return
+        counted = (self._refined(k) if checked else
+                   list(map(operator.and_, self._audible[:k], self._near[:k])))
         base, last, call_start = self._base, self._last, self._call_start
         lifetime = this_call = 0
-        for j in compress(range(k), map(operator.and_, self._audible[:k], self._near[:k])):
+        for j in compress(range(k), counted):
             i = base + j
             gap = i - last - 1
             add = 1 + gap if 0 < gap < GAP_FILL_FRAMES else 1  # short pauses are filled
@@ -181,6 +209,32 @@ class SpeechTime:
         self.frames[1] += lifetime
         self.frames[0] += this_call
         self._last = last
+        past_c, past_h = self._past
+        past_c += map(operator.and_, self._audible[:k], self._near[:k])
+        past_h += heard[:k]
+        past_h += [UNCHECKED] * (len(past_c) - len(past_h))
+        del past_c[:-LOOKBACK_FRAMES], past_h[:-LOOKBACK_FRAMES]
         del self._audible[:k]
         del self._near[:k]
+        del heard[:k]
         self._base = base + k
+
+    def _refined(self, k: int) -> list[bool]:
+        """Which of the next ``k`` frames count with silero's verdicts (see
+        :func:`dsp.heard_speech.refine`); its background tally starts again at each call."""
+        past_c, past_h = self._past
+        end = k + LOOKAHEAD_FRAMES
+        counted = past_c + list(map(operator.and_, self._audible[:end], self._near[:end]))
+        heard = past_h + self._heard[:end]
+        heard += [UNCHECKED] * (len(counted) - len(heard))
+        lo, out = len(past_c), []
+        for start, stop in self._call_split(k):
+            if start == self._call_start - self._base and self._tally_call != self._call_start:
+                self._tally, self._tally_call = BackgroundTally(), self._call_start
+            out += refine(counted, heard, lo + start, lo + stop, self._tally)
+        return out
+
+    def _call_split(self, k: int) -> list[tuple[int, int]]:
+        """The next ``k`` frames as ranges, split where this call starts."""
+        at = self._call_start - self._base
+        return [(0, at), (at, k)] if 0 < at < k else [(0, k)]
