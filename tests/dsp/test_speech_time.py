@@ -14,15 +14,21 @@ from dsp.speech_time import DELAY_FRAMES, EDGE_FRAMES, SpeechTime, change
 
 
 def run(speech: np.ndarray, audible: np.ndarray, strong: np.ndarray | None = None,
-        block: int = 7) -> tuple[SpeechTime, list[int]]:
-    """Step spurts frame by frame, feed :class:`SpeechTime` in blocks; returns the lifetime
-    count after every block."""
+        block: int = 7, heard: list[int] | None = None, call_at: int | None = None
+        ) -> tuple[SpeechTime, list[int]]:
+    """Step spurts frame by frame, feed :class:`SpeechTime` in blocks (``heard``: silero's
+    verdicts, given ahead of each block as the pipeline does; ``call_at``: a call starts);
+    returns the lifetime count after every block."""
     sp = TalkSpurts(3, 15)
     st = SpeechTime()
     strong = speech if strong is None else strong
     seen = []
     for i0 in range(0, len(speech), block):
         n = min(block, len(speech) - i0)
+        if heard is not None:
+            st.heard(i0, heard[i0:i0 + n])
+        if call_at is not None and i0 <= call_at < i0 + n:
+            st.start_call(call_at)
         active = np.zeros(n, dtype=bool)
         changes = []
         for k in range(n):
